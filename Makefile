@@ -1,0 +1,38 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Both create (or reuse) the
+# virtual environment in .venv and install everything fcbench needs, pinned.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.fcbench-installed
+
+# Offline, no telemetry (PLATFORM_NOTES.md): no model hub is reachable from here.
+export HF_HUB_OFFLINE=1
+export TRANSFORMERS_OFFLINE=1
+export HF_HUB_DISABLE_TELEMETRY=1
+export MLFLOW_DISABLE_TELEMETRY=true
+export DO_NOT_TRACK=true
+export MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false
+
+.PHONY: install demo test bench clean-venv
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml requirements/torch.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# torch first: the pinned build; an unpinned one pulls a multi-GB wheel
+	$(PY) -m pip install --quiet -r requirements/torch.txt
+	$(PY) -m pip install --quiet -e '.[test]'
+	bash scripts/install-tools.sh
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/fcbench demo
+
+test: $(STAMP)
+	$(VENV)/bin/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,187 @@
+"""The self-describing fcbench bitstream container.
+
+Layout (all little-endian), then the codec payload, then a CRC-32 of everything before it:
+
+    magic "FCBS" | u8 format version
+    u8 len + codec name | u8 rate kind (0 int, 1 float) + i32/f64 rate point
+    u8 dtype code | u8 ndim + u32 dims | u8 layout code | u32 rows, u32 cols
+    u8 transform code | u8 bit depth | u8 flags (bit 0: truncated)
+    u16 ranges + (f64 low, f64 high) each
+    u16 point tables + u32 table length + f32 points
+    u32 payload length | payload | u32 crc32
+
+Everything a decoder needs is here, so a container decodes alone; every byte counts in the rate.
+"""
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass, field
+from typing import Optional, Union
+
+import numpy as np
+
+MAGIC = b"FCBS"
+FORMAT_VERSION = 1
+DTYPES: tuple[str, ...] = ("float32", "float16", "bfloat16", "float64")
+LAYOUT_CODES: tuple[str, ...] = ("llama3", "dinov2", "sd3", "generic")
+TRANSFORMS: tuple[str, ...] = ("uniform", "legacy", "nonlinear", "normalize")
+
+
+class ContainerError(ValueError):
+    """A container that cannot be parsed: not fcbench, truncated, corrupted or unsupported."""
+
+
+@dataclass(frozen=True)
+class Header:
+    codec: str
+    rate_point: Union[int, float]
+    shape: tuple[int, ...]
+    dtype: str
+    layout: str
+    frame: tuple[int, int]
+    transform: str
+    bit_depth: int
+    low: tuple[float, ...]
+    high: tuple[float, ...]
+    truncated: bool
+    points: Optional[np.ndarray] = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.dtype not in DTYPES:
+            raise ValueError(f"unsupported feature dtype {self.dtype!r}; supported: {DTYPES}")
+        if self.layout not in LAYOUT_CODES:
+            raise ValueError(f"unknown layout {self.layout!r}")
+        if self.transform not in TRANSFORMS:
+            raise ValueError(f"unknown transform {self.transform!r}; choose one of {TRANSFORMS}")
+        if len(self.low) != len(self.high):
+            raise ValueError("low and high must have the same length")
+        if not self.codec.isascii() or not 0 < len(self.codec) < 256:
+            raise ValueError(f"codec name must be 1..255 ASCII characters, got {self.codec!r}")
+
+    @property
+    def range(self) -> tuple[Union[float, list[float]], Union[float, list[float]]]:
+        """(low, high) as a scalar pair or per-channel lists, as the transforms take them."""
+        if len(self.low) == 1:
+            return self.low[0], self.high[0]
+        return list(self.low), list(self.high)
+
+    @property
+    def points_count(self) -> int:
+        return int(np.prod(self.shape))
+
+
+def _encode_header(h: Header) -> bytes:
+    name = h.codec.encode("ascii")
+    parts = [MAGIC, struct.pack("<BB", FORMAT_VERSION, len(name)), name]
+    if isinstance(h.rate_point, (int, np.integer)) and not isinstance(h.rate_point, bool):
+        parts.append(struct.pack("<Bi", 0, int(h.rate_point)))
+    else:
+        parts.append(struct.pack("<Bd", 1, float(h.rate_point)))
+    parts.append(struct.pack("<BB", DTYPES.index(h.dtype), len(h.shape)))
+    parts.append(struct.pack(f"<{len(h.shape)}I", *h.shape))
+    parts.append(struct.pack("<BII", LAYOUT_CODES.index(h.layout), *h.frame))
+    parts.append(struct.pack("<BBB", TRANSFORMS.index(h.transform), h.bit_depth, int(h.truncated)))
+    parts.append(struct.pack("<H", len(h.low)))
+    for lo, hi in zip(h.low, h.high):
+        parts.append(struct.pack("<dd", lo, hi))
+    if h.points is None:
+        parts.append(struct.pack("<HI", 0, 0))
+    else:
+        table = np.asarray(h.points, dtype="<f4")
+        table = table.reshape(1, -1) if table.ndim == 1 else table
+        parts.append(struct.pack("<HI", table.shape[0], table.shape[1]))
+        parts.append(table.tobytes())
+    return b"".join(parts)
+
+
+def pack_container(header: Header, payload: bytes) -> bytes:
+    """Header + payload + CRC-32 -> container bytes."""
+    body = _encode_header(header) + struct.pack("<I", len(payload)) + bytes(payload)
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+class _Reader:
+    def __init__(self, data: bytes) -> None:
+        self.data, self.pos = data, 0
+
+    def take(self, fmt: str) -> tuple:
+        size = struct.calcsize(fmt)
+        if self.pos + size > len(self.data):
+            raise ContainerError(f"truncated container: header ends after {len(self.data)} bytes")
+        out = struct.unpack_from(fmt, self.data, self.pos)
+        self.pos += size
+        return out
+
+    def raw(self, size: int) -> bytes:
+        if self.pos + size > len(self.data):
+            raise ContainerError(
+                f"truncated container: needs {self.pos + size} bytes, got {len(self.data)}"
+            )
+        out = self.data[self.pos : self.pos + size]
+        self.pos += size
+        return out
+
+
+def _code(table: tuple[str, ...], index: int, what: str) -> str:
+    if index >= len(table):
+        raise ContainerError(f"corrupted container: unknown {what} code {index}")
+    return table[index]
+
+
+def unpack_container(data: bytes) -> tuple[Header, bytes]:
+    """Parse and verify a container -> (header, payload). Raises ContainerError."""
+    data = bytes(data)
+    if len(data) < len(MAGIC) + 1 or data[: len(MAGIC)] != MAGIC:
+        raise ContainerError("not an fcbench container (bad magic bytes)")
+    if len(data) < 8:
+        raise ContainerError(f"truncated container: only {len(data)} bytes")
+    r = _Reader(data)
+    r.raw(len(MAGIC))
+    version, name_len = r.take("<BB")
+    if version != FORMAT_VERSION:
+        raise ContainerError(f"unsupported container format version {version} (this fcbench reads {FORMAT_VERSION})")
+    codec = r.raw(name_len).decode("ascii", errors="replace")
+    (kind,) = r.take("<B")
+    rate_point: Union[int, float] = r.take("<i")[0] if kind == 0 else r.take("<d")[0]
+    dtype_code, ndim = r.take("<BB")
+    shape = r.take(f"<{ndim}I")
+    layout_code, rows, cols = r.take("<BII")
+    transform_code, bit_depth, flags = r.take("<BBB")
+    (n_ranges,) = r.take("<H")
+    ranges = [r.take("<dd") for _ in range(n_ranges)]
+    n_tables, table_len = r.take("<HI")
+    points = None
+    if n_tables:
+        points = np.frombuffer(r.raw(4 * n_tables * table_len), dtype="<f4").reshape(n_tables, table_len).copy()
+    (payload_len,) = r.take("<I")
+    payload = r.raw(payload_len)
+    (crc,) = r.take("<I")
+    if r.pos != len(data):
+        raise ContainerError(f"corrupted container: {len(data) - r.pos} trailing bytes")
+    if zlib.crc32(data[: r.pos - 4]) != crc:
+        raise ContainerError("corrupted container: CRC-32 mismatch")
+    try:
+        header = Header(
+            codec=codec,
+            rate_point=rate_point,
+            shape=tuple(shape),
+            dtype=_code(DTYPES, dtype_code, "dtype"),
+            layout=_code(LAYOUT_CODES, layout_code, "layout"),
+            frame=(rows, cols),
+            transform=_code(TRANSFORMS, transform_code, "transform"),
+            bit_depth=bit_depth,
+            low=tuple(lo for lo, _ in ranges),
+            high=tuple(hi for _, hi in ranges),
+            truncated=bool(flags & 1),
+            points=points,
+        )
+    except ValueError as exc:
+        raise ContainerError(f"corrupted container: {exc}") from exc
+    return header, payload
+
+
+def header_size(data: bytes) -> int:
+    """Bytes of the container that are not codec payload (header + length + CRC)."""
+    _, payload = unpack_container(data)
+    return len(data) - len(payload)

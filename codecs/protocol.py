@@ -1,0 +1,197 @@
+"""The one codec protocol (DESIGN.md "Codec").
+
+A codec codes one feature tensor at a rate point into a self-describing container and back.
+The shared chain lives here, once: truncate -> quantize (uniform / legacy / nonlinear) or
+min-max normalise -> pack -> [frame codec] -> container. Backends implement only
+`encode_frame`/`decode_frame` on the packed 2-D frame and say which frame they take.
+"""
+from __future__ import annotations
+
+import abc
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar, Literal, Optional, Sequence, Union
+
+import numpy as np
+
+from fcbench.codecs import nonlinear, transforms
+from fcbench.codecs.container import DTYPES, ContainerError, Header, pack_container, unpack_container
+from fcbench.codecs.packing import frame_size, pack, unpack
+
+RatePoint = Union[int, float]
+FrameKind = Literal["integer", "unit"]
+QuantKind = Literal["round", "legacy", "nonlinear"]
+
+
+def file_sha256(path: Union[str, Path, None]) -> Optional[str]:
+    """sha256 of a file (binary or cfg) for codec identities and cache keys; None if no file."""
+    if path is None:
+        return None
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Conditions:
+    """How a feature is turned into a frame (TEST_CONDITIONS.md §3).
+
+    low/high: truncation (and quantization) range, scalar or per C index. None: use the
+    feature's own min/max, without truncation. truncate=False keeps the range for
+    quantization but skips the clip (the reference's "truncation off").
+    """
+
+    low: Union[float, Sequence[float], None] = None
+    high: Union[float, Sequence[float], None] = None
+    truncate: bool = True
+    bit_depth: int = 10
+    layout: str = "generic"
+    quant: QuantKind = "round"
+    points: Optional[np.ndarray] = None
+    nonlinear_mode: nonlinear.EncodeMode = "nearest"
+
+    def __post_init__(self) -> None:
+        if (self.low is None) != (self.high is None):
+            raise ValueError("give both low and high, or neither")
+        if self.quant not in ("round", "legacy", "nonlinear"):
+            raise ValueError(f"unknown quantization {self.quant!r}; choose round, legacy or nonlinear")
+        if self.quant == "nonlinear" and self.points is None:
+            raise ValueError("nonlinear quantization needs fitted points (fcbench.codecs.nonlinear.fit_points)")
+
+
+def _origin_dtype(x: np.ndarray) -> str:
+    name = x.dtype.name
+    if name not in DTYPES:
+        raise TypeError(f"unsupported feature dtype {name}; supported: {DTYPES}")
+    return name
+
+
+def _as_feature(feature: np.ndarray) -> np.ndarray:
+    x = np.asarray(feature)
+    if x.ndim != 4:
+        raise ValueError(f"a feature must be an (N, C, H, W) tensor, got shape {x.shape}")
+    if x.size == 0:
+        raise ValueError(f"empty feature of shape {x.shape}")
+    transforms.check_finite(x.astype(np.float32, copy=False))
+    return x
+
+
+class Codec(abc.ABC):
+    """Base of every codec. Subclasses set `frame_kind` and implement the frame methods."""
+
+    name: ClassVar[str] = "abstract"
+    frame_kind: ClassVar[FrameKind] = "integer"
+
+    # ---- what a backend implements -------------------------------------------------------
+    @property
+    @abc.abstractmethod
+    def identity(self) -> dict:
+        """name, version, binary_sha256, cfg_sha256 (None where not applicable) and options."""
+
+    @abc.abstractmethod
+    def encode_frame(self, frame: np.ndarray, rate_point: RatePoint, bit_depth: int) -> bytes:
+        """Code a packed 2-D frame (uint16 samples < 2^bit_depth, or float32 in [0,1]) -> payload."""
+
+    @abc.abstractmethod
+    def decode_frame(self, payload: bytes, header: Header) -> np.ndarray:
+        """Payload -> 2-D frame of header.frame size (uint16, or float32 in [0,1])."""
+
+    def check_rate_point(self, rate_point: RatePoint) -> None:
+        """Raise ValueError for a rate point this codec cannot use (default: any)."""
+
+    # ---- the shared chain ----------------------------------------------------------------
+    def to_frame(self, feature: np.ndarray, rate_point: RatePoint, conditions: Conditions) -> tuple[Header, np.ndarray]:
+        """Truncate, quantize/normalise and pack -> (header, frame)."""
+        self.check_rate_point(rate_point)
+        x = _as_feature(feature)
+        dtype = _origin_dtype(x)
+        c = conditions
+        if c.low is None:
+            xf = x.astype(np.float32)
+            low, high = float(xf.min()), float(xf.max())
+            if high <= low:
+                high = low + 1.0
+            truncated = False
+        else:
+            low, high, truncated = c.low, c.high, c.truncate
+        lo_arr = tuple(float(v) for v in np.atleast_1d(np.asarray(low, dtype=np.float64)))
+        hi_arr = tuple(float(v) for v in np.atleast_1d(np.asarray(high, dtype=np.float64)))
+        xt = transforms.truncate(x, low, high) if truncated else x.astype(np.float32)
+        points = None
+        if self.frame_kind == "unit":
+            q = transforms.normalize(xt, low, high)
+            transform, bit_depth = "normalize", 0
+        elif c.quant == "nonlinear":
+            points = np.asarray(c.points, dtype=np.float32)
+            q = nonlinear.encode(xt, points, c.nonlinear_mode)
+            transform, bit_depth = "nonlinear", c.bit_depth
+            if points.shape[-1] != 2**bit_depth:
+                raise ValueError(f"{points.shape[-1]} quantization points for {bit_depth}-bit samples")
+        else:
+            q = transforms.quantize(xt, low, high, c.bit_depth, mode=c.quant)
+            transform = "uniform" if c.quant == "round" else "legacy"
+            bit_depth = c.bit_depth
+        header = Header(
+            codec=self.name,
+            rate_point=rate_point,
+            shape=tuple(int(s) for s in x.shape),
+            dtype=dtype,
+            layout=c.layout,
+            frame=frame_size(x.shape, c.layout),
+            transform=transform,
+            bit_depth=bit_depth,
+            low=lo_arr,
+            high=hi_arr,
+            truncated=truncated,
+            points=points,
+        )
+        return header, pack(q, c.layout)
+
+    def from_frame(self, header: Header, frame: np.ndarray) -> np.ndarray:
+        """Unpack and dequantize/denormalise a decoded frame -> feature in the original dtype."""
+        q = unpack(frame, header.shape, header.layout)
+        low, high = header.range
+        if header.transform == "normalize":
+            x = transforms.denormalize(np.clip(q, 0.0, 1.0), low, high)
+        elif header.transform == "nonlinear":
+            x = nonlinear.decode(q, header.points)
+        else:
+            mode = "round" if header.transform == "uniform" else "legacy"
+            x = transforms.dequantize(q, low, high, header.bit_depth, mode=mode)
+        return cast_to(x, header.dtype)
+
+    def encode(self, feature: np.ndarray, rate_point: RatePoint, **conditions) -> bytes:
+        """Feature (N, C, H, W) at a rate point -> container bytes (the rate is len of these)."""
+        header, frame = self.to_frame(feature, rate_point, Conditions(**conditions))
+        payload = self.encode_frame(frame, rate_point, header.bit_depth)
+        return pack_container(header, payload)
+
+    def decode_to_frame(self, data: bytes) -> tuple[Header, np.ndarray]:
+        """Container -> (header, decoded frame), checking that the container is ours."""
+        header, payload = unpack_container(data)
+        if header.codec != self.name:
+            raise ContainerError(f"container was written by codec {header.codec!r}, not {self.name!r}")
+        frame = self.decode_frame(payload, header)
+        if tuple(frame.shape) != tuple(header.frame):
+            raise ContainerError(
+                f"{self.name} decoded a {frame.shape} frame, the container says {header.frame}"
+            )
+        return header, frame
+
+    def decode(self, data: bytes) -> np.ndarray:
+        """Container bytes -> reconstructed feature (original shape and dtype)."""
+        header, frame = self.decode_to_frame(data)
+        return self.from_frame(header, frame)
+
+
+def cast_to(x: np.ndarray, dtype: str) -> np.ndarray:
+    """Cast a float32 reconstruction to the original dtype (bfloat16 stays float32: numpy has
+    no bfloat16; values are rounded to bf16 precision)."""
+    if dtype == "bfloat16":
+        bits = x.astype(np.float32).view(np.uint32)
+        rounded = ((bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000).astype(np.uint32)
+        return rounded.view(np.float32)
+    return x.astype(dtype)

@@ -1,0 +1,71 @@
+"""Codec registry: names -> codec classes, built with typed options (no dispatch on class names)."""
+from __future__ import annotations
+
+import importlib
+import inspect
+from typing import TYPE_CHECKING, Callable, TypeVar
+
+if TYPE_CHECKING:
+    from fcbench.codecs.protocol import Codec
+
+_REGISTRY: dict[str, type["Codec"]] = {}
+# Backend modules imported lazily on first lookup (heavy deps such as torch stay unloaded).
+_BACKEND_MODULES = (
+    "fcbench.codecs.backends.x265",
+    "fcbench.codecs.backends.vtm",
+    "fcbench.codecs.backends.vvenc",
+    "fcbench.codecs.backends.bypass",
+    "fcbench.codecs.hyperprior.codec",
+)
+_loaded = False
+C = TypeVar("C", bound=type)
+
+
+def register(name: str) -> Callable[[C], C]:
+    """Class decorator: make a codec constructible as get_codec(name, **options)."""
+
+    def deco(cls: C) -> C:
+        if name in _REGISTRY and _REGISTRY[name] is not cls:
+            raise ValueError(f"codec name {name!r} is already registered by {_REGISTRY[name].__qualname__}")
+        cls.name = name  # type: ignore[attr-defined]
+        _REGISTRY[name] = cls  # type: ignore[assignment]
+        return cls
+
+    return deco
+
+
+def _load_backends() -> None:
+    global _loaded
+    if _loaded:
+        return
+    for module in _BACKEND_MODULES:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:  # a backend's own dependency is missing: say so
+                raise
+    _loaded = True
+
+
+def codec_names() -> list[str]:
+    _load_backends()
+    return sorted(_REGISTRY)
+
+
+def codec_class(name: str) -> type["Codec"]:
+    _load_backends()
+    if name not in _REGISTRY:
+        raise KeyError(f"unknown codec {name!r}; available: {', '.join(sorted(_REGISTRY)) or 'none'}")
+    return _REGISTRY[name]
+
+
+def get_codec(name: str, **options) -> "Codec":
+    """Build the codec registered as `name` with its typed options."""
+    cls = codec_class(name)
+    params = inspect.signature(cls.__init__).parameters
+    accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    unknown = sorted(set(options) - set(params) - {"self"})
+    if unknown and not accepts_any:
+        allowed = sorted(p for p in params if p != "self")
+        raise TypeError(f"codec {name!r} has no option(s) {unknown}; its options are {allowed}")
+    return cls(**options)

@@ -1,0 +1,133 @@
+"""Truncation, uniform quantization and min-max normalisation of feature tensors.
+
+Ranges (`low`, `high`) are scalars or per-channel sequences, channel = the C index of an
+(N, C, H, W) tensor. Arithmetic follows the reference: float32 tensors, Python-float ranges.
+"""
+from __future__ import annotations
+
+from typing import Literal, Sequence, Union
+
+import numpy as np
+
+Range = Union[float, Sequence[float], np.ndarray]
+QuantMode = Literal["round", "legacy"]
+QUANT_MODES: tuple[str, ...] = ("round", "legacy")
+
+
+def _as_float32(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x)
+    if not np.issubdtype(x.dtype, np.floating) and x.dtype.name != "bfloat16":
+        raise TypeError(f"feature must be a floating-point array, got dtype {x.dtype}")
+    return x.astype(np.float32, copy=False)
+
+
+def check_finite(x: np.ndarray, what: str = "feature") -> None:
+    """Raise ValueError naming NaN/Inf counts: coding them would produce silent garbage."""
+    if not np.all(np.isfinite(x)):
+        nan, inf = int(np.isnan(x).sum()), int(np.isinf(x).sum())
+        raise ValueError(f"{what} contains non-finite values ({nan} NaN, {inf} Inf)")
+
+
+def channel_ranges(low: Range, high: Range, shape: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Broadcastable float64 (low, high) arrays for a tensor of `shape`; per-channel -> C axis."""
+    lo = np.asarray(low, dtype=np.float64)
+    hi = np.asarray(high, dtype=np.float64)
+    if lo.shape != hi.shape:
+        raise ValueError(f"low and high differ in length: {lo.shape} vs {hi.shape}")
+    if lo.ndim > 1:
+        raise ValueError(f"ranges must be scalars or 1-D per-channel sequences, got shape {lo.shape}")
+    if np.any(~np.isfinite(lo)) or np.any(~np.isfinite(hi)):
+        raise ValueError("truncation range contains non-finite values")
+    if np.any(hi <= lo):
+        raise ValueError(f"every high must exceed its low: low={lo.tolist()} high={hi.tolist()}")
+    if lo.ndim == 1:
+        if len(shape) != 4:
+            raise ValueError(f"per-channel ranges need an (N, C, H, W) tensor, got shape {tuple(shape)}")
+        if lo.shape[0] != shape[1]:
+            raise ValueError(f"{lo.shape[0]} per-channel ranges for C={shape[1]} channels")
+        lo = lo.reshape(1, -1, 1, 1)
+        hi = hi.reshape(1, -1, 1, 1)
+    return lo, hi
+
+
+def _per_channel_apply(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, fn) -> np.ndarray:
+    """Apply fn(x_slice, low_float, high_float) per channel so the arithmetic stays float32
+    with Python-float constants exactly as in the reference (no float64 promotion)."""
+    if lo.ndim == 0:
+        return fn(x, float(lo), float(hi))
+    out = np.empty(x.shape, dtype=fn(x[:1, :1, :1, :1], float(lo.flat[0]), float(hi.flat[0])).dtype)
+    for c in range(x.shape[1]):
+        out[:, c] = fn(x[:, c], float(lo.flat[c]), float(hi.flat[c]))
+    return out
+
+
+def truncate(x: np.ndarray, low: Range, high: Range) -> np.ndarray:
+    """Clip `x` to [low, high] (scalar or per-channel); returns float32."""
+    x = _as_float32(x)
+    lo, hi = channel_ranges(low, high, x.shape)
+    return _per_channel_apply(x, lo, hi, lambda v, a, b: np.clip(v, np.float32(a), np.float32(b)))
+
+
+def _check_bit_depth(bit_depth: int) -> int:
+    if not isinstance(bit_depth, (int, np.integer)) or not 1 <= int(bit_depth) <= 16:
+        raise ValueError(f"bit_depth must be an integer in 1..16, got {bit_depth!r}")
+    return int(bit_depth)
+
+
+def _check_mode(mode: str) -> None:
+    if mode not in QUANT_MODES:
+        raise ValueError(f"unknown quantization mode {mode!r}; choose one of {QUANT_MODES}")
+
+
+def quantize(x: np.ndarray, low: Range, high: Range, bit_depth: int, mode: QuantMode = "round") -> np.ndarray:
+    """Uniform quantization to `bit_depth` bits -> uint16 (uint8 for <= 8 bits).
+
+    round:  clip to [low, high], q = round((x - low) * (2^b - 1) / (high - low)).
+    legacy: the reference exactly: q = uint16((x - low) * (2^b - 1) / (high - low)) with no
+            clipping (callers truncate first; values outside wrap around like the reference).
+    """
+    b = _check_bit_depth(bit_depth)
+    _check_mode(mode)
+    x = _as_float32(x)
+    check_finite(x)
+    lo, hi = channel_ranges(low, high, x.shape)
+    levels = 2**b - 1
+    out_dtype = np.uint8 if b <= 8 else np.uint16
+
+    def one(v: np.ndarray, a: float, h: float) -> np.ndarray:
+        scaled = (v - a) * (levels / (h - a))
+        if mode == "legacy":
+            return scaled.astype(np.uint16)
+        return np.rint(np.clip(scaled, 0, levels)).astype(out_dtype)
+
+    return _per_channel_apply(x, lo, hi, one)
+
+
+def dequantize(q: np.ndarray, low: Range, high: Range, bit_depth: int, mode: QuantMode = "round") -> np.ndarray:
+    """Inverse of `quantize` -> float32: q / scale + low with scale = (2^b - 1) / (high - low),
+    the reference's formula in both modes (legacy keeps the floor's -step/2 bias)."""
+    b = _check_bit_depth(bit_depth)
+    _check_mode(mode)
+    q = np.asarray(q)
+    if not np.issubdtype(q.dtype, np.integer):
+        raise TypeError(f"quantized samples must be integers, got dtype {q.dtype}")
+    lo, hi = channel_ranges(low, high, q.shape)
+    levels = 2**b - 1
+    qf = q.astype(np.float32)
+    return _per_channel_apply(qf, lo, hi, lambda v, a, h: (v / (levels / (h - a)) + a).astype(np.float32))
+
+
+def normalize(x: np.ndarray, low: Range, high: Range) -> np.ndarray:
+    """Min-max normalisation to [0, 1] in float32 for learned codecs (no clipping here:
+    truncate first)."""
+    x = _as_float32(x)
+    check_finite(x)
+    lo, hi = channel_ranges(low, high, x.shape)
+    return _per_channel_apply(x, lo, hi, lambda v, a, h: ((v - a) / (h - a)).astype(np.float32))
+
+
+def denormalize(y: np.ndarray, low: Range, high: Range) -> np.ndarray:
+    """Inverse of `normalize`: y * (high - low) + low, float32."""
+    y = _as_float32(y)
+    lo, hi = channel_ranges(low, high, y.shape)
+    return _per_channel_apply(y, lo, hi, lambda v, a, h: (v * (h - a) + a).astype(np.float32))

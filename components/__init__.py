@@ -1,0 +1,1 @@
+"""fcbench.components: KFP components (one per stage), object storage and MLflow tracking."""

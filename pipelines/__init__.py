@@ -1,0 +1,1 @@
+"""fcbench.pipelines: KFP pipelines, the command line, local runs, compile and submit."""

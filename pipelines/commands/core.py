@@ -1,0 +1,197 @@
+"""Core commands: conditions, doctor, pack, unpack."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import platform
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("conditions", help="print the test conditions (all, or one MODEL TASK)")
+    p.add_argument("model", nargs="?")
+    p.add_argument("task", nargs="?")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_conditions)
+
+    p = sub.add_parser("doctor", help="report versions, codecs found and server reachability")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("pack", help="truncate, quantize and pack a .npy feature into a raw 4:0:0 frame")
+    p.add_argument("feature", type=Path, help="(N, C, H, W) .npy file")
+    p.add_argument("-o", "--out", type=Path, required=True, help="output .yuv (raw little-endian samples)")
+    p.add_argument("--layout", default="generic")
+    p.add_argument("--low", type=float, nargs="+", required=True, help="scalar or one per channel")
+    p.add_argument("--high", type=float, nargs="+", required=True)
+    p.add_argument("--bit-depth", type=int, default=10)
+    p.add_argument("--mode", choices=("round", "legacy"), default="round")
+    p.add_argument("--no-truncate", action="store_true", help="quantize without clipping (the reference's legacy 'truncation off')")
+    p.set_defaults(func=cmd_pack)
+
+    p = sub.add_parser("unpack", help="unpack and dequantize a raw frame back to a .npy feature")
+    p.add_argument("frame", type=Path)
+    p.add_argument("-o", "--out", type=Path, required=True)
+    p.add_argument("--shape", type=int, nargs=4, required=True, metavar=("N", "C", "H", "W"))
+    p.add_argument("--layout", default="generic")
+    p.add_argument("--low", type=float, nargs="+", required=True)
+    p.add_argument("--high", type=float, nargs="+", required=True)
+    p.add_argument("--bit-depth", type=int, default=10)
+    p.add_argument("--mode", choices=("round", "legacy"), default="round")
+    p.set_defaults(func=cmd_unpack)
+
+
+def _range(values: list[float]):
+    return values[0] if len(values) == 1 else values
+
+
+def cmd_conditions(args: argparse.Namespace) -> int:
+    from fcbench.codecs.conditions import load_conditions
+
+    tc = load_conditions()
+    tasks = [tc.get(args.model, args.task)] if args.model and args.task else tc.tasks
+    if args.model and not args.task:
+        tasks = [t for t in tc.tasks if t.model == args.model]
+        if not tasks:
+            raise KeyError(f"no test conditions for model {args.model!r}")
+    if args.json:
+        print(json.dumps({"version": tc.version, "tasks": [t.model_dump(mode="json") for t in tasks]}, indent=2))
+        return 0
+    print(f"test conditions {tc.version}")
+    for t in tasks:
+        tr, le = t.traditional, t.learned
+        print(f"\n{t.model} {t.task}: {t.split_point}")
+        print(f"  feature {list(t.feature_shape)} {t.feature_dtype} (origin {t.origin_dtype}), {t.samples} samples from {t.sample_list}, layout {t.layout}")
+        print(f"  metric {t.metric.name} ({t.metric.direction} is better)")
+        print(f"  VTM/traditional: truncate [{tr.low}, {tr.high}], {tr.bit_depth}-bit, QPs {tr.qps}")
+        print(f"  hyperprior: normalise [{le.low}, {le.high}], lambdas {le.lambdas}, {le.epochs} epochs, batch {le.batch}, crop {list(le.crop)}")
+    return 0
+
+
+def _module_version(name: str) -> str:
+    try:
+        module = importlib.import_module(name)
+    except Exception as exc:  # report, never crash the doctor
+        return f"missing ({type(exc).__name__})"
+    return str(getattr(module, "__version__", "present"))
+
+
+def doctor_report() -> dict:
+    """Everything `fcbench doctor` prints, as data."""
+    from fcbench.pipelines.version import git_sha, version
+
+    report: dict = {
+        "fcbench": version(),
+        "git_sha": git_sha(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": {m: _module_version(m) for m in ("numpy", "torch", "compressai", "av", "kfp", "mlflow", "minio", "transformers", "diffusers")},
+    }
+    try:
+        import torch
+
+        report["cuda"] = torch.cuda.is_available()
+    except ImportError:
+        report["cuda"] = False
+    report["codecs"] = _codec_report()
+    report["services"] = _service_report()
+    return report
+
+
+def _codec_report() -> dict:
+    out: dict = {}
+    try:
+        import av
+
+        out["pyav_ffmpeg"] = ".".join(str(v) for v in av.library_versions.get("libavcodec", ()))
+        out["x265_encoder"] = _has_av_codec("libx265", "w")
+        out["vvc_decoder"] = _has_av_codec("vvc", "r")
+        out["hevc_decoder"] = _has_av_codec("hevc", "r")
+    except ImportError:
+        out["pyav_ffmpeg"] = "missing"
+    for env in ("FCBENCH_VTM_ENCODER", "FCBENCH_VTM_DECODER", "FCBENCH_VTM_CFG", "FCBENCH_VVENC_ENCODER", "FCBENCH_VVDEC_DECODER"):
+        value = os.environ.get(env)
+        out[env] = f"{value} ({'found' if value and Path(value).is_file() else 'NOT FOUND'})" if value else "not set"
+    for binary in ("EncoderAppStatic", "EncoderApp", "vvencFFapp", "vvencapp"):
+        found = shutil.which(binary)
+        if found:
+            out[f"PATH:{binary}"] = found
+    return out
+
+
+def _has_av_codec(name: str, mode: str) -> bool:
+    import av
+
+    try:
+        av.codec.Codec(name, mode)
+        return True
+    except Exception:
+        return False
+
+
+def _service_report() -> dict:
+    import socket
+    from urllib.parse import urlparse
+
+    out = {}
+    for env, default_port in (("MLFLOW_TRACKING_URI", 5000), ("FCBENCH_S3_ENDPOINT", 9000)):
+        value = os.environ.get(env)
+        if not value or not ("://" in value or ":" in value):
+            out[env] = value or "not set (local default)"
+            continue
+        parsed = urlparse(value if "://" in value else f"http://{value}")
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            out[env] = f"{value} (local)"
+            continue
+        try:
+            with socket.create_connection((parsed.hostname, parsed.port or default_port), timeout=2):
+                out[env] = f"{value} (reachable)"
+        except OSError as exc:
+            out[env] = f"{value} (UNREACHABLE: {exc})"
+    return out
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    report = doctor_report()
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    for key, value in report.items():
+        if isinstance(value, dict):
+            print(f"{key}:")
+            for k, v in value.items():
+                print(f"  {k}: {v}")
+        else:
+            print(f"{key}: {value}")
+    return 0
+
+
+def cmd_pack(args: argparse.Namespace) -> int:
+    from fcbench.codecs import pack, quantize, truncate
+    from fcbench.codecs.yuv import write_yuv400
+
+    x = np.load(args.feature, allow_pickle=False)
+    low, high = _range(args.low), _range(args.high)
+    if not args.no_truncate:
+        x = truncate(x, low, high)
+    frame = pack(quantize(x, low, high, args.bit_depth, mode=args.mode), args.layout)
+    write_yuv400(args.out, frame, args.bit_depth)
+    print(f"{args.out}: {frame.shape[0]} rows x {frame.shape[1]} cols, {args.bit_depth}-bit 4:0:0")
+    return 0
+
+
+def cmd_unpack(args: argparse.Namespace) -> int:
+    from fcbench.codecs import dequantize, frame_size, unpack
+    from fcbench.codecs.yuv import read_yuv400
+
+    rows, cols = frame_size(args.shape, args.layout)
+    frame = read_yuv400(args.frame, rows, cols, args.bit_depth)
+    x = dequantize(unpack(frame, args.shape, args.layout), _range(args.low), _range(args.high), args.bit_depth, mode=args.mode)
+    np.save(args.out, x)
+    print(f"{args.out}: {tuple(x.shape)} float32")
+    return 0
