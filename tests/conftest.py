@@ -17,15 +17,13 @@ for _k, _v in {
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _shared_dir() -> Path:
-    """../shared beside the checkout (FCBENCH_SHARED overrides)."""
-    return Path(os.environ.get("FCBENCH_SHARED", REPO.parent / "shared"))
+FIXTURES = REPO / "tests" / "fixtures"
 
 
 @pytest.fixture(scope="session")
 def vtm_fixtures() -> Path:
-    """The real VTM 23.13 outputs in shared/fixtures/vtm."""
-    path = _shared_dir() / "fixtures" / "vtm"
-    if not (path / "fixtures.json").is_file():
-        pytest.skip(f"VTM fixtures not found at {path} (set FCBENCH_SHARED)")
+    """Real VTM 23.13 outputs (copied from shared/fixtures/vtm): features, packed frames,
+    bitstreams, encoder/decoder logs, decoded frames and fixtures.json."""
+    path = FIXTURES / "vtm"
+    assert (path / "fixtures.json").is_file(), f"VTM fixtures missing at {path}"
     return path
