@@ -95,10 +95,13 @@ def quantize(x: np.ndarray, low: Range, high: Range, bit_depth: int, mode: Quant
     out_dtype = np.uint8 if b <= 8 else np.uint16
 
     def one(v: np.ndarray, a: float, h: float) -> np.ndarray:
-        scaled = (v - a) * (levels / (h - a))
+        scaled = np.subtract(v, np.float32(a))  # float32 arithmetic, as the reference
+        np.multiply(scaled, np.float32(levels / (h - a)), out=scaled)
         if mode == "legacy":
             return scaled.astype(np.uint16)
-        return np.rint(np.clip(scaled, 0, levels)).astype(out_dtype)
+        np.clip(scaled, 0, levels, out=scaled)
+        np.rint(scaled, out=scaled)
+        return scaled.astype(out_dtype)
 
     return _per_channel_apply(x, lo, hi, one)
 

@@ -1,0 +1,63 @@
+"""Packaging and layering rules of DESIGN.md."""
+import ast
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+FOLDERS = {"codecs": "fcbench.codecs", "machines": "fcbench.machines", "components": "fcbench.components", "pipelines": "fcbench.pipelines"}
+
+
+def test_every_subpackage_is_installed():
+    cfg = tomllib.loads((REPO / "pyproject.toml").read_text())
+    listed = set(cfg["tool"]["setuptools"]["packages"])
+    for folder, package in FOLDERS.items():
+        for init in (REPO / folder).rglob("__init__.py"):
+            rel = init.parent.relative_to(REPO / folder)
+            name = ".".join([package, *rel.parts]) if rel.parts else package
+            assert name in listed, f"{name} ({init.parent}) is missing from [tool.setuptools] packages"
+
+
+@pytest.mark.parametrize("folder", ["codecs", "machines"])
+def test_pure_layers_never_import_kfp_mlflow_minio(folder):
+    banned = {"kfp", "mlflow", "minio", "fcbench.components", "fcbench.pipelines"}
+    for path in (REPO / folder).rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            for name in names:
+                assert not any(name == b or name.startswith(b + ".") for b in banned), f"{path}: imports {name}"
+
+
+def test_components_do_not_import_pipelines():
+    for path in (REPO / "components").rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("fcbench.pipelines"):
+                pytest.fail(f"{path}: components must not import {node.module}")
+
+
+def test_console_script_and_help():
+    out = subprocess.run([sys.executable, "-m", "fcbench.pipelines.cli", "--help"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    for command in ("conditions", "doctor", "pack", "unpack"):
+        assert command in out.stdout
+
+
+def test_doctor_reports_codecs(capsys):
+    from fcbench.pipelines.cli import main
+
+    assert main(["doctor", "--json"]) == 0
+    import json
+
+    report = json.loads(capsys.readouterr().out)
+    assert report["codecs"]["x265_encoder"] is True
+    assert report["codecs"]["vvc_decoder"] is True
+    assert report["packages"]["torch"].startswith("2.14")
