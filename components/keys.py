@@ -1,0 +1,108 @@
+"""The object-storage key layout: where each artifact of a (model, task, codec, rate point) lives.
+
+Keys are relative to a storage root (a local folder or `s3://bucket/prefix`):
+
+    <model>/<task>/features/                          the extracted feature set
+    <model>/<task>/features/<sample>.npy              one sample of it
+    <model>/<task>/<codec>/<rate_tag>/bitstreams/     coded containers, one per sample
+    <model>/<task>/<codec>/<rate_tag>/recon/          the decoded feature set
+    <model>/<task>/<codec>/<rate_tag>/metrics/        task results of that rate point
+    <model>/<task>/hyperprior/<lambda_tag>/           a trained hyperprior model
+    reports/<run>/                                    the RD table, plot and BD-rate of a run
+
+`rate_tag` is `qp<QP>` for an integer rate point (block codecs) and `lambda<λ>` for a float
+one (learned codecs), so the two never collide and sort readably.
+"""
+from __future__ import annotations
+
+import re
+from typing import Optional, Union
+
+RatePoint = Union[int, float]
+
+# Segments are file names on local storage and key parts on S3: keep them portable.
+_SEGMENT = re.compile(r"^[A-Za-z0-9._=+-]+$")
+
+# kind -> does it need (codec, rate_point)?
+_PER_RATE_POINT = ("bitstreams", "recon", "metrics")
+KINDS = ("features", *_PER_RATE_POINT, "hyperprior", "reports")
+
+
+class StorageKeyError(ValueError):
+    """A key or key segment that is not allowed (empty, '..', a slash inside a name...)."""
+
+
+def check_segment(value: str, what: str) -> str:
+    """One path segment: a model, task, codec, sample id or run name."""
+    value = str(value)
+    if not _SEGMENT.match(value) or value in (".", ".."):
+        raise StorageKeyError(f"{what} {value!r} cannot be part of a storage key (allowed: [A-Za-z0-9._=+-], not '.' or '..')")
+    return value
+
+
+def check_key(key: str, allow_prefix: bool = False) -> str:
+    """A relative key `a/b/c`: no leading slash, no empty, '.' or '..' segments, no backslash.
+
+    With `allow_prefix`, the empty key and a trailing slash are allowed (listing prefixes)."""
+    if not isinstance(key, str):
+        raise StorageKeyError(f"storage key must be a string, got {type(key).__name__}")
+    body = key[:-1] if allow_prefix and key.endswith("/") else key
+    if body == "" and allow_prefix:
+        return key
+    if "\\" in body or body.startswith("/") or any(part in ("", ".", "..") for part in body.split("/")):
+        raise StorageKeyError(f"invalid storage key {key!r}: use a relative 'a/b/c' key without '.', '..' or empty parts")
+    return key
+
+
+def rate_tag(rate_point: RatePoint) -> str:
+    """`qp32` for an integer QP, `lambda0.0018` for a float lambda."""
+    if isinstance(rate_point, bool):
+        raise StorageKeyError(f"rate point must be an int (QP) or a float (lambda), got {rate_point!r}")
+    if isinstance(rate_point, int):
+        return f"qp{rate_point}"
+    if isinstance(rate_point, float):
+        if not rate_point > 0 or rate_point != rate_point or rate_point == float("inf"):
+            raise StorageKeyError(f"lambda must be a positive finite float, got {rate_point!r}")
+        return f"lambda{rate_point:g}"
+    raise StorageKeyError(f"rate point must be an int (QP) or a float (lambda), got {type(rate_point).__name__}")
+
+
+def artifact_key(
+    model: str,
+    task: str,
+    kind: str,
+    codec: Optional[str] = None,
+    rate_point: Optional[RatePoint] = None,
+    sample: Optional[str] = None,
+    run: Optional[str] = None,
+) -> str:
+    """The key (a folder prefix ending in '/', or a sample file) of one artifact.
+
+    `sample` names one file inside a per-sample folder (`<sample>.npy` for features and recon,
+    `<sample>.bin` for bitstreams); `run` is required for kind='reports' and ignores model and task."""
+    if kind not in KINDS:
+        raise StorageKeyError(f"unknown artifact kind {kind!r}; expected one of {', '.join(KINDS)}")
+    if kind == "reports":
+        if not run:
+            raise StorageKeyError("kind='reports' needs run=<run name>")
+        base = f"reports/{check_segment(run, 'run')}/"
+    else:
+        base = f"{check_segment(model, 'model')}/{check_segment(task, 'task')}/"
+        if kind == "features":
+            base += "features/"
+        elif kind == "hyperprior":
+            if rate_point is None:
+                raise StorageKeyError("kind='hyperprior' needs rate_point=<lambda>")
+            if not isinstance(rate_point, float):
+                raise StorageKeyError(f"a hyperprior is keyed by its lambda (a float), got {rate_point!r}")
+            base += f"hyperprior/{rate_tag(rate_point)}/"
+        else:
+            if codec is None or rate_point is None:
+                raise StorageKeyError(f"kind={kind!r} needs codec and rate_point")
+            base += f"{check_segment(codec, 'codec')}/{rate_tag(rate_point)}/{kind}/"
+    if sample is None:
+        return base
+    if kind not in ("features", "bitstreams", "recon"):
+        raise StorageKeyError(f"kind={kind!r} holds no per-sample files; sample= applies to features, bitstreams, recon")
+    suffix = ".bin" if kind == "bitstreams" else ".npy"
+    return base + check_segment(sample, "sample id") + suffix

@@ -1,0 +1,163 @@
+"""S3Storage: `s3://bucket/prefix` through the minio client (MinIO or any S3 endpoint).
+
+Every failure becomes a StorageError subclass whose message names the endpoint and bucket:
+unreachable endpoint (fast: short connect timeout, few retries), refused credentials, missing
+bucket, missing key. Uploads above `part_size` are multipart; minio aborts the multipart upload
+when anything fails, so an interrupted upload leaves nothing visible and a retry starts clean.
+"""
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from typing import IO, Iterator, Optional
+
+import certifi
+import urllib3
+from minio import Minio
+from minio.error import InvalidResponseError, MinioException, S3Error, ServerError
+from minio.helpers import check_bucket_name
+from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
+from urllib3.util import Retry, Timeout
+
+from fcbench.components.keys import check_key
+from fcbench.components.storage import (
+    CHUNK,
+    ObjectInfo,
+    Storage,
+    StorageAuthError,
+    StorageConfig,
+    StorageError,
+    StorageNotFound,
+    StorageUnreachable,
+)
+
+_AUTH_CODES = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken", "InvalidSecurity"}
+_MISSING_KEY_CODES = {"NoSuchKey", "NoSuchObject", "ResourceNotFound"}
+_META_SHA = "x-amz-meta-sha256"
+
+
+class S3Storage(Storage):
+    def __init__(self, bucket: str, prefix: str = "", config: Optional[StorageConfig] = None):
+        self.config = config or StorageConfig.from_env()
+        netloc, secure = self.config.resolve_endpoint()
+        self.endpoint = f"{'https' if secure else 'http'}://{netloc}"
+        try:
+            check_bucket_name(bucket, strict=True)
+        except ValueError as exc:
+            raise StorageError(f"invalid bucket name {bucket!r}: {exc}") from None
+        self.bucket = bucket
+        check_key(prefix, allow_prefix=True)
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self.uri = f"s3://{bucket}/{self.prefix}"
+        if self.config.part_size < 5 * (1 << 20):
+            raise StorageError(f"part_size {self.config.part_size} is below the S3 minimum of 5 MiB")
+        cfg = self.config
+        http = urllib3.PoolManager(
+            timeout=Timeout(connect=cfg.connect_timeout, read=cfg.read_timeout),
+            maxsize=max(10, cfg.parallel_uploads + 2),
+            cert_reqs="CERT_REQUIRED",
+            ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
+            retries=Retry(total=cfg.retries, connect=cfg.retries, read=cfg.retries, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]),
+        )
+        self._client = Minio(
+            netloc,
+            access_key=cfg.access_key,
+            secret_key=cfg.secret_key,
+            secure=secure,
+            region=cfg.region,
+            http_client=http,
+        )
+
+    def __repr__(self) -> str:
+        return f"S3Storage({self.uri!r}, endpoint={self.endpoint!r})"
+
+    # -- error mapping ---------------------------------------------------------------------
+    def _where(self, key: Optional[str]) -> str:
+        target = f"s3://{self.bucket}/{self.prefix}{key}" if key is not None else f"bucket {self.bucket!r}"
+        return f"{target} on {self.endpoint}"
+
+    @contextmanager
+    def _errors(self, op: str, key: Optional[str] = None) -> Iterator[None]:
+        where = self._where(key)
+        try:
+            yield
+        except S3Error as exc:
+            if exc.code in _AUTH_CODES:
+                who = f"access key {self.config.access_key!r}" if self.config.access_key else "anonymous access"
+                raise StorageAuthError(
+                    f"{op} {where}: the endpoint refused {who} ({exc.code}: {exc.message}); "
+                    "check FCBENCH_S3_ACCESS_KEY / FCBENCH_S3_SECRET_KEY"
+                ) from None
+            if exc.code == "NoSuchBucket":
+                raise StorageNotFound(f"{op} {where}: bucket {self.bucket!r} does not exist") from None
+            if exc.code in _MISSING_KEY_CODES:
+                raise StorageNotFound(f"{op} {where}: no such object") from None
+            raise StorageError(f"{op} {where}: {exc.code}: {exc.message}") from exc
+        except (MaxRetryError, NewConnectionError, ConnectTimeoutError) as exc:
+            reason = getattr(exc, "reason", None) or exc
+            raise StorageUnreachable(f"{op} {where}: cannot reach the S3 endpoint {self.endpoint} ({reason})") from None
+        except urllib3.exceptions.HTTPError as exc:
+            raise StorageError(f"{op} {where}: the connection to {self.endpoint} broke ({type(exc).__name__}: {exc})") from exc
+        except (InvalidResponseError, ServerError, MinioException) as exc:
+            raise StorageError(f"{op} {where}: {exc}") from exc
+
+    def _name(self, key: str) -> str:
+        return self.prefix + check_key(key)
+
+    # -- primitives ------------------------------------------------------------------------
+    def stat(self, key: str) -> ObjectInfo:
+        try:
+            with self._errors("stat", key):
+                st = self._client.stat_object(self.bucket, self._name(key))
+        except StorageNotFound:
+            # A HEAD on a missing bucket reports NoSuchKey: say which one is missing.
+            self.check_bucket()
+            raise
+        return ObjectInfo(key, int(st.size or 0), st.metadata.get(_META_SHA) if st.metadata else None, str(st.etag))
+
+    def check_bucket(self) -> None:
+        """StorageNotFound (or Auth/Unreachable) unless the bucket exists and is accessible."""
+        with self._errors("check"):
+            if not self._client.bucket_exists(self.bucket):
+                raise StorageNotFound(f"bucket {self.bucket!r} does not exist on {self.endpoint}")
+
+    def ensure_bucket(self) -> None:
+        """Create the bucket when it is missing (the CLI's --create-bucket)."""
+        with self._errors("create"):
+            if not self._client.bucket_exists(self.bucket):
+                self._client.make_bucket(self.bucket, location=self.config.region)
+
+    def ls(self, prefix: str = "") -> list[str]:
+        check_key(prefix, allow_prefix=True)
+        with self._errors("list", prefix):
+            objects = list(self._client.list_objects(self.bucket, prefix=self.prefix + prefix, recursive=True))
+        return sorted(o.object_name[len(self.prefix):] for o in objects if not o.is_dir)
+
+    def delete(self, key: str) -> None:
+        with self._errors("delete", key):
+            self._client.remove_object(self.bucket, self._name(key))
+
+    def url(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self.prefix}{key}"
+
+    def _put_stream(self, key: str, stream: IO[bytes], length: int, sha256: str) -> None:
+        cfg = self.config
+        with self._errors("upload", key):
+            self._client.put_object(
+                self.bucket,
+                self._name(key),
+                stream,
+                length,
+                metadata={"sha256": sha256},
+                part_size=cfg.part_size if length > cfg.part_size else 0,
+                num_parallel_uploads=cfg.parallel_uploads,
+            )
+
+    def _iter_chunks(self, key: str, offset: int = 0) -> Iterator[bytes]:
+        with self._errors("download", key):
+            response = self._client.get_object(self.bucket, self._name(key), offset=offset)
+            try:
+                yield from response.stream(CHUNK)
+            finally:
+                response.close()
+                response.release_conn()
