@@ -1,0 +1,57 @@
+"""Names shared by the cluster manifests (manifests/) and the pipelines' kfp-kubernetes settings.
+
+The manifests create these objects; the pipelines refer to them by name when they compile
+(`kubernetes.use_secret_as_env`, `use_config_map_as_env`, `add_node_selector`,
+`add_toleration`). Keeping the names here, and checking them against the rendered manifests in
+tests/cluster, means a rename cannot silently break a run on the cluster. Plain data only: this
+module imports nothing from kfp so that it can be read anywhere.
+"""
+from __future__ import annotations
+
+from typing import Final, Mapping
+
+# Kubeflow's default profile namespace: KFP v2 runs pods, reads `kfp-launcher` and resolves
+# secrets in the namespace of the run, so everything fcbench needs lives there.
+DEFAULT_NAMESPACE: Final = "kubeflow-user-example-com"
+
+# Pipeline runs are submitted with this service account (manifests/base/rbac.yaml).
+SERVICE_ACCOUNT: Final = "fcbench-pipeline-runner"
+
+# Object storage credentials: Secret name and key -> environment variable in the step.
+S3_SECRET: Final = "fcbench-s3"
+S3_SECRET_ENV: Final[Mapping[str, str]] = {
+    "accesskey": "FCBENCH_S3_ACCESS_KEY",
+    "secretkey": "FCBENCH_S3_SECRET_KEY",
+}
+
+# Postgres credentials for the MLflow backend store (used by the manifests only).
+POSTGRES_SECRET: Final = "fcbench-postgres"
+POSTGRES_SECRET_KEYS: Final = ("username", "password")
+
+# Endpoints: ConfigMap whose keys are the environment variable names themselves.
+ENDPOINTS_CONFIG_MAP: Final = "fcbench-endpoints"
+ENDPOINTS_ENV: Final[Mapping[str, str]] = {
+    key: key for key in ("FCBENCH_S3_ENDPOINT", "FCBENCH_S3_SECURE", "MLFLOW_TRACKING_URI")
+}
+
+# In-cluster service names (the base manifests; existing-s3 replaces the MinIO endpoint).
+MINIO_SERVICE: Final = "fcbench-minio"
+MLFLOW_SERVICE: Final = "fcbench-mlflow"
+POSTGRES_SERVICE: Final = "fcbench-postgres"
+
+# Buckets: features and reports, MLflow artifacts. The KFP pipeline root is a prefix of the first.
+DATA_BUCKET: Final = "fcbench"
+MLFLOW_BUCKET: Final = "mlflow"
+PIPELINE_ROOT: Final = f"s3://{DATA_BUCKET}/pipeline-root"
+KFP_LAUNCHER_CONFIG_MAP: Final = "kfp-launcher"  # fixed by KFP: the launcher looks for this name
+
+# GPU steps: scheduled on nodes labelled by NVIDIA GPU feature discovery (GPU operator), and
+# allowed onto nodes tainted for GPU work. kfp-kubernetes: add_node_selector(task, *GPU_NODE_LABEL),
+# add_toleration(task, **GPU_TOLERATION); plus task.set_accelerator_type(GPU_RESOURCE).
+GPU_RESOURCE: Final = "nvidia.com/gpu"
+GPU_NODE_LABEL: Final[tuple[str, str]] = ("nvidia.com/gpu.present", "true")
+GPU_TOLERATION: Final[Mapping[str, str]] = {
+    "key": "nvidia.com/gpu",
+    "operator": "Exists",
+    "effect": "NoSchedule",
+}
