@@ -17,6 +17,15 @@ _BACKEND_MODULES = (
     "fcbench.codecs.backends.bypass",
     "fcbench.codecs.hyperprior.codec",
 )
+# Where a known name lives, so building one codec imports only its backend (not torch for x265).
+_NAME_MODULES = {
+    "x265": "fcbench.codecs.backends.x265",
+    "vtm": "fcbench.codecs.backends.vtm",
+    "vvenc": "fcbench.codecs.backends.vvenc",
+    "bypass": "fcbench.codecs.backends.bypass",
+    "lossless": "fcbench.codecs.backends.bypass",
+    "hyperprior": "fcbench.codecs.hyperprior.codec",
+}
 _loaded = False
 C = TypeVar("C", bound=type)
 
@@ -53,7 +62,14 @@ def codec_names() -> list[str]:
 
 
 def codec_class(name: str) -> type["Codec"]:
-    _load_backends()
+    if name not in _REGISTRY and name in _NAME_MODULES:
+        try:
+            importlib.import_module(_NAME_MODULES[name])
+        except ModuleNotFoundError as exc:
+            if exc.name != _NAME_MODULES[name]:  # a backend's own dependency is missing: say so
+                raise
+    if name not in _REGISTRY:
+        _load_backends()
     if name not in _REGISTRY:
         raise KeyError(f"unknown codec {name!r}; available: {', '.join(sorted(_REGISTRY)) or 'none'}")
     return _REGISTRY[name]

@@ -1,0 +1,83 @@
+"""Finding and running external codec binaries (VTM, VVenC): options, env vars, PATH.
+
+fcbench never downloads or builds these tools; a missing one raises one clear error that says
+how to configure it. Every run checks the exit code and keeps the log for the error message.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence, Union
+
+PathLike = Union[str, Path]
+
+
+class BinaryNotFound(FileNotFoundError):
+    """A codec binary or configuration file that is not configured or not present."""
+
+
+class ToolError(RuntimeError):
+    """An external codec tool failed (non-zero exit, missing output, inconsistent log)."""
+
+
+def find_binary(what: str, explicit: Optional[PathLike], env_var: str, names: Sequence[str],
+                option: str, required: bool = True) -> Optional[Path]:
+    """Resolve a binary: explicit option, else $env_var, else the first of `names` on PATH."""
+    hint = (f"pass {option}=PATH (CLI: --option {option}=PATH), set {env_var}, "
+            f"or put {' or '.join(names)} on PATH; fcbench does not build or ship it")
+    for source, value in (("option " + option, explicit), ("$" + env_var, os.environ.get(env_var) or None)):
+        if value is None:
+            continue
+        path = Path(value).expanduser()
+        if not path.is_file():
+            raise BinaryNotFound(f"{what}: {source} points to {path}, which is not a file; {hint}")
+        if not os.access(path, os.X_OK):
+            raise BinaryNotFound(f"{what}: {path} (from {source}) is not executable")
+        return path.resolve()
+    for name in names:
+        found = shutil.which(name)
+        if found:
+            return Path(found).resolve()
+    if required:
+        raise BinaryNotFound(f"{what} not found: {hint}")
+    return None
+
+
+def find_file(what: str, explicit: Optional[PathLike], env_var: str, default: Optional[Path], option: str) -> Path:
+    """Resolve a configuration file: explicit option, else $env_var, else `default`."""
+    for source, value in (("option " + option, explicit), ("$" + env_var, os.environ.get(env_var) or None),
+                          ("the default location", default)):
+        if value is None:
+            continue
+        path = Path(value).expanduser()
+        if not path.is_file():
+            raise BinaryNotFound(f"{what}: {path} (from {source}) does not exist; pass {option}=PATH or set {env_var}")
+        return path.resolve()
+    raise BinaryNotFound(f"{what} not found: pass {option}=PATH or set {env_var}")
+
+
+@dataclass(frozen=True)
+class ToolRun:
+    argv: list[str]
+    returncode: int
+    log: str
+
+
+def run_tool(argv: Sequence[PathLike], cwd: PathLike, what: str, timeout: Optional[float] = None) -> ToolRun:
+    """Run a tool in `cwd`, stdout+stderr captured as its log; raise ToolError unless it exits 0."""
+    args = [str(a) for a in argv]
+    try:
+        proc = subprocess.run(args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              timeout=timeout, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise ToolError(f"{what} timed out after {timeout} s: {' '.join(args)}") from exc
+    except OSError as exc:
+        raise ToolError(f"{what} could not be started ({exc}): {' '.join(args)}") from exc
+    log = proc.stdout.decode("utf-8", errors="replace")
+    if proc.returncode != 0:
+        tail = "\n".join(log.strip().splitlines()[-15:])
+        raise ToolError(f"{what} exited with status {proc.returncode}: {' '.join(args)}\n--- log tail ---\n{tail}")
+    return ToolRun(args, proc.returncode, log)

@@ -1,0 +1,187 @@
+"""Codec commands: `fcbench encode` (= `fcbench codec run`), `fcbench codec list`, `fcbench codec decode`.
+
+A sweep codes a feature set with one codec at several rate points, in parallel and cached
+(fcbench.codecs.sweep), and prints the summary table. Conditions come from explicit ranges,
+else the test conditions of --model/--task, else those of the feature set's own model/task.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Optional, Union
+
+
+def _add_sweep_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--features", type=Path, required=True, help="feature-set folder (manifest.json + <sample>.npy)")
+    p.add_argument("--codec", required=True, help="registered codec name (see `fcbench codec list`)")
+    rates = p.add_mutually_exclusive_group()
+    rates.add_argument("--qp", type=int, nargs="+", help="QPs (block codecs)")
+    rates.add_argument("--rate-points", nargs="+", help="rate points of any codec (e.g. lambdas)")
+    p.add_argument("--out", type=Path, required=True, help="output folder (bitstreams/, recon/, results.*)")
+    p.add_argument("-j", "--jobs", type=int, default=None, help="parallel jobs (default: all cores)")
+    p.add_argument("--model", help="take conditions from the test conditions of MODEL TASK")
+    p.add_argument("--task")
+    p.add_argument("--low", type=float, nargs="+", help="truncation low (scalar or one per channel)")
+    p.add_argument("--high", type=float, nargs="+", help="truncation high")
+    p.add_argument("--bit-depth", type=int, default=None, help="sample bit depth (default 10)")
+    p.add_argument("--layout", default=None, help="packing layout (llama3, dinov2, sd3, generic)")
+    p.add_argument("--no-truncate", action="store_true", help="quantize without clipping")
+    p.add_argument("--legacy", action="store_true", help="the reference's floor quantization")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="codec option (value parsed as JSON when it is, e.g. preset=fast, level=19)")
+    p.add_argument("--cache-dir", type=Path, default=None, help="job cache (default OUT/cache)")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=cmd_encode)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    _add_sweep_arguments(sub.add_parser("encode", help="code a feature set with one codec at several rate points"))
+    codec = sub.add_parser("codec", help="codec sweeps, listing and decoding")
+    codec_sub = codec.add_subparsers(dest="codec_command", metavar="SUBCOMMAND")
+    _add_sweep_arguments(codec_sub.add_parser("run", help="same as `fcbench encode`"))
+    p = codec_sub.add_parser("list", help="registered codecs and whether their binaries are found")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_list)
+    p = codec_sub.add_parser("decode", help="decode an fcbench container to a .npy feature")
+    p.add_argument("container", type=Path)
+    p.add_argument("-o", "--out", type=Path, required=True)
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE")
+    p.set_defaults(func=cmd_decode)
+    codec.set_defaults(func=lambda args: (codec.print_help(), 2)[1])
+
+
+def parse_options(items: list[str]) -> dict[str, Any]:
+    """KEY=VALUE strings -> options; values are JSON when they parse as JSON, else strings."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.isidentifier():
+            raise ValueError(f"--option takes KEY=VALUE, got {item!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def parse_rate_point(text: str) -> Union[int, float]:
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError(f"rate point {text!r} is not a number") from None
+
+
+def _range(values: Optional[list[float]]):
+    if values is None:
+        return None
+    return values[0] if len(values) == 1 else values
+
+
+def resolve_conditions(args: argparse.Namespace, frame_kind: str) -> tuple[dict, list]:
+    """(conditions for Codec.encode, default rate points from the test conditions or [])."""
+    from fcbench.codecs.conditions import coding_conditions, load_conditions
+    from fcbench.codecs.featureset import FeatureSet
+
+    family = "learned" if frame_kind == "unit" else "traditional"
+    if (args.low is None) != (args.high is None):
+        raise ValueError("give both --low and --high")
+    if (args.model is None) != (args.task is None):
+        raise ValueError("give both --model and --task")
+    defaults: list = []
+    if args.low is not None:
+        conds: dict = {"low": _range(args.low), "high": _range(args.high), "layout": args.layout or "generic"}
+        if family == "traditional":
+            conds.update(bit_depth=args.bit_depth or 10, quant="legacy" if args.legacy else "round")
+    else:
+        model, task = args.model, args.task
+        if model is None:
+            meta = FeatureSet.open(args.features).meta
+            model, task = meta.get("model"), meta.get("task")
+        try:
+            tc = load_conditions().get(model, task)
+        except KeyError as exc:
+            raise ValueError(f"no truncation range: give --low/--high or --model/--task ({exc.args[0]})") from None
+        conds = coding_conditions(tc, family, legacy=args.legacy)
+        defaults = list(tc.traditional.qps if family == "traditional" else tc.learned.lambdas)
+        if args.layout:
+            conds["layout"] = args.layout
+        if args.bit_depth and family == "traditional":
+            conds["bit_depth"] = args.bit_depth
+    if args.no_truncate:
+        conds["truncate"] = False
+    return conds, defaults
+
+
+def cmd_encode(args: argparse.Namespace) -> int:
+    from fcbench.codecs.registry import codec_class
+    from fcbench.codecs.sweep import SweepError, run_sweep
+
+    cls = codec_class(args.codec)
+    conditions, defaults = resolve_conditions(args, cls.frame_kind)
+    if args.qp:
+        rate_points = list(args.qp)
+    elif args.rate_points:
+        rate_points = [parse_rate_point(r) for r in args.rate_points]
+    elif defaults:
+        rate_points = defaults
+    else:
+        raise ValueError("no rate points: give --qp or --rate-points")
+    try:
+        result = run_sweep(args.features, args.codec, parse_options(args.option), rate_points, conditions,
+                           args.out, jobs=args.jobs, progress=not args.no_progress, cache_dir=args.cache_dir)
+    except SweepError as exc:
+        _print_result(exc.result, args.json)
+        print(f"fcbench encode: error: {exc}", file=sys.stderr)
+        return 1
+    _print_result(result, args.json)
+    return 0
+
+
+def _print_result(result, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"summary": result.summary, "cache_hits": result.cache_hits, "jobs_run": result.jobs_run,
+                          "failures": result.failures, "out": str(result.out_dir)}, indent=2, default=str))
+        return
+    print(result.table())
+    print(f"{len(result.rows)} results ({result.cache_hits} from cache, {result.jobs_run} jobs run) "
+          f"in {result.wall_s:.1f} s -> {result.out_dir}")
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from fcbench.codecs.registry import codec_class, codec_names
+
+    rows = {}
+    for name in codec_names():
+        try:
+            ident = codec_class(name)().identity
+            rows[name] = {"frame_kind": codec_class(name).frame_kind, "version": ident["version"], "ready": True}
+        except Exception as exc:  # report why a codec cannot encode here, never crash the listing
+            rows[name] = {"frame_kind": codec_class(name).frame_kind, "ready": False, "why": f"{type(exc).__name__}: {exc}"}
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for name, row in rows.items():
+        state = row.get("version") if row["ready"] else "not ready: " + row["why"].splitlines()[0]
+        print(f"{name:12s} {row['frame_kind']:8s} {state}")
+    return 0
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from fcbench.codecs import atomic
+    from fcbench.codecs.container import unpack_container
+    from fcbench.codecs.registry import get_codec
+
+    data = args.container.read_bytes()
+    header, _ = unpack_container(data)
+    feature = get_codec(header.codec, **parse_options(args.option)).decode(data)
+    atomic.write_npy(args.out, feature)
+    print(f"{args.out}: {tuple(feature.shape)} {np.asarray(feature).dtype} ({header.codec} at rate point {header.rate_point})")
+    return 0
