@@ -1,0 +1,97 @@
+"""Machine commands: `fcbench extract` (features at the split point) and `fcbench evaluate`
+(task metrics of a reconstructed feature set, as JSON)."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from fcbench.codecs import atomic
+
+
+def parse_options(pairs: list[str]) -> dict[str, Any]:
+    """`key=value` pairs; values are read as JSON when they parse (3, 0.5, [9,19], true), else kept as text."""
+    options: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--option {pair!r}: expected key=value")
+        try:
+            options[key.strip().replace("-", "_")] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key.strip().replace("-", "_")] = value
+    return options
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="e.g. dinov2")
+    p.add_argument("--task", required=True, help="e.g. cls, seg, dpt")
+    p.add_argument("--weights", default=os.environ.get("FCBENCH_WEIGHTS"),
+                   help="folder with the official checkpoint files, an HF directory, or a staged URI (env FCBENCH_WEIGHTS)")
+    p.add_argument("--data", type=Path, default=os.environ.get("FCBENCH_DATA"), help="local test-set folder (env FCBENCH_DATA)")
+    p.add_argument("--sample-list", type=Path, help="custom sample list (default: the task's official list)")
+    p.add_argument("--device", help="auto (GPU if present; the machines' default), cpu, cuda, cuda:1 ...")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="extra machine option, repeatable (e.g. num_heads=4)")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("extract", help="run a model's first half and write a feature set")
+    _common(p)
+    p.add_argument("--out", type=Path, required=True, help="feature-set folder (resumes if it exists)")
+    p.add_argument("--limit", type=int, help="only the first N samples")
+    p.add_argument("--source", choices=("test", "folder"), default="test", help="folder: every image under --data (training features)")
+    p.set_defaults(func=cmd_extract)
+
+    p = sub.add_parser("evaluate", help="evaluate a (reconstructed) feature set; prints JSON metrics")
+    _common(p)
+    p.add_argument("--features", type=Path, required=True, help="feature-set folder to evaluate")
+    p.add_argument("--reference", type=Path, help="original feature set: adds feature_mse")
+    p.add_argument("--out", type=Path, help="also write the JSON here (atomically)")
+    p.set_defaults(func=cmd_evaluate)
+
+
+def _machine(args: argparse.Namespace):
+    from fcbench.machines import get_machine
+
+    if not args.weights:
+        raise ValueError("--weights is required (or set FCBENCH_WEIGHTS)")
+    if not args.data:
+        raise ValueError("--data is required (or set FCBENCH_DATA)")
+    # pass only what was asked for: machines of other models need not know every knob
+    options: dict[str, Any] = {}
+    if args.device:
+        options["device"] = args.device
+    if args.no_progress:
+        options["progress"] = False
+    options.update(parse_options(args.option))
+    if args.batch_size:
+        options["batch_size"] = args.batch_size
+    if args.sample_list:
+        options["sample_list"] = args.sample_list
+    return get_machine(args.model, args.task, weights=args.weights, **options)
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    machine = _machine(args)
+    kwargs: dict[str, Any] = {"source": args.source}
+    if args.limit is not None:
+        kwargs["limit"] = args.limit
+    fs = machine.extract(args.data, args.out, **kwargs)
+    print(f"{len(fs)} samples of {args.model}/{args.task} ({fs.meta.get('split_point')}) in {fs.root}", file=sys.stderr)
+    print(fs.root)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    machine = _machine(args)
+    ev = machine.evaluate(args.features, args.data, reference=args.reference)
+    body = {"model": args.model, "task": args.task, "features": str(args.features), **ev.as_dict()}
+    if args.out:
+        atomic.write_json(args.out, body)
+    print(json.dumps(body, indent=2))
+    return 0
