@@ -1,30 +1,7 @@
-"""Version and provenance of this fcbench build."""
+"""Version and provenance of this fcbench build (defined in fcbench.components.provenance so
+the components layer can use it without importing pipelines)."""
 from __future__ import annotations
 
-import subprocess
-from functools import lru_cache
-from importlib import metadata
-from pathlib import Path
-from typing import Optional
+from fcbench.components.provenance import git_sha, host, image_digest, version
 
-
-def version() -> str:
-    try:
-        return metadata.version("fcbench")
-    except metadata.PackageNotFoundError:
-        return "0+unknown"
-
-
-@lru_cache(maxsize=1)
-def git_sha() -> Optional[str]:
-    """Commit of the source tree, when run from a git checkout (FCBENCH_GIT_SHA overrides)."""
-    import os
-
-    if os.environ.get("FCBENCH_GIT_SHA"):
-        return os.environ["FCBENCH_GIT_SHA"]
-    here = Path(__file__).resolve().parent
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
+__all__ = ["version", "git_sha", "host", "image_digest"]

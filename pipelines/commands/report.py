@@ -1,0 +1,59 @@
+"""`fcbench report` (RD tables, plots, BD-rate) and `fcbench upload-tracking` (offline journal -> MLflow)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="RD table, RD plots and BD-rate vs the anchor, from results files and/or MLflow",
+                       description="Build report.md, rd_points.csv, bdrate.csv/json and rd_<model>_<task>.png from "
+                                   "local results (JSON/CSV files or folders) and/or the point runs of an MLflow "
+                                   "pipeline run, and print the Markdown.")
+    p.add_argument("--results", type=Path, nargs="+", default=[], metavar="PATH",
+                   help="results .json/.csv files or folders searched for results JSON")
+    p.add_argument("--mlflow", metavar="URI", help="tracking URI to read point runs from (needs --experiment)")
+    p.add_argument("--experiment", metavar="E", help="MLflow experiment, e.g. fcbench/dinov2/cls")
+    p.add_argument("--run", metavar="RUN_ID", help="parent (pipeline) run to read; default: the latest with points")
+    p.add_argument("--no-log", action="store_true", help="do not log the report to the MLflow parent run")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR")
+    p.add_argument("--anchor", default="vtm", help="codec every other codec is compared with (default vtm)")
+    p.add_argument("--fallback-anchor", metavar="CODEC", help="anchor to use where --anchor has no points")
+    p.add_argument("--title")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("upload-tracking", help="upload an offline tracking journal to an MLflow server (resumable)")
+    p.add_argument("offline_dir", type=Path)
+    p.add_argument("--mlflow", required=True, metavar="URI")
+    p.set_defaults(func=cmd_upload)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from fcbench.components.reporting import dedupe, load_points
+    from fcbench.components.tracking import Tracker, pipeline_points, report_to_run
+
+    if not args.results and not args.mlflow:
+        raise ValueError("give --results PATH... and/or --mlflow URI --experiment E")
+    if bool(args.mlflow) != bool(args.experiment):
+        raise ValueError("--mlflow and --experiment go together")
+    points = load_points(*args.results) if args.results else []
+    tracker, run_id = None, None
+    if args.mlflow:
+        tracker = Tracker(args.mlflow)  # fails fast, naming the URI, if the server is down
+        run_id, from_runs = pipeline_points(tracker.sink, args.experiment, args.run)  # type: ignore[arg-type]
+        points = dedupe([*points, *from_runs])
+    report = report_to_run(points, args.out, None if args.no_log else tracker, run_id, anchor=args.anchor,
+                           fallback_anchor=args.fallback_anchor, title=args.title)
+    print(report.text)
+    print(f"wrote {', '.join(str(p) for p in report.files)}")
+    if tracker is not None and not args.no_log:
+        print(f"logged to MLflow run {run_id} at {args.mlflow}")
+    return 0
+
+
+def cmd_upload(args: argparse.Namespace) -> int:
+    from fcbench.components.tracking import upload_offline
+
+    ids = upload_offline(args.offline_dir, args.mlflow)
+    print(f"uploaded {len(ids)} run(s) from {args.offline_dir} to {args.mlflow}")
+    return 0
