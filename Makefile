@@ -22,7 +22,6 @@ $(STAMP): pyproject.toml requirements/torch.txt
 	# torch first: the pinned build; an unpinned one pulls a multi-GB wheel
 	$(PY) -m pip install --quiet -r requirements/torch.txt
 	$(PY) -m pip install --quiet -e '.[test]'
-	bash scripts/install-tools.sh
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -26,8 +27,21 @@ def write_bytes(path: Union[str, Path], data: bytes) -> None:
         raise
 
 
+def strict_json(obj: Any) -> Any:
+    """Replace non-finite floats by None: JSON has no Infinity/NaN and strict readers refuse them."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict_json(v) for v in obj]
+    return obj
+
+
 def write_json(path: Union[str, Path], obj: Any) -> None:
-    write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+    """Atomic, strict JSON (non-finite floats become null)."""
+    text = json.dumps(strict_json(obj), indent=2, sort_keys=True, allow_nan=False)
+    write_bytes(path, (text + "\n").encode())
 
 
 def write_npy(path: Union[str, Path], array: np.ndarray) -> bytes:

