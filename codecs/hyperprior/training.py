@@ -1,0 +1,342 @@
+"""Train one learned codec per (task, lambda) on packed, normalised feature frames.
+
+As the reference (TEST_CONDITIONS.md §5): random crops, loss = lambda*255^2*MSE + bpp (bpp from
+the likelihoods, over the crop's pixels), Adam 1e-4 on the network, Adam 1e-3 on the entropy
+bottleneck quantiles (aux loss), grad-norm clip 1.0, ReduceLROnPlateau on the validation loss.
+A checkpoint is written atomically after every epoch (`last.pt`) and whenever validation
+improves (`best.pt`); a killed run resumes from `last.pt` and ends bit-identical (CPU) to an
+uninterrupted one, because all randomness is derived from (seed, epoch).
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional, Sequence, Union
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from fcbench.codecs import atomic
+from fcbench.codecs.featureset import FeatureSet, FeatureSetError
+from fcbench.codecs.hyperprior.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from fcbench.codecs.hyperprior.data import CropDataset, load_frames, seed_worker, split_ids
+from fcbench.codecs.hyperprior.model import DEFAULT_ARCH, ModelConfig, build_model, parameter_groups
+from fcbench.codecs.hyperprior.plot import plot_curves
+
+Evaluate = Literal["last", "best"]
+Range = Union[float, Sequence[float]]
+LAST, BEST, CURVES, PLOT, RESULT = "last.pt", "best.pt", "curves.json", "curves.png", "result.json"
+# Options that must match for a run to resume from an existing last.pt (epochs/steps may grow).
+_RESUME_KEYS = ("lmbda", "model", "crop", "batch_size", "lr", "aux_lr", "seed", "low", "high", "layout",
+                "crops_per_epoch", "train_ids", "val_ids")
+
+
+@dataclass
+class TrainResult:
+    checkpoint: Path            # the evaluated checkpoint (last or best, per `evaluate`)
+    last: Path
+    best: Path
+    curves: list[dict]          # per epoch: epoch, step, train/val loss, bpp, mse, lr, seconds
+    plot: Optional[Path]
+    config: dict                # model config + every training option (what a tracker logs)
+    evaluate: str = "last"
+    resumed_from_epoch: int = 0
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        for k in ("checkpoint", "last", "best", "plot"):
+            d[k] = str(d[k]) if d[k] is not None else None
+        return d
+
+
+def rd_loss(out: dict, x: torch.Tensor, lmbda: float) -> dict[str, torch.Tensor]:
+    """lambda*255^2*MSE + bpp, bpp = -sum(log2 likelihoods) / (batch * rows * cols)."""
+    n, _, h, w = x.shape
+    pixels = n * h * w
+    bpp = sum(torch.log(l).sum() for l in out["likelihoods"].values()) / (-math.log(2) * pixels)
+    mse = torch.mean((out["x_hat"] - x) ** 2)
+    return {"loss": lmbda * 255**2 * mse + bpp, "bpp": bpp, "mse": mse}
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {device!r} asked for, but no CUDA GPU is available")
+    return dev
+
+
+def _task_conditions(task: str):
+    from fcbench.codecs.conditions import load_conditions
+
+    tc = load_conditions()
+    if "/" in task:
+        model, name = task.split("/", 1)
+        return tc.get(model, name)
+    return tc.for_task(task)
+
+
+def _open_sets(features: Union[str, Path, FeatureSet], val_features, val_fraction: float, seed: int):
+    """(train set, train ids, val set, val ids): explicit val set, a folder holding train/ and
+    val/ (as build_training_sets writes), or one set split by val_fraction."""
+    if isinstance(features, FeatureSet):
+        fs = features
+    else:
+        root = Path(features)
+        if val_features is None and (root / "train" / "manifest.json").is_file() and (root / "val" / "manifest.json").is_file():
+            features, val_features = root / "train", root / "val"
+        fs = FeatureSet.open(features)
+    if val_features is not None:
+        vs = val_features if isinstance(val_features, FeatureSet) else FeatureSet.open(val_features)
+        if not len(fs) or not len(vs):
+            raise FeatureSetError("training and validation feature sets must both hold samples")
+        return fs, fs.ids, vs, vs.ids
+    train_ids, val_ids = split_ids(fs.ids, val_fraction, seed)
+    return fs, train_ids, fs, val_ids
+
+
+class _Subset:
+    """Iterate over chosen ids of a feature set (what load_frames reads)."""
+
+    def __init__(self, fs: FeatureSet, ids: Sequence[str]):
+        self.fs, self.ids, self.root = fs, list(ids), fs.root
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __iter__(self):
+        for i in self.ids:
+            yield i, self.fs.read(i)
+
+
+def _normalisation(fs: FeatureSet, ids: Sequence[str], low, high, layout, tconds) -> tuple[Any, Any, str, str]:
+    """(low, high, layout, where they came from): explicit, the task's learned path, the
+    manifest's task, or the training set's own min/max."""
+    if (low is None) != (high is None):
+        raise ValueError("give both low and high, or neither")
+    if tconds is None and low is None:
+        try:
+            tconds = _task_conditions(f"{fs.meta.get('model')}/{fs.meta.get('task')}")
+        except KeyError:
+            tconds = None
+    if low is None and tconds is not None:
+        return tconds.learned.low, tconds.learned.high, layout or tconds.layout, f"test conditions {tconds.key}"
+    if low is None:
+        lo, hi = math.inf, -math.inf
+        for i in ids:
+            x = fs.read(i)
+            lo, hi = min(lo, float(x.min())), max(hi, float(x.max()))
+        if hi <= lo:
+            hi = lo + 1.0
+        return lo, hi, layout or "generic", "training-set min/max"
+    return low, high, layout or (tconds.layout if tconds is not None else "generic"), "explicit"
+
+
+def _json_range(v):
+    return [float(a) for a in v] if isinstance(v, (list, tuple, np.ndarray)) else float(v)
+
+
+def _log(progress: bool, msg: str) -> None:
+    if progress:
+        print(msg, file=sys.stderr, flush=True)
+
+
+def _epoch_seed(seed: int, epoch: int) -> int:
+    return int(np.random.SeedSequence([seed, 3, epoch]).generate_state(1)[0])
+
+
+def _run_epoch(model, loader, lmbda, device, optimizer=None, aux_optimizer=None, max_steps=None, step=0, clip=1.0):
+    """One pass; trains when optimizers are given. -> (means dict, steps taken)."""
+    totals = {"loss": 0.0, "bpp": 0.0, "mse": 0.0, "aux": 0.0}
+    seen = 0
+    taken = 0
+    for x in loader:
+        if max_steps is not None and step + taken >= max_steps:
+            break
+        x = x.to(device)
+        if optimizer is not None:
+            optimizer.zero_grad(set_to_none=True)
+            aux_optimizer.zero_grad(set_to_none=True)
+            terms = rd_loss(model(x), x, lmbda)
+            terms["loss"].backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+            optimizer.step()
+            aux = model.aux_loss()
+            aux.backward()
+            aux_optimizer.step()
+            taken += 1
+        else:
+            with torch.no_grad():
+                terms = rd_loss(model(x), x, lmbda)
+                aux = model.aux_loss()
+        b = x.shape[0]
+        seen += b
+        for k in ("loss", "bpp", "mse"):
+            totals[k] += float(terms[k].detach()) * b
+        totals["aux"] += float(aux.detach()) * b
+        if not math.isfinite(totals["loss"]):
+            raise RuntimeError(f"training diverged: non-finite loss at step {step + taken} (lower the learning rate?)")
+    if not seen:
+        raise RuntimeError("an epoch saw no data (empty loader)")
+    return {k: v / seen for k, v in totals.items()}, taken
+
+
+def train(
+    features: Union[str, Path, FeatureSet],
+    out_dir: Union[str, Path],
+    lmbda: float,
+    *,
+    crop: Optional[tuple[int, int]] = None,
+    epochs: Optional[int] = None,
+    steps: Optional[int] = None,
+    batch_size: Optional[int] = None,
+    lr: float = 1e-4,
+    aux_lr: float = 1e-3,
+    seed: int = 0,
+    val_fraction: float = 0.1,
+    val_features: Union[str, Path, FeatureSet, None] = None,
+    low: Optional[Range] = None,
+    high: Optional[Range] = None,
+    layout: Optional[str] = None,
+    task: Optional[str] = None,
+    arch: str = DEFAULT_ARCH,
+    N: int = 128,
+    M: int = 192,
+    device: str = "auto",
+    evaluate: Evaluate = "last",
+    resume: bool = True,
+    progress: bool = True,
+    crops_per_epoch: Optional[int] = None,
+    num_workers: int = 0,
+    clip: float = 1.0,
+    plot: bool = True,
+) -> TrainResult:
+    """Train a hyperprior at one lambda; returns the evaluated checkpoint and the curves.
+
+    `task` ("cls" or "dinov2/cls") takes the learned-path range and layout plus epochs, batch
+    and crop from the test conditions; explicit arguments override them. Without `task` or
+    low/high, the manifest's (model, task) conditions are used if known, else the training
+    set's min/max. An epoch is `crops_per_epoch` random crops (default: one per training
+    frame, as the reference). `steps` caps the optimizer steps (the last epoch may be partial).
+    `plot=False` skips the PNG (the curves are still returned and written as JSON).
+    """
+    if not (isinstance(lmbda, (int, float)) and math.isfinite(lmbda) and lmbda > 0):
+        raise ValueError(f"lambda must be a positive number, got {lmbda!r}")
+    if evaluate not in ("last", "best"):
+        raise ValueError(f"evaluate must be 'last' or 'best', got {evaluate!r}")
+    tconds = _task_conditions(task) if task else None
+    crop = tuple(int(c) for c in (crop or (tconds.learned.crop if tconds else (256, 256))))
+    if len(crop) != 2:
+        raise ValueError(f"crop must be (rows, cols), got {crop}")
+    batch_size = int(batch_size or (tconds.learned.batch if tconds else 8))
+    if epochs is None and steps is None:
+        if tconds is None:
+            raise ValueError("give epochs or steps (or a task whose test conditions set the epochs)")
+        epochs = tconds.learned.epochs
+    for name, v in (("epochs", epochs), ("steps", steps), ("batch_size", batch_size)):
+        if v is not None and int(v) < 1:
+            raise ValueError(f"{name} must be >= 1, got {v}")
+    dev = resolve_device(device)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+
+    fs, train_ids, vs, val_ids = _open_sets(features, val_features, val_fraction, seed)
+    low, high, layout, range_source = _normalisation(fs, train_ids, low, high, layout, tconds)
+    cfg = ModelConfig(arch=arch, N=int(N), M=int(M))
+    train_set = CropDataset(load_frames(_Subset(fs, train_ids), low, high, layout), crop, seed, crops_per_epoch)
+    val_set = CropDataset(load_frames(_Subset(vs, val_ids), low, high, layout), crop, seed, train=False)
+    steps_per_epoch = math.ceil(len(train_set) / batch_size)
+    max_epochs = int(epochs) if epochs is not None else math.ceil(int(steps) / steps_per_epoch)
+    options = {
+        "lmbda": float(lmbda), "model": cfg.as_dict(), "crop": list(crop), "batch_size": batch_size,
+        "lr": lr, "aux_lr": aux_lr, "seed": int(seed), "low": _json_range(low), "high": _json_range(high),
+        "layout": layout, "crops_per_epoch": len(train_set), "train_ids": list(train_ids), "val_ids": list(val_ids),
+        "epochs": max_epochs, "steps": steps, "task": task or "", "range_source": range_source,
+        "device": dev.type, "evaluate": evaluate, "clip": clip, "features": str(fs.root),
+    }
+
+    torch.manual_seed(int(seed))
+    model = build_model(cfg).to(dev)
+    main_params, aux_params = parameter_groups(model)
+    optimizer = torch.optim.Adam(main_params, lr=lr)
+    aux_optimizer = torch.optim.Adam(aux_params, lr=aux_lr)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, "min")
+
+    curves: list[dict] = []
+    start_epoch, step, best_val = 0, 0, math.inf
+    last_path, best_path = out / LAST, out / BEST
+    if resume and last_path.is_file():
+        state = load_checkpoint(last_path, map_location=dev)
+        saved = state.get("train", {})
+        diff = [k for k in _RESUME_KEYS if saved.get(k) != options[k]]
+        if diff:
+            raise CheckpointError(
+                f"{last_path} was trained with different {', '.join(diff)}; use another out_dir or resume=False"
+            )
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        aux_optimizer.load_state_dict(state["aux_optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        start_epoch, step = int(state["epoch"]), int(state["step"])
+        best_val = float(state["best_val_loss"])
+        curves = list(state["curves"])
+        _log(progress, f"resuming {last_path} after epoch {start_epoch} (step {step})")
+    resumed_from = start_epoch
+
+    for epoch in range(start_epoch, max_epochs):
+        if steps is not None and step >= steps:
+            break
+        t0 = time.perf_counter()
+        torch.manual_seed(_epoch_seed(int(seed), epoch))  # quantisation noise: a function of (seed, epoch)
+        train_set.set_epoch(epoch)
+        loader = DataLoader(
+            train_set, batch_size=batch_size, shuffle=True, num_workers=num_workers,
+            generator=torch.Generator().manual_seed(_epoch_seed(int(seed), epoch)),
+            worker_init_fn=seed_worker, pin_memory=dev.type == "cuda",
+        )
+        model.train()
+        tr, taken = _run_epoch(model, loader, float(lmbda), dev, optimizer, aux_optimizer, steps, step, clip)
+        step += taken
+        model.eval()
+        va, _ = _run_epoch(model, DataLoader(val_set, batch_size=batch_size), float(lmbda), dev)
+        lr_used = optimizer.param_groups[0]["lr"]
+        scheduler.step(va["loss"])
+        row = {"epoch": epoch + 1, "step": step, "lr": lr_used, "seconds": time.perf_counter() - t0,
+               **{f"train_{k}": v for k, v in tr.items()}, **{f"val_{k}": v for k, v in va.items()}}
+        curves.append(row)
+        state = {
+            "config": cfg.as_dict(), "lmbda": float(lmbda), "task": task or "", "epoch": epoch + 1, "step": step,
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "aux_optimizer": aux_optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+            "rng": {"torch": torch.get_rng_state()}, "curves": curves, "train": options,
+        }
+        if va["loss"] < best_val or not best_path.is_file():
+            best_val = min(best_val, va["loss"])
+            save_checkpoint(best_path, {**state, "best_val_loss": best_val})
+        save_checkpoint(last_path, {**state, "best_val_loss": best_val})  # after best: a kill in between re-runs this epoch
+        atomic.write_json(out / CURVES, curves)
+        _log(progress, f"epoch {epoch + 1}/{max_epochs} step {step}: train loss {tr['loss']:.4g} bpp {tr['bpp']:.4g} "
+                       f"mse {tr['mse']:.3g} | val loss {va['loss']:.4g} bpp {va['bpp']:.4g} mse {va['mse']:.3g}")
+
+    if not last_path.is_file():
+        raise RuntimeError(f"no epoch was trained into {out} (steps={steps}, epochs={max_epochs})")
+    if not curves:
+        curves = list(load_checkpoint(last_path)["curves"])
+    png = plot_curves(curves, out / PLOT, title=f"{arch} lambda={lmbda} {task or ''}".strip()) if plot else None
+    result = TrainResult(
+        checkpoint=best_path if evaluate == "best" else last_path, last=last_path, best=best_path,
+        curves=curves, plot=png, config={**options, "arch": arch}, evaluate=evaluate, resumed_from_epoch=resumed_from,
+    )
+    atomic.write_json(out / RESULT, result.as_dict())
+    return result
+
+
+def load_curves(out_dir: Union[str, Path]) -> list[dict]:
+    """The per-epoch curves a (possibly unfinished) run has written so far."""
+    return json.loads((Path(out_dir) / CURVES).read_text())

@@ -1,0 +1,87 @@
+"""`fcbench hyperprior ...`: train learned codecs and build their train/validation feature sets."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("hyperprior", help="learned codec: train a hyperprior, split training features")
+    hsub = p.add_subparsers(dest="hyperprior_command", metavar="SUBCOMMAND")
+    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+
+    t = hsub.add_parser("train", help="train one hyperprior at one lambda on a training feature set")
+    t.add_argument("--features", type=Path, required=True,
+                   help="feature set folder (or a folder holding train/ and val/ feature sets)")
+    t.add_argument("--val-features", type=Path, default=None, help="explicit validation feature set")
+    t.add_argument("--lambda", dest="lmbda", type=float, required=True, help="rate-distortion lambda (the rate point)")
+    t.add_argument("--out", type=Path, required=True, help="output folder (checkpoints, curves, plot)")
+    t.add_argument("--task", default=None, help="test-condition task (cls or dinov2/cls): range, layout, epochs, batch, crop")
+    t.add_argument("--epochs", type=int, default=None)
+    t.add_argument("--steps", type=int, default=None, help="cap on optimizer steps")
+    t.add_argument("--batch", type=int, default=None, help="batch size (default: task's, else 8)")
+    t.add_argument("--crop", type=int, nargs=2, default=None, metavar=("ROWS", "COLS"))
+    t.add_argument("--crops-per-epoch", type=int, default=None, help="default: one per training frame")
+    t.add_argument("--arch", default="bmshj2018-hyperprior")
+    t.add_argument("--N", type=int, default=128)
+    t.add_argument("--M", type=int, default=192)
+    t.add_argument("--lr", type=float, default=1e-4)
+    t.add_argument("--aux-lr", type=float, default=1e-3)
+    t.add_argument("--low", type=float, nargs="+", default=None, help="normalisation range: scalar or one per channel")
+    t.add_argument("--high", type=float, nargs="+", default=None)
+    t.add_argument("--layout", default=None)
+    t.add_argument("--val-fraction", type=float, default=0.1)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    t.add_argument("--workers", type=int, default=0, help="data-loader worker processes")
+    t.add_argument("--evaluate", choices=("last", "best"), default="last", help="checkpoint to evaluate (reference: last)")
+    t.add_argument("--no-resume", action="store_true", help="start over even if OUT/last.pt exists")
+    t.add_argument("--no-plot", action="store_true")
+    t.add_argument("--quiet", action="store_true", help="no per-epoch progress lines")
+    t.add_argument("--json", action="store_true", help="print the result as JSON")
+    t.set_defaults(func=cmd_train)
+
+    s = hsub.add_parser("split", help="split a feature set into train/ and val/ feature sets (seeded)")
+    s.add_argument("--features", type=Path, required=True)
+    s.add_argument("--out", type=Path, required=True, help="writes OUT/train and OUT/val")
+    s.add_argument("--val-fraction", type=float, default=0.1)
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=cmd_split)
+
+
+def _range(values):
+    if values is None:
+        return None
+    return values[0] if len(values) == 1 else values
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from fcbench.codecs.hyperprior import train
+
+    result = train(
+        args.features, args.out, args.lmbda, crop=tuple(args.crop) if args.crop else None, epochs=args.epochs,
+        steps=args.steps, batch_size=args.batch, lr=args.lr, aux_lr=args.aux_lr, seed=args.seed,
+        val_fraction=args.val_fraction, val_features=args.val_features, low=_range(args.low),
+        high=_range(args.high), layout=args.layout, task=args.task, arch=args.arch, N=args.N, M=args.M,
+        device=args.device, evaluate=args.evaluate, resume=not args.no_resume, progress=not args.quiet,
+        crops_per_epoch=args.crops_per_epoch, num_workers=args.workers, plot=not args.no_plot,
+    )
+    if args.json:
+        print(json.dumps(result.as_dict(), indent=2))
+        return 0
+    print(f"checkpoint: {result.checkpoint} ({result.evaluate})")
+    print(f"last: {result.last}\nbest: {result.best}\nplot: {result.plot}")
+    print("epoch  step  train_loss  train_bpp  train_mse  val_loss  val_bpp  val_mse  lr")
+    for c in result.curves[-5:]:
+        print(f"{c['epoch']:5d} {c['step']:5d} {c['train_loss']:11.4g} {c['train_bpp']:10.4g} {c['train_mse']:10.3g} "
+              f"{c['val_loss']:9.4g} {c['val_bpp']:8.4g} {c['val_mse']:8.3g}  {c['lr']:.2g}")
+    return 0
+
+
+def cmd_split(args: argparse.Namespace) -> int:
+    from fcbench.codecs.hyperprior.data import build_training_sets
+
+    tr, va = build_training_sets(args.features, args.out / "train", args.out / "val", args.val_fraction, args.seed)
+    print(f"train: {tr.root} ({len(tr)} samples)\nval: {va.root} ({len(va)} samples)")
+    return 0
