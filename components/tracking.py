@@ -56,6 +56,14 @@ def registered_model_name(model: str, task: str, lmbda: float) -> str:
     return f"fcbench-{model}-{task}-hyperprior-lambda{float(lmbda):g}"
 
 
+def sqlite_db_path(uri: str) -> Path:
+    """The database file of a `sqlite:///rel` or `sqlite:////abs` URI, absolute. (urlparse keeps
+    a leading `//` for the absolute form, which would turn into a file:// host name.)"""
+    if not uri.startswith("sqlite:///"):
+        raise ValueError(f"not a sqlite URI: {uri!r}")
+    return Path(uri[len("sqlite:///"):]).resolve()
+
+
 def default_tracking_uri(local_dir: Optional[PathLike] = None) -> str:
     """MLFLOW_TRACKING_URI, else a sqlite store under local_dir (or FCBENCH_MLFLOW_DIR, or ./mlflow)."""
     if os.environ.get("MLFLOW_TRACKING_URI"):
@@ -88,7 +96,7 @@ def check_reachable(uri: str, timeout: float = PROBE_TIMEOUT_S) -> None:
                 "upload_offline / `fcbench upload-tracking`."
             ) from None
     elif scheme == "sqlite":
-        db = Path(urlparse(uri).path)
+        db = sqlite_db_path(uri)
         try:
             db.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -138,7 +146,7 @@ class MlflowSink(Sink):
         if exp is None and create:
             location = None
             if urlparse(self.uri).scheme == "sqlite":  # keep local artifacts beside the database
-                location = (Path(urlparse(self.uri).path).parent / "artifacts").as_uri()
+                location = (sqlite_db_path(self.uri).parent / "artifacts").as_uri()
             try:
                 self._experiments[name] = self.client.create_experiment(name, artifact_location=location)
             except MlflowException:  # created meanwhile by a parallel step? else a real error

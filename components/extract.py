@@ -1,0 +1,40 @@
+"""KFP component `extract`: run a machine's first half on a task's samples -> feature set.
+
+Runs in the GPU image and requests a GPU in the pipelines (DINOv2-g, Llama-3-8B, SD3).
+Every input that determines the features is explicit: model, task, weights, data, sample
+list and machine options (KFP caches on them).
+"""
+from pathlib import Path
+
+from kfp.dsl import Dataset, Output
+
+from fcbench.components import images
+
+
+def extract_features(model: str, task: str, weights_uri: str, data_uri: str, sample_list_uri: str,
+                     machine_options: str, out_dir: str) -> dict:
+    """Plain-function body of the component (tests and benchmarks call it directly)."""
+    from fcbench.components.runtime import local_path, parse_json, stage_context
+    from fcbench.machines import get_machine
+
+    with stage_context("extract", model=model, task=task):
+        options = parse_json(machine_options, "machine_options")
+        weights = local_path(weights_uri) if weights_uri else None
+        data = local_path(data_uri)
+        extra = {"sample_list": local_path(sample_list_uri)} if sample_list_uri else {}
+        machine = get_machine(model, task, weights=weights, **options)
+        fs = machine.extract(data, Path(out_dir), **extra)
+        problems = fs.verify()
+        if problems:
+            raise ValueError(f"extraction wrote a broken feature set: {problems[:3]}")
+        return {"model": model, "task": task, "samples": len(fs), "split_point": fs.meta.get("split_point")}
+
+
+@images.component("gpu")
+def extract(model: str, task: str, weights_uri: str, data_uri: str, sample_list_uri: str,
+            machine_options: str, features: Output[Dataset]):
+    """Extract the split-point features of every sample into a feature-set Dataset."""
+    from fcbench.components.extract import extract_features
+
+    features.metadata.update(extract_features(model, task, weights_uri, data_uri, sample_list_uri,
+                                              machine_options, features.path))

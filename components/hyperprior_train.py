@@ -1,0 +1,73 @@
+"""KFP component `hyperprior_train`: train one hyperprior (one lambda) on a training feature set
+-> Model artifact (the evaluated checkpoint) + loss curves.
+
+Runs in the GPU image and requests a GPU in the pipelines. Every knob that changes the model is
+an explicit input (task, lambda, crop, epochs/steps, batch, seed, widths, evaluated checkpoint).
+"""
+from kfp.dsl import Artifact, Dataset, Input, Metrics, Model, Output
+
+from fcbench.components import images
+
+
+def train_model(features_dir: str, model_name: str, task: str, lmbda: float, crop: list, epochs: int,
+                steps: int, batch_size: int, seed: int, N: int, M: int, evaluate: str, device: str,
+                checkpoint_path: str, curves_dir: str, tracking_uri: str = "") -> dict:
+    """Plain-function body: trains in a work folder beside the outputs, then moves the evaluated
+    checkpoint to `checkpoint_path` and the curves (JSON + PNG) to `curves_dir`. 0 epochs/steps
+    = the test conditions' value."""
+    import hashlib
+    import json
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from fcbench.codecs import atomic
+    from fcbench.codecs.hyperprior import train
+    from fcbench.components.runtime import cache_dir, stage_context, tracking_uri as resolve_tracking
+
+    with stage_context("hyperprior_train", model=model_name, task=task, rate_point=lmbda):
+        out = Path(checkpoint_path)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        # A persistent cache folder lets a retried training task resume from its last epoch;
+        # the folder is keyed by the features and every knob, so only the same training resumes.
+        persistent = cache_dir()
+        knobs = [model_name, task, float(lmbda), list(crop), epochs, steps, batch_size, seed, N, M, evaluate,
+                 hashlib.sha256((Path(features_dir) / "manifest.json").read_bytes()).hexdigest()]
+        key = hashlib.sha256(json.dumps(knobs, default=str).encode()).hexdigest()[:24]
+        work = (persistent / "hyperprior" / key if persistent
+                else Path(tempfile.mkdtemp(prefix=".train-", dir=out.parent)))
+        result = train(features_dir, work, float(lmbda), crop=tuple(int(c) for c in crop),
+                       epochs=int(epochs) or None, steps=int(steps) or None, batch_size=int(batch_size),
+                       seed=int(seed), task=task, N=int(N), M=int(M), device=device, evaluate=evaluate)
+        atomic.write_bytes(out, Path(result.checkpoint).read_bytes())
+        curves = Path(curves_dir)
+        curves.mkdir(parents=True, exist_ok=True)
+        atomic.write_json(curves / "curves.json", result.curves)
+        if result.plot and Path(result.plot).is_file():
+            atomic.write_bytes(curves / "curves.png", Path(result.plot).read_bytes())
+        info = {"lmbda": float(lmbda), "task": task, "model": model_name, "evaluate": evaluate,
+                "epochs_run": len(result.curves), "last": result.curves[-1] if result.curves else {}}
+        uri = resolve_tracking(tracking_uri)
+        if uri:
+            from fcbench.components.tracking import Tracker
+
+            info["model_uri"] = Tracker(tracking_uri=uri).log_training(
+                model_name, task, float(lmbda), result.curves, str(out), result.config)
+        if not persistent:
+            shutil.rmtree(work, ignore_errors=True)
+        return info
+
+
+@images.component("gpu")
+def hyperprior_train(train_features: Input[Dataset], model_name: str, task: str, lmbda: float,
+                     crop: list, epochs: int, steps: int, batch_size: int, seed: int, N: int, M: int,
+                     evaluate: str, tracking_uri: str, model: Output[Model], curves: Output[Artifact],
+                     metrics: Output[Metrics]):
+    """Train the hyperprior for one lambda (GPU when the node has one)."""
+    from fcbench.components.hyperprior_train import train_model
+    from fcbench.components.runtime import log_metrics
+
+    info = train_model(train_features.path, model_name, task, lmbda, crop, epochs, steps, batch_size,
+                       seed, N, M, evaluate, "auto", model.path, curves.path, tracking_uri)
+    model.metadata.update({k: v for k, v in info.items() if k != "last"})
+    log_metrics(metrics, {k: v for k, v in info["last"].items() if k not in ("epoch", "step")})

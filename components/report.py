@@ -1,0 +1,52 @@
+"""KFP component `report`: fan-in of every RD point -> RD table (Markdown/CSV), RD plot, BD-rate
+against the anchor (fcbench.components.reporting), optionally logged to MLflow."""
+from typing import List
+
+from kfp.dsl import Artifact, Input, Markdown, Output
+
+from fcbench.components import images
+
+
+def make_report(point_files: list, out_dir: str, anchor: str, title: str, tracking_uri: str,
+                params: dict) -> dict:
+    """Plain-function body: build the report from RD-point JSON files; log it when a tracking
+    URI is given (one MLflow parent run with a child run per point)."""
+    import json
+    from pathlib import Path
+
+    from fcbench.components.reporting import RDPoint, build_report
+    from fcbench.components.runtime import stage_context, tracking_uri as resolve_tracking
+
+    with stage_context("report", points=len(point_files)):
+        points = [RDPoint.from_dict(json.loads(Path(p).read_text())) for p in point_files]
+        if not points:
+            raise ValueError("no RD points to report")
+        report = build_report(points, Path(out_dir), anchor=anchor, title=title or None)
+        uri = resolve_tracking(tracking_uri)
+        if uri:
+            from fcbench.components.tracking import Tracker
+
+            first = points[0]
+            tracker = Tracker(tracking_uri=uri)
+            with tracker.start_pipeline_run(first.model, first.task, params=params, tags={}):
+                for p in points:
+                    tracker.log_point(p, params={}, tags={})
+                tracker.log_report(report)
+        return {"report_dir": str(out_dir), "points": len(points)}
+
+
+@images.component("codec")
+def report(points: Input[List[Artifact]], uncompressed: Input[Artifact], quantized: Input[Artifact], anchor: str,
+           title: str, tracking_uri: str, report_dir: Output[Artifact], table: Output[Markdown],
+           learned_points: Input[List[Artifact]] = None):
+    """RD table + plot + BD-rate of every point: the two fan-in lists (traditional codecs and
+    learned codecs, absent in pipelines without them), the uncompressed reference and the
+    truncate-quantize-only point."""
+    from pathlib import Path
+
+    from fcbench.codecs import atomic
+    from fcbench.components.report import make_report
+
+    files = [p.path for p in [*points, *(learned_points or []), uncompressed, quantized]]
+    make_report(files, report_dir.path, anchor, title, tracking_uri, {"points": len(files)})
+    atomic.write_bytes(table.path, (Path(report_dir.path) / "report.md").read_bytes())

@@ -1,0 +1,111 @@
+"""KFP component `truncate_quantize`: resolve the coding conditions of a (model, task, codec
+family) from the test conditions, lay out the codec x rate-point grid, and code the feature set
+with the `bypass` codec (truncate + quantize only: the reference's "QP0" point, the floor every
+codec of the family is measured against).
+
+Outputs the grid as a parameter list: one item per (codec, rate point) holding the codec, its
+options and identity hash, the rate point and the conditions (JSON), so every downstream codec
+task gets them as explicit inputs (part of its KFP cache key).
+"""
+from kfp.dsl import Dataset, Input, Metrics, Output
+
+from fcbench.components import images
+
+FAMILIES = ("traditional", "learned")
+CONDITION_KEYS = ("low", "high", "truncate", "bit_depth", "layout", "quant")
+
+
+def resolve_conditions(model: str, task: str, family: str, legacy: bool, overrides: dict) -> dict:
+    """Codec.encode keyword conditions from the test conditions, with explicit overrides."""
+    from fcbench.codecs.conditions import coding_conditions, load_conditions
+
+    if family not in FAMILIES:
+        raise ValueError(f"unknown codec family {family!r}; choose one of {FAMILIES}")
+    unknown = sorted(set(overrides) - set(CONDITION_KEYS))
+    if unknown:
+        raise ValueError(f"unknown condition override(s) {unknown}; allowed: {list(CONDITION_KEYS)}")
+    conditions = coding_conditions(load_conditions().get(model, task), family, legacy=legacy)
+    conditions.update(overrides)
+    return conditions
+
+
+def default_rate_points(model: str, task: str, family: str) -> list:
+    """QPs (traditional) or lambdas (learned) of the test conditions."""
+    from fcbench.codecs.conditions import load_conditions
+
+    tc = load_conditions().get(model, task)
+    return list(tc.traditional.qps) if family == "traditional" else list(tc.learned.lambdas)
+
+
+def rate_grid(codecs: list, rate_points: list, model: str, task: str, family: str, conditions: dict) -> list:
+    """One loop item per (codec, rate point): {codec, options, identity, rate_point, conditions}
+    plus any other keys of the codec entry (e.g. a checkpoint `uri`). An entry with its own
+    `rate_point` (one trained model) gives one item; others get every rate point."""
+    import json
+
+    points = list(rate_points) or default_rate_points(model, task, family)
+    text = json.dumps(conditions, sort_keys=True)
+    grid = []
+    for spec in codecs:
+        missing = {"codec", "identity"} - set(spec)
+        if missing:
+            raise ValueError(f"codec entry {spec} lacks {sorted(missing)}")
+        base = {**spec, "options": spec.get("options") or {}, "conditions": text}
+        for rp in ([spec["rate_point"]] if "rate_point" in spec else points):
+            grid.append({**base, "rate_point": rp})
+    return grid
+
+
+def clipped_fraction(features_dir: str, conditions: dict) -> float:
+    """Fraction of feature values outside the truncation range (what truncation destroys)."""
+    import numpy as np
+
+    from fcbench.codecs import transforms
+    from fcbench.codecs.featureset import FeatureSet
+
+    if conditions.get("low") is None or not conditions.get("truncate", True):
+        return 0.0
+    changed = total = 0
+    for _, x in FeatureSet.open(features_dir):
+        xt = transforms.truncate(x, conditions["low"], conditions["high"])
+        changed += int(np.count_nonzero(xt != x))
+        total += x.size
+    return changed / max(total, 1)
+
+
+def prepare(features_dir: str, model: str, task: str, family: str, legacy: bool, overrides: str,
+            codecs: list, rate_points: list, quantized_dir: str, results_path: str) -> tuple[dict, list, dict]:
+    """Plain-function body: (conditions, grid, bypass summary + clipped fraction). The
+    bypass results go to `results_path` (what `evaluate` reads the rate from)."""
+    from fcbench.codecs import get_codec
+    from fcbench.components.coding import code_features
+    from fcbench.components.runtime import identity_hash, parse_json, stage_context
+
+    with stage_context("truncate_quantize", model=model, task=task, family=family):
+        conditions = resolve_conditions(model, task, family, legacy, parse_json(overrides, "overrides"))
+        grid = rate_grid(codecs, rate_points, model, task, family, conditions)
+        bypass_identity = identity_hash(get_codec("bypass").identity)
+        summary = code_features(features_dir, "bypass", {}, bypass_identity, 0, conditions,
+                                quantized_dir, results_path)
+        summary["clipped_fraction"] = clipped_fraction(features_dir, conditions)
+        return conditions, grid, summary
+
+
+@images.component("codec")
+def truncate_quantize(features: Input[Dataset], model: str, task: str, family: str, legacy: bool,
+                      overrides: str, codecs: list, rate_points: list, quantized: Output[Dataset],
+                      results: Output[Dataset], stats: Output[Metrics]) -> list:
+    """The codec x rate-point grid of one codec family (with its conditions), and the
+    truncate-quantize-only reconstruction with its rate results.
+
+    The grid is the task's only parameter output: the kfp local runner cannot loop over a named
+    output of a multi-output task.
+    """
+    from fcbench.components.runtime import log_metrics
+    from fcbench.components.truncate_quantize import prepare
+
+    conditions, grid, summary = prepare(features.path, model, task, family, legacy, overrides,
+                                        codecs, rate_points, quantized.path, results.path)
+    quantized.metadata.update({"codec": "bypass", "family": family, "conditions": conditions})
+    log_metrics(stats, summary, ("bpfp", "mse", "psnr_q", "clipped_fraction"))
+    return grid

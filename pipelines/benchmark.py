@@ -1,0 +1,177 @@
+"""The `benchmark` pipeline: one (model, task) -> features -> every codec x rate point ->
+evaluate -> RD report.
+
+    features (extract, or dsl.importer of an existing feature set)
+      -> truncate_quantize (conditions + codec x QP grid + the quantization-only point)
+      -> ParallelFor grid: vtm_encode -> evaluate
+      -> ParallelFor hyperprior checkpoints: importer -> hyperprior_infer -> evaluate
+      -> report (fan-in: dsl.Collected)
+
+The helpers here (MachineArgs, with_features, traditional_branch, learned_evaluation,
+report_step) are shared with the `full` and `train_hyperprior` pipelines.
+"""
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from kfp import dsl
+from kfp.dsl import Dataset, Model
+
+from fcbench.components.evaluate import UNCOMPRESSED, evaluate
+from fcbench.components.extract import extract
+from fcbench.components.hyperprior_infer import hyperprior_infer
+from fcbench.components.report import report
+from fcbench.components.truncate_quantize import truncate_quantize
+from fcbench.components.vtm_encode import vtm_encode
+from fcbench.pipelines.steps import on_cpu, on_gpu
+
+DEFAULT_MODEL, DEFAULT_TASK = "dinov2", "cls"
+
+
+def codec_spec(name: str, **options: Any) -> dict:
+    """One entry of the `codecs` parameter: name, options and the identity hash of the codec as
+    built here (the codec task refuses to run if the image's build differs)."""
+    from fcbench.codecs import get_codec
+    from fcbench.components.runtime import identity_hash
+
+    return {"codec": name, "options": options, "identity": identity_hash(get_codec(name, **options).identity)}
+
+
+def default_codecs() -> list[dict]:
+    """x265: the codec every machine has (VTM needs the user's build; add it with --codec vtm)."""
+    return [codec_spec("x265")]
+
+
+@dataclass
+class MachineArgs:
+    """The pipeline parameters that pick the machine and its data, passed to every machine task."""
+
+    model: Any
+    task: Any
+    weights_uri: Any
+    data_uri: Any
+    sample_list_uri: Any
+    machine_options: Any
+
+    def extract(self) -> dsl.PipelineTask:
+        return on_gpu(extract(model=self.model, task=self.task, weights_uri=self.weights_uri, data_uri=self.data_uri,
+                              sample_list_uri=self.sample_list_uri, machine_options=self.machine_options))
+
+    def evaluate(self, recon: Any, reference: Any, codec: Any, rate_point: Any, rate: Any) -> dsl.PipelineTask:
+        return on_gpu(evaluate(recon=recon, reference=reference, model=self.model, task=self.task,
+                               weights_uri=self.weights_uri, data_uri=self.data_uri,
+                               sample_list_uri=self.sample_list_uri, machine_options=self.machine_options,
+                               codec=codec, rate_point=rate_point, rate=rate))
+
+
+def with_features(machine: MachineArgs, features_uri: Any, body: Callable[[Any], None]) -> None:
+    """Run `body(features)` on extracted features, or on an imported feature set when
+    `features_uri` is set. (The kfp local runner cannot resolve dsl.OneOf, so each branch
+    builds the body on its own features.)"""
+    with dsl.If(features_uri == "", name="extract-features"):
+        body(machine.extract().outputs["features"])
+    with dsl.Else(name="import-features"):
+        imported = dsl.importer(artifact_uri=features_uri, artifact_class=Dataset, reimport=False)
+        body(imported.output)
+
+
+@dataclass
+class Traditional:
+    quantized_point: Any  # evaluate task of the truncate-quantize-only reconstruction
+    uncompressed_point: Any
+    points: Any  # the per-(codec, QP) evaluate task inside the loop
+
+
+def traditional_branch(machine: MachineArgs, features: Any, codecs: Any, qps: Any, legacy: Any) -> Traditional:
+    """truncate_quantize -> ParallelFor (codec x QP): vtm_encode -> evaluate; plus the
+    uncompressed and quantization-only reference points."""
+    tq = on_cpu(truncate_quantize(features=features, model=machine.model, task=machine.task, family="traditional",
+                                  legacy=legacy, overrides="{}", codecs=codecs, rate_points=qps))
+    uncompressed = machine.evaluate(features, features, UNCOMPRESSED, 0.0, features)
+    uncompressed.set_display_name("evaluate-uncompressed")
+    quantized = machine.evaluate(tq.outputs["quantized"], features, "bypass", 0.0, tq.outputs["results"])
+    quantized.set_display_name("evaluate-quantized")
+    with dsl.ParallelFor(tq.outputs["Output"], name="codec-x-qp") as item:
+        enc = on_cpu(vtm_encode(features=features, codec=item.codec, codec_options=item.options,
+                                codec_identity=item.identity, rate_point=item.rate_point,
+                                conditions=item.conditions))
+        ev = machine.evaluate(enc.outputs["recon"], features, item.codec, item.rate_point, enc.outputs["results"])
+    return Traditional(quantized, uncompressed, ev)
+
+
+def learned_grid(machine: MachineArgs, features: Any, models: Any, lambdas: Any, legacy: Any) -> dsl.PipelineTask:
+    """truncate_quantize for the learned family: one grid item (with the learned-path
+    conditions) per entry of `models`, or per lambda ([] = the test conditions' lambdas)."""
+    return on_cpu(truncate_quantize(features=features, model=machine.model, task=machine.task, family="learned",
+                                    legacy=legacy, overrides="{}", codecs=models,
+                                    rate_points=lambdas)).set_display_name("truncate-quantize-learned")
+
+
+def learned_evaluation(machine: MachineArgs, features: Any, checkpoint: Any, item: Any) -> dsl.PipelineTask:
+    """hyperprior_infer -> evaluate for the model of one grid item."""
+    inf = on_cpu(hyperprior_infer(features=features, checkpoint=checkpoint, lmbda=item.rate_point,
+                                  conditions=item.conditions, codec_identity=item.identity))
+    return machine.evaluate(inf.outputs["recon"], features, "hyperprior", item.rate_point, inf.outputs["results"])
+
+
+def report_step(trad: Traditional, learned_points: Any, anchor: Any, title: Any, tracking_uri: Any) -> dsl.PipelineTask:
+    """The fan-in; `learned_points` is a dsl.Collected of the learned branch, or None."""
+    optional = {} if learned_points is None else {"learned_points": learned_points}
+    return on_cpu(report(points=dsl.Collected(trad.points.outputs["point"]),
+                         uncompressed=trad.uncompressed_point.outputs["point"],
+                         quantized=trad.quantized_point.outputs["point"], anchor=anchor, title=title,
+                         tracking_uri=tracking_uri, **optional))
+
+
+def build_benchmark(learned: bool) -> Callable:
+    """The benchmark pipeline, with (`learned`) or without the hyperprior branch.
+
+    Two variants because a loop over an empty list cannot be collected by the kfp local runner
+    (its Collected output is then missing), so "no hyperprior" is decided when compiling.
+    """
+    name = "fcbench-benchmark" if learned else "fcbench-benchmark-traditional"
+
+    @dsl.pipeline(name=name,
+                  description="Feature coding benchmark of one (model, task): features -> codecs x rate points -> "
+                              "task evaluation -> RD report with BD-rate.")
+    def benchmark(
+        model: str = DEFAULT_MODEL,
+        task: str = DEFAULT_TASK,
+        weights_uri: str = "",
+        data_uri: str = "",
+        sample_list_uri: str = "",
+        machine_options: str = "{}",
+        features_uri: str = "",
+        codecs: list = default_codecs(),
+        qps: list = [],
+        hyperprior: list = [],
+        legacy: bool = False,
+        anchor: str = "vtm",
+        title: str = "",
+        tracking_uri: str = "",
+    ):
+        """codecs: [{codec, options, identity}] (identity: `fcbench codec identity`); qps: [] =
+        the test conditions' QPs; hyperprior: [{codec: "hyperprior", rate_point: lambda, uri:
+        checkpoint URI, identity: '' (trust the imported artifact) or the codec identity hash}]
+        (ignored by the traditional variant); features_uri: '' = extract with the machine, else
+        import that feature set."""
+        machine = MachineArgs(model, task, weights_uri, data_uri, sample_list_uri, machine_options)
+
+        def body(features: Any) -> None:
+            trad = traditional_branch(machine, features, codecs, qps, legacy)
+            learned_points = None
+            if learned:
+                grid = learned_grid(machine, features, hyperprior, [], legacy)
+                with dsl.ParallelFor(grid.outputs["Output"], name="hyperprior-models") as item:
+                    ckpt = dsl.importer(artifact_uri=item.uri, artifact_class=Model, reimport=False)
+                    ev = learned_evaluation(machine, features, ckpt.output, item)
+                learned_points = dsl.Collected(ev.outputs["point"])
+            report_step(trad, learned_points, anchor, title, tracking_uri)
+
+        with_features(machine, features_uri, body)
+
+    return benchmark
+
+
+benchmark = build_benchmark(learned=True)
+benchmark_traditional = build_benchmark(learned=False)

@@ -1,0 +1,90 @@
+"""`fcbench demo`: the whole benchmark on a laptop, one command, no servers.
+
+A tiny random-weight DINOv2 classification machine on generated images -> features -> x265 at
+the test conditions' 5 QPs and a tiny hyperprior trained for about a minute at 3 lambdas ->
+evaluate -> report table + RD plot, run by the kfp local runner as the `full` pipeline, with a
+local MLflow sqlite store. Everything is written under one folder (default ./fcbench-out/demo).
+The demo trains the hyperpriors on the features of its own test images (it has no separate
+training images); real runs pass training inputs (TEST_CONDITIONS.md §5 "feature_train").
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Sequence
+
+DEFAULT_OUT = Path("fcbench-out/demo")
+DEMO_LAMBDAS = (0.001, 0.003, 0.01)  # 3 of the cls test conditions' lambdas, low to high rate
+
+
+@dataclass
+class DemoSettings:
+    """Sizes that keep the demo within minutes on 2 CPU cores."""
+
+    n_images: int = 8
+    qps: Sequence[int] = ()  # () = the test conditions' QPs (22..42)
+    lambdas: Sequence[float] = DEMO_LAMBDAS
+    steps: int = 40  # optimizer steps per lambda (about 20 s each on 2 cores)
+    batch_size: int = 8
+    crop: tuple[int, int] = (64, 64)
+    N: int = 16
+    M: int = 24
+    seed: int = 0
+    tracking: bool = True
+
+
+@dataclass
+class DemoResult:
+    out_dir: Path
+    run_dir: Path
+    report_dir: Path
+    table: str
+    mlflow_uri: Optional[str]
+    wall_s: float
+    where: dict = field(default_factory=dict)
+
+
+def demo_arguments(assets: dict, settings: DemoSettings, tracking_uri: str) -> dict:
+    """Parameters of the `full` pipeline for the demo."""
+    from fcbench.pipelines.benchmark import default_codecs
+
+    return dict(
+        model="dinov2", task="cls", weights_uri=str(assets["weights"]), data_uri=str(assets["data"]),
+        sample_list_uri=str(assets["sample_list"]), train_data_uri=str(assets["data"]),
+        train_sample_list_uri=str(assets["sample_list"]), machine_options=json.dumps(assets["options"]),
+        codecs=default_codecs(), qps=list(settings.qps), lambdas=list(settings.lambdas),
+        crop=list(settings.crop), epochs=0, steps=settings.steps, batch_size=settings.batch_size,
+        seed=settings.seed, N=settings.N, M=settings.M, evaluate="last", legacy=False, anchor="x265",
+        title="fcbench demo: tiny DINOv2 cls, x265 vs hyperprior", tracking_uri=tracking_uri or "off",
+    )
+
+
+def run_demo(out_dir: Path = DEFAULT_OUT, settings: Optional[DemoSettings] = None, cache: bool = True) -> DemoResult:
+    """Generate the tiny assets (once), run the `full` pipeline locally, return where things are."""
+    from fcbench.machines.dinov2.tiny import make_assets
+    from fcbench.pipelines.full import full
+    from fcbench.pipelines.local import run_local
+
+    settings = settings or DemoSettings()
+    out = Path(out_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    assets_dir = out / "assets"
+    assets = make_assets(assets_dir, task="cls", n_images=settings.n_images, seed=settings.seed)
+    mlflow_dir = out / "mlflow"
+    tracking_uri = f"sqlite:///{mlflow_dir}/mlflow.db" if settings.tracking else ""
+    if settings.tracking:
+        mlflow_dir.mkdir(parents=True, exist_ok=True)
+    log = out / "kfp-local.log"
+    run = run_local(full, demo_arguments(assets, settings, tracking_uri), out, cache=cache, log_path=log)
+    report_dir = run.report_dir
+    where = {
+        "assets (tiny weights + images)": assets_dir,
+        "pipeline artifacts": run.run_dir,
+        "task logs": log,
+        "report (Markdown, CSV, RD plot)": report_dir,
+        "RD plot": next(iter(sorted(report_dir.glob("rd_*.png"))), report_dir),
+    }
+    if settings.tracking:
+        where["MLflow store"] = tracking_uri
+    return DemoResult(out, run.run_dir, report_dir, run.table, tracking_uri or None, run.wall_s, where)

@@ -1,0 +1,139 @@
+"""Run fcbench pipelines with the kfp local runner (SubprocessRunner, current interpreter).
+
+Artifacts land in <out>/artifacts/<pipeline>-<timestamp>/<task>/<output>; with caching on, KFP's
+local task cache (<out>/artifacts/.kfp_cache) makes a rerun skip finished tasks. A failed task
+becomes a PipelineFailed error naming the stage and what it was working on (codec, rate point,
+sample), read from the error log the components append to (fcbench.components.runtime).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional
+
+from fcbench.components.runtime import ERROR_LOG_ENV, JOBS_ENV, read_error_log
+
+
+class PipelineFailed(RuntimeError):
+    """A local pipeline run failed; `.failures` holds the stage records (stage, context, error)."""
+
+    def __init__(self, message: str, failures: list[dict]):
+        super().__init__(message)
+        self.failures = failures
+
+
+@dataclass
+class LocalRun:
+    """Where a finished local run wrote its outputs."""
+
+    pipeline: str
+    run_dir: Path
+    wall_s: float
+
+    def outputs(self, task_prefix: str, output: str) -> list[Path]:
+        """Paths of `output` of every task whose name starts with `task_prefix` (loop
+        iterations and branch copies are numbered: evaluate, evaluate-2, ...)."""
+        return sorted(p for p in self.run_dir.glob(f"**/{task_prefix}*/{output}") if p.exists())
+
+    @property
+    def report_dir(self) -> Path:
+        found = [p for p in self.outputs("report", "report_dir") if (p / "report.md").is_file()]
+        if len(found) != 1:
+            raise FileNotFoundError(f"expected one finished report under {self.run_dir}, found {found}")
+        return found[0]
+
+    @property
+    def table(self) -> str:
+        return (self.report_dir / "report.md").read_text()
+
+
+def _pipeline_name(pipeline: Callable) -> str:
+    spec = getattr(pipeline, "pipeline_spec", None)
+    name = spec.pipeline_info.name if spec is not None else getattr(pipeline, "name", pipeline.__name__)
+    return str(name)
+
+
+def _new_run_dir(root: Path, name: str, before: set[Path]) -> Path:
+    runs = [p for p in root.glob(f"{name}-*") if p.is_dir() and p not in before]
+    if len(runs) != 1:
+        raise RuntimeError(f"cannot tell which folder under {root} holds this run of {name}: {runs}")
+    return runs[0]
+
+
+def describe_failures(name: str, failures: list[dict], cause: BaseException) -> str:
+    if not failures:
+        return f"pipeline {name} failed: {cause}"
+    lines = [f"pipeline {name} failed in {len(failures)} stage run(s):"]
+    for f in failures:
+        ctx = ", ".join(f"{k}={v}" for k, v in f.get("context", {}).items() if v not in (None, ""))
+        lines.append(f"  stage {f['stage']} ({ctx}): {f['error']}")
+    return "\n".join(lines)
+
+
+def run_local(pipeline: Callable, arguments: dict[str, Any], out_dir: Path, *, cache: bool = True,
+              log_path: Optional[Path] = None) -> LocalRun:
+    """Run `pipeline(**arguments)` with the kfp local SubprocessRunner(use_venv=False).
+
+    The pipeline root is <out_dir>/artifacts; with `cache` a rerun reuses finished tasks. The
+    runner logs every task's inputs, outputs and output streams to stdout; `log_path` sends that
+    log to a file instead.
+    """
+    from kfp import local
+
+    root = Path(out_dir).resolve() / "artifacts"
+    root.mkdir(parents=True, exist_ok=True)
+    name = _pipeline_name(pipeline)
+    before = set(root.glob(f"{name}-*"))
+    error_log = Path(out_dir).resolve() / f".errors-{os.getpid()}-{time.time_ns()}.jsonl"
+    prepare_tracking_store(str(arguments.get("tracking_uri") or ""))
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root), raise_on_error=True,
+               enable_caching=cache)
+    previous = os.environ.get(ERROR_LOG_ENV)
+    os.environ[ERROR_LOG_ENV] = str(error_log)  # inherited by the component subprocesses
+    # The runner already runs two loop iterations at once: one sweep worker per task.
+    os.environ.setdefault(JOBS_ENV, "1")
+    t0 = time.perf_counter()
+    try:
+        with _log_to(log_path):
+            pipeline(**arguments)
+    except Exception as exc:
+        failures = read_error_log(error_log)
+        where = f"\n(task logs: {log_path})" if log_path else ""
+        raise PipelineFailed(describe_failures(name, failures, exc) + where, failures) from exc
+    finally:
+        if previous is None:
+            os.environ.pop(ERROR_LOG_ENV, None)
+        else:
+            os.environ[ERROR_LOG_ENV] = previous
+        error_log.unlink(missing_ok=True)
+    return LocalRun(name, _new_run_dir(root, name, before), time.perf_counter() - t0)
+
+
+def prepare_tracking_store(uri: str) -> None:
+    """Create a local sqlite MLflow store before the run: tasks running side by side (two
+    trainings) would otherwise both create its schema and collide ("duplicate column")."""
+    if not uri.startswith("sqlite:"):
+        return
+    from mlflow.tracking import MlflowClient
+
+    MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
+
+
+@contextlib.contextmanager
+def _log_to(path: Optional[Path]) -> Iterator[None]:
+    """Send the runner's log (a stdout handler it creates per run) to `path`; drop the
+    runner's warnings about settings that only matter on a cluster."""
+    with warnings.catch_warnings():
+        # Expected locally: cluster settings (GPU, secrets) are ignored and the images are not used.
+        warnings.filterwarnings("ignore", message=".*have no effect in the current local runner.*")
+        warnings.filterwarnings("ignore", message=".*non-Python base image.*")
+        if path is None:
+            yield
+            return
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a") as f, contextlib.redirect_stdout(f):
+            yield

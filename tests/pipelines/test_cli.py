@@ -1,0 +1,57 @@
+"""`fcbench compile|run|submit` argument handling, called through the real CLI entry point."""
+import socket
+
+import pytest
+import yaml
+
+from fcbench.pipelines.cli import main
+from fcbench.pipelines.commands.kfp import check_host, resolve
+
+
+def test_compile_writes_a_pipeline_spec(tmp_path, capsys):
+    out = tmp_path / "train.yaml"
+    assert main(["compile", "train-hyperprior", "-o", str(out)]) == 0
+    spec = next(yaml.safe_load_all(out.read_text()))
+    assert spec["pipelineInfo"]["name"] == "fcbench-train-hyperprior"
+    assert "upload it" in capsys.readouterr().out
+
+
+def test_unknown_pipeline_is_refused(tmp_path, capsys):
+    assert main(["compile", "nope", "-o", str(tmp_path / "x.yaml")]) == 1
+    assert "unknown pipeline 'nope'" in capsys.readouterr().err
+
+
+def test_run_refuses_unknown_parameters_listing_the_known_ones(tmp_path, capsys):
+    assert main(["run", "full", "--local", "--out", str(tmp_path), "--param", "colour=1"]) == 1
+    err = capsys.readouterr().err
+    assert "no parameter(s) ['colour']" in err and "weights_uri" in err
+
+
+def test_run_requires_local(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "benchmark", "--out", str(tmp_path)])
+    assert "--local" in capsys.readouterr().err
+
+
+def test_benchmark_without_checkpoints_runs_the_traditional_variant():
+    args = {"qps": [22]}
+    name, pipeline = resolve("benchmark", args)
+    assert name == "benchmark-traditional"
+    name, _ = resolve("benchmark", {"hyperprior": [{"codec": "hyperprior", "rate_point": 0.01, "uri": "/m.pt",
+                                                    "identity": ""}]})
+    assert name == "benchmark"
+
+
+def test_submit_to_an_unreachable_host_names_it(capsys):
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    host = f"http://127.0.0.1:{port}"
+    assert main(["submit", "benchmark", "--host", host, "--qp", "22"]) == 1
+    err = capsys.readouterr().err
+    assert host in err and "unreachable" in err
+
+
+def test_check_host_rejects_non_http():
+    with pytest.raises(ValueError, match="not an http"):
+        check_host("ftp://example.com")

@@ -1,0 +1,137 @@
+"""Every pipeline compiles; structural checks on the compiled specs: images, GPU requests,
+cluster settings, caching keys (codec identity and every knob are task inputs), parallelism."""
+import json
+import re
+
+import pytest
+import yaml
+from kfp import compiler
+
+from fcbench.components import cluster, images
+from fcbench.pipelines.commands.kfp import PIPELINES, load_pipeline
+
+GPU_COMPONENTS = ("extract", "evaluate", "hyperprior-train")
+CPU_COMPONENTS = ("truncate-quantize", "vtm-encode", "hyperprior-infer", "report")
+
+
+def compile_docs(name, tmp_path):
+    path = tmp_path / f"{name}.yaml"
+    compiler.Compiler().compile(load_pipeline(name), str(path))
+    docs = list(yaml.safe_load_all(path.read_text()))
+    return docs[0], (docs[1]["platforms"]["kubernetes"]["deploymentSpec"]["executors"] if len(docs) > 1 else {})
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("compiled")
+    return {name: compile_docs(name, tmp) for name in PIPELINES}
+
+
+def _base(executor: str) -> str:
+    """exec-evaluate-3 -> evaluate"""
+    name = executor[len("exec-"):]
+    parts = name.rsplit("-", 1)
+    return parts[0] if len(parts) == 2 and parts[1].isdigit() else name
+
+
+@pytest.mark.parametrize("name", list(PIPELINES))
+def test_pipeline_compiles_with_the_expected_components(compiled, name):
+    spec, _ = compiled[name]
+    kinds = {_base(e) for e in spec["deploymentSpec"]["executors"]}
+    expected = {"benchmark": {"extract", "truncate-quantize", "vtm-encode", "evaluate", "importer",
+                              "hyperprior-infer", "report"},
+                "benchmark-traditional": {"extract", "truncate-quantize", "vtm-encode", "evaluate", "importer", "report"},
+                "train_hyperprior": {"extract", "truncate-quantize", "importer", "hyperprior-train"},
+                "full": {"extract", "truncate-quantize", "vtm-encode", "evaluate", "hyperprior-train",
+                         "hyperprior-infer", "report"}}[name]
+    assert kinds == expected
+
+
+@pytest.mark.parametrize("name", list(PIPELINES))
+def test_images_gpu_requests_and_cluster_settings(compiled, name):
+    spec, k8s = compiled[name]
+    for executor, body in spec["deploymentSpec"]["executors"].items():
+        kind = _base(executor)
+        if kind == "importer":
+            continue
+        container = body["container"]
+        resources = container.get("resources") or {}
+        settings = k8s[executor]
+        # Every task gets the object-storage credentials and the endpoints from the cluster objects.
+        assert settings["secretAsEnv"][0]["secretName"] == cluster.S3_SECRET
+        assert settings["configMapAsEnv"][0]["configMapName"] == cluster.ENDPOINTS_CONFIG_MAP
+        # install_kfp_package=False: the images contain kfp, nothing is pip-installed at run time.
+        assert "pip install" not in " ".join(container["command"] + container.get("args", []))
+        if kind in GPU_COMPONENTS:
+            assert container["image"] == images.gpu_image()
+            assert resources["accelerator"]["resourceType"] == cluster.GPU_RESOURCE
+            assert resources["accelerator"]["resourceCount"] == "1"
+            assert settings["nodeSelector"]["labels"] == dict([cluster.GPU_NODE_LABEL])
+            assert settings["tolerations"] == [dict(cluster.GPU_TOLERATION)]
+        else:
+            assert kind in CPU_COMPONENTS, kind
+            assert container["image"] == images.codec_image()
+            assert "accelerator" not in resources
+            assert "nodeSelector" not in settings
+
+
+def _inputs(spec, component):
+    return set(spec["components"][component]["inputDefinitions"].get("parameters", {})) | set(
+        spec["components"][component]["inputDefinitions"].get("artifacts", {}))
+
+
+def test_codec_tasks_take_identity_and_every_knob_as_inputs(compiled):
+    spec, _ = compiled["benchmark"]
+    assert {"codec", "codec_options", "codec_identity", "rate_point", "conditions", "features"} <= _inputs(spec, "comp-vtm-encode")
+    assert {"checkpoint", "lmbda", "conditions", "codec_identity", "features"} <= _inputs(spec, "comp-hyperprior-infer")
+    assert {"model", "task", "weights_uri", "data_uri", "sample_list_uri", "machine_options", "codec",
+            "rate_point", "recon", "reference", "rate"} <= _inputs(spec, "comp-evaluate")
+    assert {"model", "task", "family", "legacy", "overrides", "codecs", "rate_points"} <= _inputs(spec, "comp-truncate-quantize")
+
+
+def _tasks(spec):
+    """Every task of every DAG, by task name."""
+    out = {}
+    for comp in spec["components"].values():
+        out.update(comp.get("dag", {}).get("tasks", {}))
+    out.update(spec["root"]["dag"]["tasks"])
+    return out
+
+
+def test_codec_loop_fans_out_over_the_grid_and_passes_the_identity(compiled):
+    spec, _ = compiled["benchmark"]
+    tasks = _tasks(spec)
+    loops = [t for name, t in tasks.items() if name.startswith("for-loop") and "parameterIterator" in t]
+    grid_loops = [t for t in loops
+                  if re.fullmatch(r"pipelinechannel--truncate-quantize(-\d+)?-Output",
+                                  t["parameterIterator"]["items"]["inputParameter"])]
+    assert len(grid_loops) == 4  # traditional and learned, in the extract and the import branch
+    encodes = [t for name, t in tasks.items() if name.startswith("vtm-encode")]
+    assert encodes
+    for enc in encodes:
+        params = enc["inputs"]["parameters"]
+        for knob, key in (("codec_identity", "identity"), ("rate_point", "rate_point"), ("conditions", "conditions"),
+                          ("codec_options", "options"), ("codec", "codec")):
+            assert f'["{key}"]' in params[knob]["parameterExpressionSelector"], (knob, params[knob])
+
+
+def test_report_fans_in_every_loop(compiled):
+    spec, _ = compiled["benchmark"]
+    tasks = _tasks(spec)
+    reports = [t for name, t in tasks.items() if name.startswith("report")]
+    assert len(reports) == 2  # one per features branch (extract / import)
+    for rep in reports:
+        arts = rep["inputs"]["artifacts"]
+        assert arts["points"]["taskOutputArtifact"]["producerTask"].startswith("for-loop")
+        assert arts["learned_points"]["taskOutputArtifact"]["producerTask"].startswith("for-loop")
+        assert {"uncompressed", "quantized"} <= set(arts)
+
+
+def test_default_codecs_carry_the_local_codec_identity(compiled):
+    from fcbench.codecs import get_codec
+    from fcbench.components.runtime import identity_hash
+
+    spec, _ = compiled["benchmark"]
+    default = spec["root"]["inputDefinitions"]["parameters"]["codecs"]["defaultValue"]
+    assert default == [{"codec": "x265", "options": {}, "identity": identity_hash(get_codec("x265").identity)}]
+    json.dumps(default)

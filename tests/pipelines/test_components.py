@@ -1,0 +1,99 @@
+"""The components' plain functions (what each KFP task body calls), on real data."""
+import json
+
+import numpy as np
+import pytest
+
+from fcbench.components import runtime
+from fcbench.components.evaluate import rate_summary, uncompressed_rate
+from fcbench.components.hyperprior_infer import checkpoint_file
+from fcbench.components.truncate_quantize import prepare, rate_grid, resolve_conditions
+
+
+def test_conditions_come_from_the_test_conditions_with_overrides():
+    c = resolve_conditions("dinov2", "cls", "traditional", False, {})
+    assert c == {"low": -20.0, "high": 20.0, "truncate": True, "bit_depth": 10, "layout": "dinov2", "quant": "round"}
+    assert resolve_conditions("dinov2", "cls", "traditional", True, {})["quant"] == "legacy"
+    assert resolve_conditions("dinov2", "cls", "learned", False, {"low": -1, "high": 1})["low"] == -1
+    with pytest.raises(ValueError, match="unknown condition override"):
+        resolve_conditions("dinov2", "cls", "traditional", False, {"qp": 3})
+    with pytest.raises(ValueError, match="unknown codec family"):
+        resolve_conditions("dinov2", "cls", "neural", False, {})
+
+
+def test_grid_crosses_codecs_and_default_rate_points():
+    conds = {"low": -20}
+    grid = rate_grid([{"codec": "x265", "identity": "h"}], [], "dinov2", "cls", "traditional", conds)
+    assert [g["rate_point"] for g in grid] == [22, 27, 32, 37, 42]
+    assert all(g["conditions"] == json.dumps(conds) and g["identity"] == "h" for g in grid)
+    one = rate_grid([{"codec": "hyperprior", "identity": "", "rate_point": 0.01, "uri": "/m.pt"}], [],
+                    "dinov2", "cls", "learned", conds)
+    assert one == [{"codec": "hyperprior", "identity": "", "rate_point": 0.01, "uri": "/m.pt", "options": {},
+                    "conditions": json.dumps(conds)}]
+    lambdas = rate_grid([{"codec": "hyperprior", "identity": ""}], [], "dinov2", "cls", "learned", conds)
+    assert [g["rate_point"] for g in lambdas] == [0.001, 0.0017, 0.003, 0.0035, 0.01]
+    with pytest.raises(ValueError, match="lacks"):
+        rate_grid([{"codec": "x265"}], [22], "dinov2", "cls", "traditional", conds)
+
+
+def test_prepare_codes_the_quantization_only_point(tiny_features, tmp_path):
+    conditions, grid, summary = prepare(str(tiny_features), "dinov2", "cls", "traditional", False, "{}",
+                                        [{"codec": "x265", "identity": "h"}], [32], str(tmp_path / "q"),
+                                        str(tmp_path / "results.json"))
+    assert [g["rate_point"] for g in grid] == [32]
+    assert 10.0 < summary["bpfp"] < 11.0 and summary["samples"] == 4
+    assert 0.0 <= summary["clipped_fraction"] < 1.0
+    assert rate_summary(str(tmp_path / "results.json"), "bypass")["bpfp"] == summary["bpfp"]
+    assert (tmp_path / "q" / "manifest.json").is_file()
+
+
+def test_uncompressed_rate_is_the_stored_dtype(tiny_features):
+    assert uncompressed_rate(str(tiny_features)) == {"bpfp": 32.0, "ebpfp": 32.0, "samples": 4}
+    assert rate_summary(str(tiny_features), "uncompressed")["bpfp"] == 32.0
+
+
+def test_missing_rate_results_are_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="rate results .* of codec x265"):
+        rate_summary(str(tmp_path / "nothing.json"), "x265")
+
+
+def test_rate_point_types_survive_kfp_floats():
+    assert runtime.rate_point(32.0, integer=True) == 32 and isinstance(runtime.rate_point(32.0, True), int)
+    assert runtime.rate_point(0.0017, integer=False) == 0.0017
+    with pytest.raises(ValueError, match="not finite"):
+        runtime.rate_point(float("nan"), integer=False)
+
+
+def test_parse_json_names_the_parameter():
+    assert runtime.parse_json("", "machine_options") == {}
+    with pytest.raises(ValueError, match="parameter machine_options is not valid JSON"):
+        runtime.parse_json("{oops", "machine_options")
+
+
+def test_local_path_checks_existence_and_schemes(tmp_path):
+    assert runtime.local_path(f"file://{tmp_path}") == tmp_path
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        runtime.local_path(str(tmp_path / "missing"))
+    with pytest.raises(ValueError, match="unsupported URI"):
+        runtime.local_path("gs://bucket/x")
+
+
+def test_checkpoint_file_inside_a_model_artifact(tmp_path):
+    (tmp_path / "m.pt").write_bytes(b"x")
+    assert checkpoint_file(str(tmp_path)) == str(tmp_path / "m.pt")
+    (tmp_path / "n.pt").write_bytes(b"y")
+    with pytest.raises(FileNotFoundError, match="one .pt file"):
+        checkpoint_file(str(tmp_path))
+
+
+def test_log_metrics_skips_non_finite_values():
+    class Sink:
+        def __init__(self):
+            self.values = {}
+
+        def log_metric(self, k, v):
+            self.values[k] = v
+
+    sink = Sink()
+    runtime.log_metrics(sink, {"bpfp": 1, "psnr_q": float("inf"), "mse": None, "x": np.float64(2.0)})
+    assert sink.values == {"bpfp": 1.0, "x": 2.0}

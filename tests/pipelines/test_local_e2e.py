@@ -1,0 +1,93 @@
+"""The benchmark pipeline end to end under the kfp local runner, started through
+`fcbench run benchmark --local`: tiny DINOv2 cls machine, x265 at two QPs and a tiny trained
+hyperprior (imported as a Model artifact, its identity computed by the CLI and checked)."""
+import contextlib
+import csv
+import io
+import json
+
+import pytest
+
+from fcbench.components.runtime import identity_hash
+from fcbench.pipelines.benchmark import codec_spec
+from fcbench.pipelines.cli import main
+from fcbench.pipelines.local import LocalRun
+
+QPS = [27, 37]
+LAMBDA = 0.01
+
+
+@pytest.fixture(scope="module")
+def cli_run(tiny_cls, tiny_checkpoint, tmp_path_factory):
+    """`fcbench run benchmark --local ...` through the real CLI entry point."""
+    out = tmp_path_factory.mktemp("e2e")
+    argv = ["run", "benchmark", "--local", "--out", str(out), "--no-cache", "--model", "dinov2", "--task", "cls",
+            "--weights", tiny_cls["weights"], "--data", tiny_cls["data"], "--sample-list", tiny_cls["sample_list"],
+            "--codec", "x265", "--anchor", "x265", "--hyperprior", f"{LAMBDA}={tiny_checkpoint}"]
+    argv += [a for k, v in json.loads(tiny_cls["options"]).items() for a in ("--option", f"{k}={v}")]
+    argv += [a for q in QPS for a in ("--qp", str(q))]
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = main(argv)
+    assert code == 0, printed.getvalue()
+    runs = list((out / "artifacts").glob("fcbench-benchmark-*"))
+    assert len(runs) == 1
+    return LocalRun("fcbench-benchmark", runs[0], 0.0), printed.getvalue()
+
+
+@pytest.fixture(scope="module")
+def run(cli_run):
+    return cli_run[0]
+
+
+def test_cli_prints_the_result_table(cli_run, tiny_checkpoint):
+    run, printed = cli_run
+    assert "pipeline benchmark finished" in printed
+    assert run.table in printed
+    # the CLI computed the local checkpoint's identity; hyperprior_infer checked it and coded with it
+    identity = codec_spec("hyperprior", checkpoint=str(tiny_checkpoint), device="cpu")["identity"]
+    results = json.loads(run.outputs("hyperprior-infer", "results")[0].read_text())
+    assert identity_hash(results["identity"]) == identity
+
+
+def _points(run):
+    with open(run.report_dir / "rd_points.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def test_every_rate_point_has_a_result(run):
+    points = _points(run)
+    got = sorted((p["codec"], float(p["rate_point"])) for p in points)
+    want = sorted([("x265", float(q)) for q in QPS] + [("hyperprior", LAMBDA), ("uncompressed", 0.0), ("bypass", 0.0)])
+    assert got == want
+    for p in points:
+        assert p["model"] == "dinov2" and p["task"] == "cls" and p["metric"] == "top1"
+        assert 0.0 <= float(p["metric_value"]) <= 100.0
+
+
+def test_rates_are_real_and_ordered(run):
+    by = {(p["codec"], float(p["rate_point"])): p for p in _points(run)}
+    assert float(by[("uncompressed", 0.0)]["bpfp"]) == 32.0
+    assert float(by[("uncompressed", 0.0)]["feature_mse"]) == 0.0
+    # bypass stores 10-bit samples plus the container header: just over 10 bpfp
+    assert 10.0 < float(by[("bypass", 0.0)]["bpfp"]) < 11.0
+    low_qp, high_qp = (float(by[("x265", float(q))]["bpfp"]) for q in QPS)
+    assert 0 < high_qp < low_qp < 10.0
+    assert float(by[("x265", 27.0)]["feature_mse"]) < float(by[("x265", 37.0)]["feature_mse"])
+    assert float(by[("hyperprior", LAMBDA)]["bpfp"]) > 0
+
+
+def test_codec_tasks_wrote_bitstreams_and_reconstructions(run):
+    recon = run.outputs("vtm-encode", "recon")
+    assert len(recon) == len(QPS)
+    for folder in recon:
+        manifest = json.loads((folder / "manifest.json").read_text())
+        assert manifest["codec"] == "x265" and len(manifest["samples"]) == 4
+    assert all(len(list(b.glob("*.bin"))) == 4 for b in run.outputs("vtm-encode", "bitstreams"))
+    assert len(run.outputs("hyperprior-infer", "recon")) == 1
+
+
+def test_report_table_and_plot(run):
+    text = run.table
+    assert "x265" in text and "hyperprior" in text and "uncompressed" in text
+    assert list(run.report_dir.glob("rd_dinov2_cls.png"))
