@@ -11,10 +11,11 @@ import json
 import sys
 from pathlib import Path
 from typing import Any, Optional, Union
+from fcbench.pipelines.commands.uris import stage_inputs
 
 
 def _add_sweep_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--features", type=Path, required=True, help="feature-set folder (manifest.json + <sample>.npy)")
+    p.add_argument("--features", type=str, required=True, help="feature-set folder (manifest.json + <sample>.npy)")
     p.add_argument("--codec", required=True, help="registered codec name (see `fcbench codec list`)")
     rates = p.add_mutually_exclusive_group()
     rates.add_argument("--qp", type=int, nargs="+", help="QPs (block codecs)")
@@ -119,6 +120,7 @@ def resolve_conditions(args: argparse.Namespace, frame_kind: str) -> tuple[dict,
 
 
 def cmd_encode(args: argparse.Namespace) -> int:
+    stage_inputs(args, "features")
     from fcbench.codecs.registry import codec_class
     from fcbench.codecs.sweep import SweepError, run_sweep
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from fcbench.pipelines.commands.uris import stage_inputs
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -12,7 +13,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
     t = hsub.add_parser("train", help="train one hyperprior at one lambda on a training feature set")
-    t.add_argument("--features", type=Path, required=True,
+    t.add_argument("--features", type=str, required=True,
                    help="feature set folder (or a folder holding train/ and val/ feature sets)")
     t.add_argument("--val-features", type=Path, default=None, help="explicit validation feature set")
     t.add_argument("--lambda", dest="lmbda", type=float, required=True, help="rate-distortion lambda (the rate point)")
@@ -43,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.set_defaults(func=cmd_train)
 
     s = hsub.add_parser("split", help="split a feature set into train/ and val/ feature sets (seeded)")
-    s.add_argument("--features", type=Path, required=True)
+    s.add_argument("--features", type=str, required=True)
     s.add_argument("--out", type=Path, required=True, help="writes OUT/train and OUT/val")
     s.add_argument("--val-fraction", type=float, default=0.1)
     s.add_argument("--seed", type=int, default=0)
@@ -57,6 +58,7 @@ def _range(values):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    stage_inputs(args, "features")
     from fcbench.codecs.hyperprior import train
 
     result = train(
@@ -80,6 +82,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_split(args: argparse.Namespace) -> int:
+    stage_inputs(args, "features")
     from fcbench.codecs.hyperprior.data import build_training_sets
 
     tr, va = build_training_sets(args.features, args.out / "train", args.out / "val", args.val_fraction, args.seed)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from fcbench.codecs import atomic
+from fcbench.pipelines.commands.uris import stage_inputs
 
 
 def parse_options(pairs: list[str]) -> dict[str, Any]:
@@ -31,8 +32,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task", required=True, help="e.g. cls, seg, dpt")
     p.add_argument("--weights", default=os.environ.get("FCBENCH_WEIGHTS"),
                    help="folder with the official checkpoint files, an HF directory, or a staged URI (env FCBENCH_WEIGHTS)")
-    p.add_argument("--data", type=Path, default=os.environ.get("FCBENCH_DATA"), help="local test-set folder (env FCBENCH_DATA)")
-    p.add_argument("--sample-list", type=Path, help="custom sample list (default: the task's official list)")
+    p.add_argument("--data", type=str, default=os.environ.get("FCBENCH_DATA"), help="test-set folder or s3:// prefix (env FCBENCH_DATA)")
+    p.add_argument("--sample-list", type=str, help="custom sample list (default: the task's official list)")
     p.add_argument("--device", help="auto (GPU if present; the machines' default), cpu, cuda, cuda:1 ...")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="extra machine option, repeatable (e.g. num_heads=4)")
@@ -49,14 +50,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("evaluate", help="evaluate a (reconstructed) feature set; prints JSON metrics")
     _common(p)
-    p.add_argument("--features", type=Path, required=True, help="feature-set folder to evaluate")
-    p.add_argument("--reference", type=Path, help="original feature set: adds feature_mse")
+    p.add_argument("--features", type=str, required=True, help="feature-set folder to evaluate")
+    p.add_argument("--reference", type=str, help="original feature set: adds feature_mse")
     p.add_argument("--out", type=Path, help="also write the JSON here (atomically)")
     p.set_defaults(func=cmd_evaluate)
 
 
 def _machine(args: argparse.Namespace):
     from fcbench.machines import get_machine
+
+    stage_inputs(args, "weights", "data", "sample_list", "features", "reference")
 
     if not args.weights:
         raise ValueError("--weights is required (or set FCBENCH_WEIGHTS)")

@@ -183,6 +183,9 @@ def test_local_sqlite_default_needs_no_server(tmp_path, curve, monkeypatch):
     (back,) = tr.points(experiment_name("m", "t"), run.run_id)
     assert back.codec == "vtm"
     assert (tmp_path / "store" / "mlflow.db").is_file()
+    # artifacts (here the report files) land beside the database, not under a mangled path
+    exp = MlflowClient(tr.tracking_uri).get_experiment_by_name(experiment_name("m", "t"))
+    assert exp.artifact_location == (tmp_path / "store" / "artifacts").as_uri()
 
 
 def test_orphan_offline_child_is_reported(mlflow_server, curve, tmp_path):
