@@ -12,8 +12,11 @@ from fcbench.components import images
 
 
 def extract_features(model: str, task: str, weights_uri: str, data_uri: str, sample_list_uri: str,
-                     machine_options: str, out_dir: str) -> dict:
-    """Plain-function body of the component (tests and benchmarks call it directly)."""
+                     machine_options: str, out_dir: str, storage_uri: str = "") -> dict:
+    """Plain-function body of the component (tests and benchmarks call it directly); with a
+    `storage_uri` the feature set is also published to <model>/<task>/features/ there."""
+    from fcbench.components.keys import artifact_key
+    from fcbench.components.publish import publish
     from fcbench.components.runtime import local_path, parse_json, stage_context
     from fcbench.machines import get_machine
 
@@ -27,14 +30,16 @@ def extract_features(model: str, task: str, weights_uri: str, data_uri: str, sam
         problems = fs.verify()
         if problems:
             raise ValueError(f"extraction wrote a broken feature set: {problems[:3]}")
-        return {"model": model, "task": task, "samples": len(fs), "split_point": fs.meta.get("split_point")}
+        info = {"model": model, "task": task, "samples": len(fs), "split_point": fs.meta.get("split_point")}
+        published = publish(storage_uri, out_dir, artifact_key(model, task, "features"))
+        return {**info, "storage_uri": published} if published else info
 
 
 @images.component("gpu")
 def extract(model: str, task: str, weights_uri: str, data_uri: str, sample_list_uri: str,
-            machine_options: str, features: Output[Dataset]):
+            machine_options: str, features: Output[Dataset], storage_uri: str = ""):
     """Extract the split-point features of every sample into a feature-set Dataset."""
     from fcbench.components.extract import extract_features
 
     features.metadata.update(extract_features(model, task, weights_uri, data_uri, sample_list_uri,
-                                              machine_options, features.path))
+                                              machine_options, features.path, storage_uri))

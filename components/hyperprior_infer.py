@@ -1,8 +1,10 @@
 """KFP component `hyperprior_infer`: code the feature set with a trained hyperprior (the rate
 point is the model's lambda) -> reconstructed feature set and rate results.
 
-The checkpoint arrives as a Model artifact (trained in the pipeline or imported); its sha256 is
-part of the codec identity checked here, and the artifact itself is in KFP's cache key.
+The checkpoint arrives as a Model artifact (trained in the pipeline) or as a URI parameter:
+a local path, `s3://...` (staged from object storage) or `models:/<name>/<version>` (downloaded
+from the MLflow registry of the pipeline's tracking URI). Its sha256 is part of the codec
+identity checked here; the artifact or the URI is in KFP's cache key.
 """
 from kfp.dsl import Dataset, Input, Metrics, Model, Output
 
@@ -23,30 +25,45 @@ def checkpoint_file(path: str) -> str:
 
 
 def infer(features_dir: str, checkpoint_path: str, lmbda: float, conditions: str, device: str,
-          recon_dir: str, bitstreams_dir: str, results_path: str, expected_identity: str = "") -> dict:
-    """Plain-function body of the component. `expected_identity` '' = trust the Model artifact
-    (it is a task input, hence in the cache key)."""
+          recon_dir: str, bitstreams_dir: str, results_path: str, expected_identity: str = "",
+          model: str = "", task: str = "", storage_uri: str = "", tracking_uri: str = "") -> dict:
+    """Plain-function body of the component. `checkpoint_path`: a local file or folder, s3:// or
+    models:/<name>/<version> (resolved with `tracking_uri`). `expected_identity` '' = trust the
+    checkpoint input (it is a task input, hence in the cache key). With a `storage_uri` the
+    reconstruction, bitstreams and results are also published under
+    <model>/<task>/hyperprior/lambda<λ>/ there."""
     from fcbench.codecs import get_codec
     from fcbench.components.coding import code_features
-    from fcbench.components.runtime import identity_hash, parse_json, rate_point, stage_context
+    from fcbench.components.publish import publish_coding
+    from fcbench.components.runtime import identity_hash, local_path, parse_json, rate_point, stage_context
 
-    with stage_context("hyperprior_infer", codec="hyperprior", rate_point=lmbda):
-        options = {"checkpoint": checkpoint_file(checkpoint_path), "device": device}
+    with stage_context("hyperprior_infer", codec="hyperprior", rate_point=lmbda, checkpoint=checkpoint_path):
+        lam = rate_point(lmbda, integer=False)
+        options = {"checkpoint": checkpoint_file(str(local_path(checkpoint_path, tracking=tracking_uri))),
+                   "device": device}
         identity = expected_identity or identity_hash(get_codec("hyperprior", **options).identity)
-        return code_features(features_dir, "hyperprior", options, identity, rate_point(lmbda, integer=False),
-                             parse_json(conditions, "conditions"), recon_dir, results_path, bitstreams_dir)
+        summary = code_features(features_dir, "hyperprior", options, identity, lam,
+                                parse_json(conditions, "conditions"), recon_dir, results_path, bitstreams_dir)
+        publish_coding(storage_uri, model, task, "hyperprior", lam, recon_dir, results_path, bitstreams_dir)
+        return summary
 
 
 @images.component("codec")
-def hyperprior_infer(features: Input[Dataset], checkpoint: Input[Model], lmbda: float, conditions: str,
+def hyperprior_infer(features: Input[Dataset], lmbda: float, conditions: str,
                      codec_identity: str, recon: Output[Dataset], bitstreams: Output[Dataset],
-                     results: Output[Dataset], metrics: Output[Metrics]):
-    """Encode + decode every sample with the hyperprior trained at `lmbda` (CPU: ANS coding)."""
+                     results: Output[Dataset], metrics: Output[Metrics], checkpoint: Input[Model] = None,
+                     checkpoint_uri: str = "", model: str = "", task: str = "", storage_uri: str = "",
+                     tracking_uri: str = ""):
+    """Encode + decode every sample with the hyperprior trained at `lmbda` (CPU: ANS coding).
+    The checkpoint: the `checkpoint` artifact, else `checkpoint_uri` (path, s3://, models:/)."""
     from fcbench.components.hyperprior_infer import infer
     from fcbench.components.runtime import log_metrics
     from fcbench.components.vtm_encode import SUMMARY_METRICS
 
-    summary = infer(features.path, checkpoint.path, lmbda, conditions, "cpu", recon.path,
-                    bitstreams.path, results.path, codec_identity)
+    if (checkpoint is None) == (not checkpoint_uri):
+        raise ValueError("hyperprior_infer needs exactly one of the checkpoint artifact and checkpoint_uri")
+    source = checkpoint.path if checkpoint is not None else checkpoint_uri
+    summary = infer(features.path, source, lmbda, conditions, "cpu", recon.path, bitstreams.path,
+                    results.path, codec_identity, model, task, storage_uri, tracking_uri)
     recon.metadata.update({"codec": "hyperprior", "rate_point": lmbda, "identity": summary["identity"]})
     log_metrics(metrics, summary, SUMMARY_METRICS)

@@ -11,10 +11,11 @@ from fcbench.components import images
 
 def train_model(features_dir: str, model_name: str, task: str, lmbda: float, crop: list, epochs: int,
                 steps: int, batch_size: int, seed: int, N: int, M: int, evaluate: str, device: str,
-                checkpoint_path: str, curves_dir: str, tracking_uri: str = "") -> dict:
+                checkpoint_path: str, curves_dir: str, tracking_uri: str = "", storage_uri: str = "") -> dict:
     """Plain-function body: trains in a work folder beside the outputs, then moves the evaluated
     checkpoint to `checkpoint_path` and the curves (JSON + PNG) to `curves_dir`. 0 epochs/steps
-    = the test conditions' value."""
+    = the test conditions' value. With a `storage_uri` the checkpoint (model.pt) and the curves
+    (curves/) are also published under <model>/<task>/hyperprior/lambda<λ>/ there."""
     import hashlib
     import json
     import shutil
@@ -23,6 +24,8 @@ def train_model(features_dir: str, model_name: str, task: str, lmbda: float, cro
 
     from fcbench.codecs import atomic
     from fcbench.codecs.hyperprior import train
+    from fcbench.components.keys import artifact_key
+    from fcbench.components.publish import publish
     from fcbench.components.runtime import cache_dir, stage_context, tracking_uri as resolve_tracking
 
     with stage_context("hyperprior_train", model=model_name, task=task, rate_point=lmbda):
@@ -53,6 +56,11 @@ def train_model(features_dir: str, model_name: str, task: str, lmbda: float, cro
 
             info["model_uri"] = Tracker(tracking_uri=uri).log_training(
                 model_name, task, float(lmbda), result.curves, str(out), result.config)
+        if storage_uri:
+            key = artifact_key(model_name, task, "hyperprior", rate_point=float(lmbda))
+            publish(storage_uri, curves, key + "curves/")
+            # The checkpoint last: whoever finds model.pt finds the curves beside it.
+            info["storage_uri"] = publish(storage_uri, out, key, "model.pt")
         if not persistent:
             shutil.rmtree(work, ignore_errors=True)
         return info
@@ -62,12 +70,13 @@ def train_model(features_dir: str, model_name: str, task: str, lmbda: float, cro
 def hyperprior_train(train_features: Input[Dataset], model_name: str, task: str, lmbda: float,
                      crop: list, epochs: int, steps: int, batch_size: int, seed: int, N: int, M: int,
                      evaluate: str, tracking_uri: str, model: Output[Model], curves: Output[Artifact],
-                     metrics: Output[Metrics]):
+                     metrics: Output[Metrics], storage_uri: str = ""):
     """Train the hyperprior for one lambda (GPU when the node has one)."""
     from fcbench.components.hyperprior_train import train_model
     from fcbench.components.runtime import log_metrics
 
     info = train_model(train_features.path, model_name, task, lmbda, crop, epochs, steps, batch_size,
-                       seed, N, M, evaluate, "auto", model.path, curves.path, tracking_uri)
+                       seed, N, M, evaluate, "auto", model.path, curves.path, tracking_uri,
+                       storage_uri)
     model.metadata.update({k: v for k, v in info.items() if k != "last"})
     log_metrics(metrics, {k: v for k, v in info["last"].items() if k not in ("epoch", "step")})

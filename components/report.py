@@ -8,13 +8,16 @@ from fcbench.components import images
 
 
 def make_report(point_files: list, out_dir: str, anchor: str, title: str, tracking_uri: str,
-                params: dict) -> dict:
+                params: dict, storage_uri: str = "", run_name: str = "") -> dict:
     """Plain-function body: build the report from RD-point JSON files; log it when a tracking
-    URI is given (one MLflow parent run with a child run per point)."""
+    URI is given (one MLflow parent run with a child run per point); with a `storage_uri`
+    publish the report folder to reports/<run_name>/ there."""
     import json
     from pathlib import Path
 
     from fcbench.components.reporting import RDPoint, build_report
+    from fcbench.components.keys import artifact_key
+    from fcbench.components.publish import publish, run_segment
     from fcbench.components.runtime import stage_context, tracking_uri as resolve_tracking
 
     with stage_context("report", points=len(point_files)):
@@ -32,13 +35,18 @@ def make_report(point_files: list, out_dir: str, anchor: str, title: str, tracki
                 for p in points:
                     tracker.log_point(p, params={}, tags={})
                 tracker.log_report(report)
-        return {"report_dir": str(out_dir), "points": len(points)}
+        out = {"report_dir": str(out_dir), "points": len(points)}
+        if storage_uri:
+            if not run_name:
+                raise ValueError(f"publishing the report to {storage_uri} needs a run name (reports/<run>/)")
+            out["storage_uri"] = publish(storage_uri, out_dir, artifact_key("", "", "reports", run=run_segment(run_name)))
+        return out
 
 
 @images.component("codec")
 def report(points: Input[List[Artifact]], uncompressed: Input[Artifact], quantized: Input[Artifact], anchor: str,
            title: str, tracking_uri: str, report_dir: Output[Artifact], table: Output[Markdown],
-           learned_points: Input[List[Artifact]] = None):
+           learned_points: Input[List[Artifact]] = None, storage_uri: str = "", run_name: str = ""):
     """RD table + plot + BD-rate of every point: the two fan-in lists (traditional codecs and
     learned codecs, absent in pipelines without them), the uncompressed reference and the
     truncate-quantize-only point."""
@@ -48,5 +56,5 @@ def report(points: Input[List[Artifact]], uncompressed: Input[Artifact], quantiz
     from fcbench.components.report import make_report
 
     files = [p.path for p in [*points, *(learned_points or []), uncompressed, quantized]]
-    make_report(files, report_dir.path, anchor, title, tracking_uri, {"points": len(files)})
+    make_report(files, report_dir.path, anchor, title, tracking_uri, {"points": len(files)}, storage_uri, run_name)
     atomic.write_bytes(table.path, (Path(report_dir.path) / "report.md").read_bytes())

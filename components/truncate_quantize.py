@@ -74,11 +74,14 @@ def clipped_fraction(features_dir: str, conditions: dict) -> float:
 
 
 def prepare(features_dir: str, model: str, task: str, family: str, legacy: bool, overrides: str,
-            codecs: list, rate_points: list, quantized_dir: str, results_path: str) -> tuple[dict, list, dict]:
+            codecs: list, rate_points: list, quantized_dir: str, results_path: str,
+            storage_uri: str = "") -> tuple[dict, list, dict]:
     """Plain-function body: (conditions, grid, bypass summary + clipped fraction). The
-    bypass results go to `results_path` (what `evaluate` reads the rate from)."""
+    bypass results go to `results_path` (what `evaluate` reads the rate from); with a
+    `storage_uri` the bypass point is also published under <model>/<task>/bypass-<family>/qp0/."""
     from fcbench.codecs import get_codec
     from fcbench.components.coding import code_features
+    from fcbench.components.publish import publish_coding
     from fcbench.components.runtime import identity_hash, parse_json, stage_context
 
     with stage_context("truncate_quantize", model=model, task=task, family=family):
@@ -88,13 +91,15 @@ def prepare(features_dir: str, model: str, task: str, family: str, legacy: bool,
         summary = code_features(features_dir, "bypass", {}, bypass_identity, 0, conditions,
                                 quantized_dir, results_path)
         summary["clipped_fraction"] = clipped_fraction(features_dir, conditions)
+        # The two families quantize differently: one bypass point each, kept apart.
+        publish_coding(storage_uri, model, task, f"bypass-{family}", 0, quantized_dir, results_path)
         return conditions, grid, summary
 
 
 @images.component("codec")
 def truncate_quantize(features: Input[Dataset], model: str, task: str, family: str, legacy: bool,
                       overrides: str, codecs: list, rate_points: list, quantized: Output[Dataset],
-                      results: Output[Dataset], stats: Output[Metrics]) -> list:
+                      results: Output[Dataset], stats: Output[Metrics], storage_uri: str = "") -> list:
     """The codec x rate-point grid of one codec family (with its conditions), and the
     truncate-quantize-only reconstruction with its rate results.
 
@@ -105,7 +110,7 @@ def truncate_quantize(features: Input[Dataset], model: str, task: str, family: s
     from fcbench.components.truncate_quantize import prepare
 
     conditions, grid, summary = prepare(features.path, model, task, family, legacy, overrides,
-                                        codecs, rate_points, quantized.path, results.path)
+                                        codecs, rate_points, quantized.path, results.path, storage_uri)
     quantized.metadata.update({"codec": "bypass", "family": family, "conditions": conditions})
     log_metrics(stats, summary, ("bpfp", "mse", "psnr_q", "clipped_fraction"))
     return grid

@@ -4,8 +4,11 @@ evaluate -> RD report.
     features (extract, or dsl.importer of an existing feature set)
       -> truncate_quantize (conditions + codec x QP grid + the quantization-only point)
       -> ParallelFor grid: vtm_encode -> evaluate
-      -> ParallelFor hyperprior checkpoints: importer -> hyperprior_infer -> evaluate
+      -> ParallelFor hyperprior checkpoints (path, s3:// or models:/ URI): hyperprior_infer -> evaluate
       -> report (fan-in: dsl.Collected)
+
+With a non-empty `storage_uri` every stage also publishes its outputs there (components/publish.py,
+key layout components/keys.py); '' = local only.
 
 The helpers here (MachineArgs, with_features, traditional_branch, learned_evaluation,
 report_step) are shared with the `full` and `train_hyperprior` pipelines.
@@ -15,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from kfp import dsl
-from kfp.dsl import Dataset, Model
+from kfp.dsl import Dataset
 
 from fcbench.components.evaluate import UNCOMPRESSED, evaluate
 from fcbench.components.extract import extract
@@ -52,10 +55,12 @@ class MachineArgs:
     data_uri: Any
     sample_list_uri: Any
     machine_options: Any
+    storage_uri: Any = ""  # where this machine's features and codec outputs are published ('' = nowhere)
 
     def extract(self) -> dsl.PipelineTask:
         return on_gpu(extract(model=self.model, task=self.task, weights_uri=self.weights_uri, data_uri=self.data_uri,
-                              sample_list_uri=self.sample_list_uri, machine_options=self.machine_options))
+                              sample_list_uri=self.sample_list_uri, machine_options=self.machine_options,
+                              storage_uri=self.storage_uri))
 
     def evaluate(self, recon: Any, reference: Any, codec: Any, rate_point: Any, rate: Any) -> dsl.PipelineTask:
         return on_gpu(evaluate(recon=recon, reference=reference, model=self.model, task=self.task,
@@ -86,7 +91,8 @@ def traditional_branch(machine: MachineArgs, features: Any, codecs: Any, qps: An
     """truncate_quantize -> ParallelFor (codec x QP): vtm_encode -> evaluate; plus the
     uncompressed and quantization-only reference points."""
     tq = on_cpu(truncate_quantize(features=features, model=machine.model, task=machine.task, family="traditional",
-                                  legacy=legacy, overrides="{}", codecs=codecs, rate_points=qps))
+                                  legacy=legacy, overrides="{}", codecs=codecs, rate_points=qps,
+                                  storage_uri=machine.storage_uri))
     uncompressed = machine.evaluate(features, features, UNCOMPRESSED, 0.0, features)
     uncompressed.set_display_name("evaluate-uncompressed")
     quantized = machine.evaluate(tq.outputs["quantized"], features, "bypass", 0.0, tq.outputs["results"])
@@ -94,7 +100,8 @@ def traditional_branch(machine: MachineArgs, features: Any, codecs: Any, qps: An
     with dsl.ParallelFor(tq.outputs["Output"], name="codec-x-qp") as item:
         enc = on_cpu(vtm_encode(features=features, codec=item.codec, codec_options=item.options,
                                 codec_identity=item.identity, rate_point=item.rate_point,
-                                conditions=item.conditions))
+                                conditions=item.conditions, model=machine.model, task=machine.task,
+                                storage_uri=machine.storage_uri))
         ev = machine.evaluate(enc.outputs["recon"], features, item.codec, item.rate_point, enc.outputs["results"])
     return Traditional(quantized, uncompressed, ev)
 
@@ -104,23 +111,31 @@ def learned_grid(machine: MachineArgs, features: Any, models: Any, lambdas: Any,
     conditions) per entry of `models`, or per lambda ([] = the test conditions' lambdas)."""
     return on_cpu(truncate_quantize(features=features, model=machine.model, task=machine.task, family="learned",
                                     legacy=legacy, overrides="{}", codecs=models,
-                                    rate_points=lambdas)).set_display_name("truncate-quantize-learned")
+                                    rate_points=lambdas, storage_uri=machine.storage_uri)
+                  ).set_display_name("truncate-quantize-learned")
 
 
-def learned_evaluation(machine: MachineArgs, features: Any, checkpoint: Any, item: Any) -> dsl.PipelineTask:
-    """hyperprior_infer -> evaluate for the model of one grid item."""
-    inf = on_cpu(hyperprior_infer(features=features, checkpoint=checkpoint, lmbda=item.rate_point,
-                                  conditions=item.conditions, codec_identity=item.identity))
+def learned_evaluation(machine: MachineArgs, features: Any, item: Any, tracking_uri: Any, checkpoint: Any = None,
+                       checkpoint_uri: Any = "") -> dsl.PipelineTask:
+    """hyperprior_infer -> evaluate for the model of one grid item: a trained Model artifact
+    (`checkpoint`) or a URI (`checkpoint_uri`: path, s3:// or models:/ via `tracking_uri`)."""
+    source = {"checkpoint": checkpoint} if checkpoint is not None else {"checkpoint_uri": checkpoint_uri}
+    inf = on_cpu(hyperprior_infer(features=features, lmbda=item.rate_point, conditions=item.conditions,
+                                  codec_identity=item.identity, model=machine.model, task=machine.task,
+                                  storage_uri=machine.storage_uri, tracking_uri=tracking_uri, **source))
     return machine.evaluate(inf.outputs["recon"], features, "hyperprior", item.rate_point, inf.outputs["results"])
 
 
-def report_step(trad: Traditional, learned_points: Any, anchor: Any, title: Any, tracking_uri: Any) -> dsl.PipelineTask:
-    """The fan-in; `learned_points` is a dsl.Collected of the learned branch, or None."""
+def report_step(trad: Traditional, learned_points: Any, anchor: Any, title: Any, tracking_uri: Any,
+                storage_uri: Any = "") -> dsl.PipelineTask:
+    """The fan-in; `learned_points` is a dsl.Collected of the learned branch, or None. Published
+    (when `storage_uri` is set) to reports/<KFP run name>/."""
     optional = {} if learned_points is None else {"learned_points": learned_points}
     return on_cpu(report(points=dsl.Collected(trad.points.outputs["point"]),
                          uncompressed=trad.uncompressed_point.outputs["point"],
                          quantized=trad.quantized_point.outputs["point"], anchor=anchor, title=title,
-                         tracking_uri=tracking_uri, **optional))
+                         tracking_uri=tracking_uri, storage_uri=storage_uri,
+                         run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER, **optional))
 
 
 def build_benchmark(learned: bool) -> Callable:
@@ -149,13 +164,16 @@ def build_benchmark(learned: bool) -> Callable:
         anchor: str = "vtm",
         title: str = "",
         tracking_uri: str = "",
+        storage_uri: str = "",
     ):
         """codecs: [{codec, options, identity}] (identity: `fcbench codec identity`); qps: [] =
         the test conditions' QPs; hyperprior: [{codec: "hyperprior", rate_point: lambda, uri:
-        checkpoint URI, identity: '' (trust the imported artifact) or the codec identity hash}]
-        (ignored by the traditional variant); features_uri: '' = extract with the machine, else
-        import that feature set."""
-        machine = MachineArgs(model, task, weights_uri, data_uri, sample_list_uri, machine_options)
+        checkpoint URI (local path, s3:// or models:/<name>/<version> of the tracking_uri
+        registry), identity: '' (trust the checkpoint) or the codec identity hash}] (ignored by the
+        traditional variant); features_uri: '' = extract with the machine, else import that
+        feature set; storage_uri: '' = local only, else s3://bucket/prefix (or a folder) where
+        every stage also publishes its outputs (docs/storage.md)."""
+        machine = MachineArgs(model, task, weights_uri, data_uri, sample_list_uri, machine_options, storage_uri)
 
         def body(features: Any) -> None:
             trad = traditional_branch(machine, features, codecs, qps, legacy)
@@ -163,10 +181,9 @@ def build_benchmark(learned: bool) -> Callable:
             if learned:
                 grid = learned_grid(machine, features, hyperprior, [], legacy)
                 with dsl.ParallelFor(grid.outputs["Output"], name="hyperprior-models") as item:
-                    ckpt = dsl.importer(artifact_uri=item.uri, artifact_class=Model, reimport=False)
-                    ev = learned_evaluation(machine, features, ckpt.output, item)
+                    ev = learned_evaluation(machine, features, item, tracking_uri, checkpoint_uri=item.uri)
                 learned_points = dsl.Collected(ev.outputs["point"])
-            report_step(trad, learned_points, anchor, title, tracking_uri)
+            report_step(trad, learned_points, anchor, title, tracking_uri, storage_uri)
 
         with_features(machine, features_uri, body)
 

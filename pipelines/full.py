@@ -41,17 +41,20 @@ def full(
     anchor: str = "vtm",
     title: str = "",
     tracking_uri: str = "",
+    storage_uri: str = "",
 ):
     """Training features come from train_data_uri (the reference's separate training inputs);
-    qps/lambdas: [] = the test conditions'; 0 epochs and 0 steps = the test conditions' epochs."""
-    machine = MachineArgs(model, task, weights_uri, data_uri, sample_list_uri, machine_options)
+    qps/lambdas: [] = the test conditions'; 0 epochs and 0 steps = the test conditions' epochs;
+    storage_uri: '' = local only, else every stage publishes its outputs there (test features,
+    codec outputs, trained models, report; not the training features)."""
+    machine = MachineArgs(model, task, weights_uri, data_uri, sample_list_uri, machine_options, storage_uri)
     trainer = MachineArgs(model, task, weights_uri, train_data_uri, train_sample_list_uri, machine_options)
-    knobs = TrainArgs(crop, epochs, steps, batch_size, seed, N, M, evaluate, tracking_uri)
+    knobs = TrainArgs(crop, epochs, steps, batch_size, seed, N, M, evaluate, tracking_uri, storage_uri)
     features: Any = machine.extract().outputs["features"]
     train_features: Any = trainer.extract().set_display_name("extract-train").outputs["features"]
     trad = traditional_branch(machine, features, codecs, qps, legacy)
     grid = learned_grid(machine, features, HYPERPRIOR, lambdas, legacy)
     with dsl.ParallelFor(grid.outputs["Output"], name="lambdas") as item:
         trained = knobs.train(train_features, trainer, item.rate_point)
-        ev = learned_evaluation(machine, features, trained.outputs["model"], item)
-    report_step(trad, dsl.Collected(ev.outputs["point"]), anchor, title, tracking_uri)
+        ev = learned_evaluation(machine, features, item, tracking_uri, checkpoint=trained.outputs["model"])
+    report_step(trad, dsl.Collected(ev.outputs["point"]), anchor, title, tracking_uri, storage_uri)

@@ -30,12 +30,14 @@ class TrainArgs:
     M: Any
     evaluate: Any
     tracking_uri: Any
+    storage_uri: Any = ""  # where each trained model is published ('' = nowhere)
 
     def train(self, train_features: Any, machine: MachineArgs, lmbda: Any) -> dsl.PipelineTask:
         return on_gpu(hyperprior_train(train_features=train_features, model_name=machine.model, task=machine.task,
                                        lmbda=lmbda, crop=self.crop, epochs=self.epochs, steps=self.steps,
                                        batch_size=self.batch_size, seed=self.seed, N=self.N, M=self.M,
-                                       evaluate=self.evaluate, tracking_uri=self.tracking_uri))
+                                       evaluate=self.evaluate, tracking_uri=self.tracking_uri,
+                                       storage_uri=self.storage_uri))
 
 
 @dsl.pipeline(name="fcbench-train-hyperprior",
@@ -59,11 +61,14 @@ def train_hyperprior(
     evaluate: str = "last",
     legacy: bool = False,
     tracking_uri: str = "",
+    storage_uri: str = "",
 ):
     """lambdas: [] = the test conditions'; train_features_uri: '' = extract the training
-    features from train_data_uri with the machine, else import that feature set."""
+    features from train_data_uri with the machine, else import that feature set; storage_uri:
+    '' = local only, else each trained model is published to <model>/<task>/hyperprior/lambda<λ>/
+    there (the training features are not: the key layout's features/ are the test features)."""
     machine = MachineArgs(model, task, weights_uri, train_data_uri, train_sample_list_uri, machine_options)
-    knobs = TrainArgs(crop, epochs, steps, batch_size, seed, N, M, evaluate, tracking_uri)
+    knobs = TrainArgs(crop, epochs, steps, batch_size, seed, N, M, evaluate, tracking_uri, storage_uri)
 
     def body(train_features: Any) -> None:
         grid = learned_grid(machine, train_features, HYPERPRIOR, lambdas, legacy)

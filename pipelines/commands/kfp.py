@@ -79,7 +79,7 @@ def collect_arguments(args: argparse.Namespace) -> dict[str, Any]:
     simple = {"model": "model", "task": "task", "weights": "weights_uri", "data": "data_uri",
               "sample_list": "sample_list_uri", "features": "features_uri", "train_data": "train_data_uri",
               "train_sample_list": "train_sample_list_uri", "train_features": "train_features_uri",
-              "anchor": "anchor", "title": "title", "tracking_uri": "tracking_uri", "steps": "steps",
+              "anchor": "anchor", "title": "title", "tracking_uri": "tracking_uri", "storage_uri": "storage_uri", "steps": "steps",
               "epochs": "epochs"}
     for flag, param in simple.items():
         value = getattr(args, flag, None)
@@ -142,13 +142,16 @@ def _add_params(p: argparse.ArgumentParser) -> None:
     g.add_argument("--codec", action="append", metavar="NAME[:JSON]", help="traditional codec (repeatable)")
     g.add_argument("--qp", action="append", type=int, help="QP (repeatable; default: test conditions)")
     g.add_argument("--lambda", dest="lmbda", action="append", type=float, help="hyperprior lambda (repeatable)")
-    g.add_argument("--hyperprior", action="append", metavar="LAMBDA=URI", help="trained checkpoint (benchmark)")
+    g.add_argument("--hyperprior", action="append", metavar="LAMBDA=URI",
+                   help="trained checkpoint (benchmark): path, s3:// or models:/<name>/<version>")
     g.add_argument("--steps", type=int)
     g.add_argument("--epochs", type=int)
     g.add_argument("--legacy", action="store_true", help="the reference's floor quantization")
     g.add_argument("--anchor")
     g.add_argument("--title")
     g.add_argument("--tracking-uri", dest="tracking_uri")
+    g.add_argument("--storage-uri", dest="storage_uri",
+                   help="also publish every stage's outputs there (s3://bucket/prefix or a folder); default: local only")
     g.add_argument("--param", action="append", metavar="NAME=VALUE", help="any pipeline parameter (JSON value)")
 
 
