@@ -98,7 +98,7 @@ def run_local(pipeline: Callable, arguments: dict[str, Any], out_dir: Path, *, c
     os.environ.setdefault(JOBS_ENV, "1")
     t0 = time.perf_counter()
     try:
-        with _log_to(log_path):
+        with _log_to(log_path), _restore_print_and_logging():
             pipeline(**arguments)
     except Exception as exc:
         failures = read_error_log(error_log)
@@ -121,6 +121,25 @@ def prepare_tracking_store(uri: str) -> None:
     from mlflow.tracking import MlflowClient
 
     MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
+
+
+@contextlib.contextmanager
+def _restore_print_and_logging() -> Iterator[None]:
+    """Put builtins.print and the root logger back as they were. The kfp local runner swaps
+    both per task (indented print, a stdout log handler) and, with two loop iterations running
+    in threads, can restore the other thread's swap: print would stay indented and a handler on
+    a closed stream would stay on the root logger for the rest of the process."""
+    import builtins
+    import logging
+
+    root = logging.getLogger()
+    saved_print, saved_handlers, saved_level = builtins.print, root.handlers[:], root.level
+    try:
+        yield
+    finally:
+        builtins.print = saved_print
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
 
 
 @contextlib.contextmanager

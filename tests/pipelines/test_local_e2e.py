@@ -2,10 +2,12 @@
 `fcbench run benchmark --local`: tiny DINOv2 cls machine, x265 at two QPs and a tiny trained
 hyperprior (given by path, its identity computed by the CLI and checked); every stage also
 publishes its outputs to a real S3 server (moto on loopback) through --storage-uri."""
+import builtins
 import contextlib
 import csv
 import io
 import json
+import logging
 
 import pytest
 
@@ -29,9 +31,12 @@ def cli_run(tiny_cls, tiny_checkpoint, tmp_path_factory, s3_bucket):
     argv += [a for k, v in json.loads(tiny_cls["options"]).items() for a in ("--option", f"{k}={v}")]
     argv += [a for q in QPS for a in ("--qp", str(q))]
     printed = io.StringIO()
+    print_before, handlers_before = builtins.print, logging.getLogger().handlers[:]
     with contextlib.redirect_stdout(printed):
         code = main(argv)
     assert code == 0, printed.getvalue()
+    # the runner's per-task print/log swaps (racy across its threads) must not leak out of the run
+    assert builtins.print is print_before and logging.getLogger().handlers == handlers_before
     runs = list((out / "artifacts").glob("fcbench-benchmark-*"))
     assert len(runs) == 1
     return LocalRun("fcbench-benchmark", runs[0], 0.0), printed.getvalue()
