@@ -61,7 +61,7 @@ def direct(assets: dict, args: dict, work: Path) -> float:
         lmbda, tag = item["rate_point"], f"hyperprior-{item['rate_point']}"
         train_model(train_feats, args["model"], args["task"], lmbda, args["crop"], args["epochs"], args["steps"],
                     args["batch_size"], args["seed"], args["N"], args["M"], "last", "auto", str(work / f"{tag}.pt"),
-                    str(work / f"{tag}-curves"), "off")
+                    str(work / f"{tag}-curves"), "off", lr=args["lr"])
         infer(feats, str(work / f"{tag}.pt"), lmbda, item["conditions"], "cpu", str(work / tag),
               str(work / f"{tag}.bits"), str(work / f"{tag}.json"))
         evaluate(str(work / tag), "hyperprior", lmbda, str(work / f"{tag}.json"))

@@ -11,10 +11,11 @@ from fcbench.components import images
 
 def train_model(features_dir: str, model_name: str, task: str, lmbda: float, crop: list, epochs: int,
                 steps: int, batch_size: int, seed: int, N: int, M: int, evaluate: str, device: str,
-                checkpoint_path: str, curves_dir: str, tracking_uri: str = "", storage_uri: str = "") -> dict:
+                checkpoint_path: str, curves_dir: str, tracking_uri: str = "", storage_uri: str = "",
+                lr: float = 1e-4) -> dict:
     """Plain-function body: trains in a work folder beside the outputs, then moves the evaluated
     checkpoint to `checkpoint_path` and the curves (JSON + PNG) to `curves_dir`. 0 epochs/steps
-    = the test conditions' value. With a `storage_uri` the checkpoint (model.pt) and the curves
+    = the test conditions' value; lr is Adam's learning rate (the reference's 1e-4). With a `storage_uri` the checkpoint (model.pt) and the curves
     (curves/) are also published under <model>/<task>/hyperprior/lambda<λ>/ there."""
     import hashlib
     import json
@@ -34,21 +35,22 @@ def train_model(features_dir: str, model_name: str, task: str, lmbda: float, cro
         # A persistent cache folder lets a retried training task resume from its last epoch;
         # the folder is keyed by the features and every knob, so only the same training resumes.
         persistent = cache_dir()
-        knobs = [model_name, task, float(lmbda), list(crop), epochs, steps, batch_size, seed, N, M, evaluate,
+        knobs = [model_name, task, float(lmbda), list(crop), epochs, steps, batch_size, seed, N, M, evaluate, float(lr),
                  hashlib.sha256((Path(features_dir) / "manifest.json").read_bytes()).hexdigest()]
         key = hashlib.sha256(json.dumps(knobs, default=str).encode()).hexdigest()[:24]
         work = (persistent / "hyperprior" / key if persistent
                 else Path(tempfile.mkdtemp(prefix=".train-", dir=out.parent)))
         result = train(features_dir, work, float(lmbda), crop=tuple(int(c) for c in crop),
                        epochs=int(epochs) or None, steps=int(steps) or None, batch_size=int(batch_size),
-                       seed=int(seed), task=task, N=int(N), M=int(M), device=device, evaluate=evaluate)
+                       seed=int(seed), task=task, N=int(N), M=int(M), device=device, evaluate=evaluate,
+                       lr=float(lr))
         atomic.write_bytes(out, Path(result.checkpoint).read_bytes())
         curves = Path(curves_dir)
         curves.mkdir(parents=True, exist_ok=True)
         atomic.write_json(curves / "curves.json", result.curves)
         if result.plot and Path(result.plot).is_file():
             atomic.write_bytes(curves / "curves.png", Path(result.plot).read_bytes())
-        info = {"lmbda": float(lmbda), "task": task, "model": model_name, "evaluate": evaluate,
+        info = {"lmbda": float(lmbda), "lr": float(lr), "task": task, "model": model_name, "evaluate": evaluate,
                 "epochs_run": len(result.curves), "last": result.curves[-1] if result.curves else {}}
         uri = resolve_tracking(tracking_uri)
         if uri:
@@ -70,13 +72,13 @@ def train_model(features_dir: str, model_name: str, task: str, lmbda: float, cro
 def hyperprior_train(train_features: Input[Dataset], model_name: str, task: str, lmbda: float,
                      crop: list, epochs: int, steps: int, batch_size: int, seed: int, N: int, M: int,
                      evaluate: str, tracking_uri: str, model: Output[Model], curves: Output[Artifact],
-                     metrics: Output[Metrics], storage_uri: str = ""):
+                     metrics: Output[Metrics], storage_uri: str = "", lr: float = 1e-4):
     """Train the hyperprior for one lambda (GPU when the node has one)."""
     from fcbench.components.hyperprior_train import train_model
     from fcbench.components.runtime import log_metrics
 
     info = train_model(train_features.path, model_name, task, lmbda, crop, epochs, steps, batch_size,
                        seed, N, M, evaluate, "auto", model.path, curves.path, tracking_uri,
-                       storage_uri)
+                       storage_uri, lr)
     model.metadata.update({k: v for k, v in info.items() if k != "last"})
     log_metrics(metrics, {k: v for k, v in info["last"].items() if k not in ("epoch", "step")})

@@ -37,6 +37,7 @@ def full(
     N: int = 128,
     M: int = 192,
     evaluate: str = "last",
+    lr: float = 1e-4,
     legacy: bool = False,
     anchor: str = "vtm",
     title: str = "",
@@ -49,7 +50,7 @@ def full(
     codec outputs, trained models, report; not the training features)."""
     machine = MachineArgs(model, task, weights_uri, data_uri, sample_list_uri, machine_options, storage_uri)
     trainer = MachineArgs(model, task, weights_uri, train_data_uri, train_sample_list_uri, machine_options)
-    knobs = TrainArgs(crop, epochs, steps, batch_size, seed, N, M, evaluate, tracking_uri, storage_uri)
+    knobs = TrainArgs(crop, epochs, steps, batch_size, seed, N, M, evaluate, tracking_uri, storage_uri, lr)
     features: Any = machine.extract().outputs["features"]
     train_features: Any = trainer.extract().set_display_name("extract-train").outputs["features"]
     trad = traditional_branch(machine, features, codecs, qps, legacy)

@@ -31,13 +31,14 @@ class TrainArgs:
     evaluate: Any
     tracking_uri: Any
     storage_uri: Any = ""  # where each trained model is published ('' = nowhere)
+    lr: Any = 1e-4  # Adam learning rate (the reference's 1e-4)
 
     def train(self, train_features: Any, machine: MachineArgs, lmbda: Any) -> dsl.PipelineTask:
         return on_gpu(hyperprior_train(train_features=train_features, model_name=machine.model, task=machine.task,
                                        lmbda=lmbda, crop=self.crop, epochs=self.epochs, steps=self.steps,
                                        batch_size=self.batch_size, seed=self.seed, N=self.N, M=self.M,
                                        evaluate=self.evaluate, tracking_uri=self.tracking_uri,
-                                       storage_uri=self.storage_uri))
+                                       storage_uri=self.storage_uri, lr=self.lr))
 
 
 @dsl.pipeline(name="fcbench-train-hyperprior",
@@ -59,6 +60,7 @@ def train_hyperprior(
     N: int = 128,
     M: int = 192,
     evaluate: str = "last",
+    lr: float = 1e-4,
     legacy: bool = False,
     tracking_uri: str = "",
     storage_uri: str = "",
@@ -68,7 +70,7 @@ def train_hyperprior(
     '' = local only, else each trained model is published to <model>/<task>/hyperprior/lambda<λ>/
     there (the training features are not: the key layout's features/ are the test features)."""
     machine = MachineArgs(model, task, weights_uri, train_data_uri, train_sample_list_uri, machine_options)
-    knobs = TrainArgs(crop, epochs, steps, batch_size, seed, N, M, evaluate, tracking_uri, storage_uri)
+    knobs = TrainArgs(crop, epochs, steps, batch_size, seed, N, M, evaluate, tracking_uri, storage_uri, lr)
 
     def body(train_features: Any) -> None:
         grid = learned_grid(machine, train_features, HYPERPRIOR, lambdas, legacy)
