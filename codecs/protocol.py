@@ -8,7 +8,6 @@ min-max normalise -> pack -> [frame codec] -> container. Backends implement only
 from __future__ import annotations
 
 import abc
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Literal, Optional, Sequence, Union
@@ -17,6 +16,7 @@ import numpy as np
 
 from fcbench.codecs import nonlinear, transforms
 from fcbench.codecs.container import DTYPES, ContainerError, Header, pack_container, unpack_container
+from fcbench.codecs.hashing import sha256_file
 from fcbench.codecs.packing import frame_size, pack, unpack
 
 RatePoint = Union[int, float]
@@ -26,13 +26,7 @@ QuantKind = Literal["round", "legacy", "nonlinear"]
 
 def file_sha256(path: Union[str, Path, None]) -> Optional[str]:
     """sha256 of a file (binary or cfg) for codec identities and cache keys; None if no file."""
-    if path is None:
-        return None
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return None if path is None else sha256_file(path)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from typing import IO, Iterator, Mapping, Optional, Union
 from urllib.parse import unquote, urlparse
 
 from fcbench.codecs import atomic
+from fcbench.codecs.hashing import sha256_file
 from fcbench.codecs.featureset import MANIFEST
 from fcbench.components.keys import check_key
 
@@ -178,14 +179,6 @@ class _VerifyingReader(io.RawIOBase):
 
 def _join(prefix: str, key: str) -> str:
     return f"{prefix.rstrip('/')}/{key}" if prefix.strip("/") else key
-
-
-def sha256_file(path: PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class Storage(abc.ABC):

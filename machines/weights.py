@@ -7,11 +7,12 @@ such a URI is a clear error instead of a silent miss.
 """
 from __future__ import annotations
 
-import hashlib
 import io
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional, Union
 from urllib.parse import urlparse
+
+from fcbench.codecs import hashing
 
 PathLike = Union[str, Path]
 Stager = Callable[[str], Path]
@@ -64,11 +65,7 @@ def sha256_file(path: PathLike) -> str:
     st = path.stat()
     key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
     if key not in _SHA_CACHE:
-        digest = hashlib.sha256()
-        with path.open("rb") as f:
-            for chunk in iter(lambda: f.read(1 << 22), b""):
-                digest.update(chunk)
-        _SHA_CACHE[key] = digest.hexdigest()
+        _SHA_CACHE[key] = hashing.sha256_file(path)
     return _SHA_CACHE[key]
 
 

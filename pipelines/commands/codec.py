@@ -10,7 +10,9 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Union
+
+from fcbench.pipelines.commands.options import parse_options, scalar_or_list
 from fcbench.pipelines.commands.uris import stage_inputs
 
 
@@ -54,20 +56,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     codec.set_defaults(func=lambda args: (codec.print_help(), 2)[1])
 
 
-def parse_options(items: list[str]) -> dict[str, Any]:
-    """KEY=VALUE strings -> options; values are JSON when they parse as JSON, else strings."""
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.isidentifier():
-            raise ValueError(f"--option takes KEY=VALUE, got {item!r}")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
-
-
 def parse_rate_point(text: str) -> Union[int, float]:
     try:
         return int(text)
@@ -76,12 +64,6 @@ def parse_rate_point(text: str) -> Union[int, float]:
             return float(text)
         except ValueError:
             raise ValueError(f"rate point {text!r} is not a number") from None
-
-
-def _range(values: Optional[list[float]]):
-    if values is None:
-        return None
-    return values[0] if len(values) == 1 else values
 
 
 def resolve_conditions(args: argparse.Namespace, frame_kind: str) -> tuple[dict, list]:
@@ -96,7 +78,7 @@ def resolve_conditions(args: argparse.Namespace, frame_kind: str) -> tuple[dict,
         raise ValueError("give both --model and --task")
     defaults: list = []
     if args.low is not None:
-        conds: dict = {"low": _range(args.low), "high": _range(args.high), "layout": args.layout or "generic"}
+        conds: dict = {"low": scalar_or_list(args.low), "high": scalar_or_list(args.high), "layout": args.layout or "generic"}
         if family == "traditional":
             conds.update(bit_depth=args.bit_depth or 10, quant="legacy" if args.legacy else "round")
     else:

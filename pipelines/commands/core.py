@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from fcbench.pipelines.commands.options import scalar_or_list
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("conditions", help="print the test conditions (all, or one MODEL TASK)")
@@ -44,10 +46,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bit-depth", type=int, default=10)
     p.add_argument("--mode", choices=("round", "legacy"), default="round")
     p.set_defaults(func=cmd_unpack)
-
-
-def _range(values: list[float]):
-    return values[0] if len(values) == 1 else values
 
 
 def cmd_conditions(args: argparse.Namespace) -> int:
@@ -176,7 +174,7 @@ def cmd_pack(args: argparse.Namespace) -> int:
     from fcbench.codecs.yuv import write_yuv400
 
     x = np.load(args.feature, allow_pickle=False)
-    low, high = _range(args.low), _range(args.high)
+    low, high = scalar_or_list(args.low), scalar_or_list(args.high)
     if not args.no_truncate:
         x = truncate(x, low, high)
     frame = pack(quantize(x, low, high, args.bit_depth, mode=args.mode), args.layout)
@@ -191,7 +189,7 @@ def cmd_unpack(args: argparse.Namespace) -> int:
 
     rows, cols = frame_size(args.shape, args.layout)
     frame = read_yuv400(args.frame, rows, cols, args.bit_depth)
-    x = dequantize(unpack(frame, args.shape, args.layout), _range(args.low), _range(args.high), args.bit_depth, mode=args.mode)
+    x = dequantize(unpack(frame, args.shape, args.layout), scalar_or_list(args.low), scalar_or_list(args.high), args.bit_depth, mode=args.mode)
     np.save(args.out, x)
     print(f"{args.out}: {tuple(x.shape)} float32")
     return 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+
+from fcbench.pipelines.commands.options import scalar_or_list
 from fcbench.pipelines.commands.uris import stage_inputs
 
 
@@ -51,12 +53,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.set_defaults(func=cmd_split)
 
 
-def _range(values):
-    if values is None:
-        return None
-    return values[0] if len(values) == 1 else values
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     stage_inputs(args, "features")
     from fcbench.codecs.hyperprior import train
@@ -64,8 +60,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     result = train(
         args.features, args.out, args.lmbda, crop=tuple(args.crop) if args.crop else None, epochs=args.epochs,
         steps=args.steps, batch_size=args.batch, lr=args.lr, aux_lr=args.aux_lr, seed=args.seed,
-        val_fraction=args.val_fraction, val_features=args.val_features, low=_range(args.low),
-        high=_range(args.high), layout=args.layout, task=args.task, arch=args.arch, N=args.N, M=args.M,
+        val_fraction=args.val_fraction, val_features=args.val_features, low=scalar_or_list(args.low),
+        high=scalar_or_list(args.high), layout=args.layout, task=args.task, arch=args.arch, N=args.N, M=args.M,
         device=args.device, evaluate=args.evaluate, resume=not args.no_resume, progress=not args.quiet,
         crops_per_epoch=args.crops_per_epoch, num_workers=args.workers, plot=not args.no_plot,
     )

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlparse
 
+from fcbench.pipelines.commands.options import parse_options, parse_value
+
 PIPELINES: dict[str, tuple[str, str]] = {
     "benchmark": ("fcbench.pipelines.benchmark", "benchmark"),
     "benchmark-traditional": ("fcbench.pipelines.benchmark", "benchmark_traditional"),
@@ -42,13 +44,6 @@ def pipeline_parameters(pipeline: Callable) -> list[str]:
 
 
 # ---- parameters -------------------------------------------------------------------------------
-def _value(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
 def _codec_entry(text: str) -> dict:
     """NAME or NAME:{json options} -> {codec, options, identity} built here."""
     from fcbench.pipelines.benchmark import codec_spec
@@ -86,13 +81,7 @@ def collect_arguments(args: argparse.Namespace) -> dict[str, Any]:
         if value is not None:
             out[param] = value
     if args.option:
-        options = {}
-        for item in args.option:
-            key, sep, value = item.partition("=")
-            if not sep:
-                raise ValueError(f"--option {item!r}: expected KEY=VALUE")
-            options[key] = _value(value)
-        out["machine_options"] = json.dumps(options)
+        out["machine_options"] = json.dumps(parse_options(args.option))
     if args.codec:
         out["codecs"] = [_codec_entry(c) for c in args.codec]
     if args.qp:
@@ -107,7 +96,7 @@ def collect_arguments(args: argparse.Namespace) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep:
             raise ValueError(f"--param {item!r}: expected NAME=VALUE")
-        out[key] = _value(value)
+        out[key] = parse_value(value)
     return out
 
 

@@ -10,21 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from fcbench.codecs import atomic
+from fcbench.pipelines.commands.options import parse_options
 from fcbench.pipelines.commands.uris import stage_inputs
-
-
-def parse_options(pairs: list[str]) -> dict[str, Any]:
-    """`key=value` pairs; values are read as JSON when they parse (3, 0.5, [9,19], true), else kept as text."""
-    options: dict[str, Any] = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"--option {pair!r}: expected key=value")
-        try:
-            options[key.strip().replace("-", "_")] = json.loads(value)
-        except json.JSONDecodeError:
-            options[key.strip().replace("-", "_")] = value
-    return options
 
 
 def _common(p: argparse.ArgumentParser) -> None:
