@@ -39,16 +39,18 @@ def code_features(features_dir: Union[str, Path], codec: str, codec_options: dic
     (bpfp, ebpfp, mse, psnr_q, enc_s, dec_s, samples) plus the codec identity."""
     from fcbench.codecs import get_codec
     from fcbench.codecs.sweep import run_sweep
-    from fcbench.components.runtime import cache_dir, check_identity, sweep_jobs
+    from fcbench.codecs import settings
+    from fcbench.components.runtime import check_identity
 
     check_identity(get_codec(codec, **codec_options), identity)
     recon_dir = Path(recon_dir)
     recon_dir.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{codec}-", dir=recon_dir.parent))
     try:
-        cache = cache_dir()
+        cache = settings.CACHE_DIR.get()
         result = run_sweep(features_dir, codec, codec_options, [rate_point], conditions, work,
-                           jobs=jobs if jobs is not None else sweep_jobs(), progress=False, cache_dir=str(cache) if cache else None)
+                           jobs=jobs if jobs is not None else settings.SWEEP_JOBS.get(), progress=False,
+                           cache_dir=str(cache) if cache else None)
         summary = sweep_summary(result, work)
         _move(_single_dir(work / "recon" / codec), recon_dir)
         if bitstreams_dir is not None:

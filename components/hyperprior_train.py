@@ -27,14 +27,15 @@ def train_model(features_dir: str, model_name: str, task: str, lmbda: float, cro
     from fcbench.codecs.hyperprior import train
     from fcbench.components.keys import artifact_key
     from fcbench.components.publish import publish
-    from fcbench.components.runtime import cache_dir, stage_context, tracking_uri as resolve_tracking
+    from fcbench.codecs import settings
+    from fcbench.components.runtime import stage_context, tracking_uri as resolve_tracking
 
     with stage_context("hyperprior_train", model=model_name, task=task, rate_point=lmbda):
         out = Path(checkpoint_path)
         out.parent.mkdir(parents=True, exist_ok=True)
         # A persistent cache folder lets a retried training task resume from its last epoch;
         # the folder is keyed by the features and every knob, so only the same training resumes.
-        persistent = cache_dir()
+        persistent = settings.CACHE_DIR.get()
         knobs = [model_name, task, float(lmbda), list(crop), epochs, steps, batch_size, seed, N, M, evaluate, float(lr),
                  hashlib.sha256((Path(features_dir) / "manifest.json").read_bytes()).hexdigest()]
         key = hashlib.sha256(json.dumps(knobs, default=str).encode()).hexdigest()[:24]

@@ -4,13 +4,14 @@ Lives in components so tracking can tag runs without importing the pipelines lay
 """
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 from typing import Optional
+
+from fcbench.codecs import settings
 
 
 def version() -> str:
@@ -23,8 +24,8 @@ def version() -> str:
 @lru_cache(maxsize=1)
 def git_sha() -> Optional[str]:
     """Commit of the source tree, when run from a git checkout (FCBENCH_GIT_SHA overrides)."""
-    if os.environ.get("FCBENCH_GIT_SHA"):
-        return os.environ["FCBENCH_GIT_SHA"]
+    if settings.GIT_SHA.get():
+        return settings.GIT_SHA.get()
     here = Path(__file__).resolve().parent
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
@@ -35,7 +36,7 @@ def git_sha() -> Optional[str]:
 
 def image_digest() -> Optional[str]:
     """Digest of the container image this runs in, as the deployment passes it (FCBENCH_IMAGE_DIGEST)."""
-    return os.environ.get("FCBENCH_IMAGE_DIGEST") or None
+    return settings.IMAGE_DIGEST.get()
 
 
 def host() -> str:

@@ -8,14 +8,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Optional, Union
 
-ERROR_LOG_ENV = "FCBENCH_ERROR_LOG"  # JSON-lines file where failing stages record themselves
-CACHE_ENV = "FCBENCH_CACHE_DIR"  # persistent sweep cache (e.g. a PVC) so a retried task resumes
+from fcbench.codecs import settings
+
 
 
 class StageError(RuntimeError):
@@ -34,7 +32,7 @@ def stage_context(stage: str, **context: Any) -> Iterator[dict]:
     """Turn any failure inside into a StageError naming the stage and its context.
 
     The yielded dict may be updated (e.g. with the sample being processed) so the error names
-    what was current when it failed. Failures are also appended to $FCBENCH_ERROR_LOG, which the
+    what was current when it failed. Failures are also appended to FCBENCH_ERROR_LOG, which the
     local runner reads to say which stage, sample and rate point broke the pipeline.
     """
     ctx = dict(context)
@@ -49,8 +47,8 @@ def stage_context(stage: str, **context: Any) -> Iterator[dict]:
 
 
 def _record(err: StageError) -> None:
-    path = os.environ.get(ERROR_LOG_ENV)
-    if not path:
+    path = settings.ERROR_LOG.get()
+    if path is None:
         return
     line = json.dumps({"stage": err.stage, "context": err.context, "error": err.cause}, default=str)
     with open(path, "a") as f:  # one short line per failure: append is atomic enough here
@@ -76,8 +74,7 @@ def local_path(uri: str, cache_dir: Union[str, Path, None] = None, tracking: str
     if uri.startswith("s3://"):
         from fcbench.components.storage import stage
 
-        cache = Path(cache_dir) if cache_dir else Path(tempfile.gettempdir()) / "fcbench-stage"
-        return Path(stage(uri, cache))
+        return Path(stage(uri, Path(cache_dir) if cache_dir else settings.STAGE_DIR.get()))
     if uri.startswith("file://"):
         uri = uri[len("file://"):]
     if "://" in uri:
@@ -101,7 +98,7 @@ def _registered_model(uri: str, cache_dir: Union[str, Path, None], tracking: str
         raise ValueError(f"{uri!r}: expected models:/<name>/<version>")
     # One folder per model version: a version's files never change, a retry reuses nothing stale.
     folder = "models-" + hashlib.sha256(f"{server}|{name}".encode()).hexdigest()[:16]
-    cache = Path(cache_dir) if cache_dir else Path(tempfile.gettempdir()) / "fcbench-stage"
+    cache = Path(cache_dir) if cache_dir else settings.STAGE_DIR.get()
     return Path(load_registered_checkpoint(uri, cache / folder, tracking_uri=server))
 
 
@@ -154,31 +151,12 @@ def rate_point(value: Union[int, float, str], integer: bool) -> Union[int, float
     return v
 
 
-def cache_dir(default: Optional[Path] = None) -> Optional[Path]:
-    env = os.environ.get(CACHE_ENV)
-    return Path(env) if env else default
-
-
 def tracking_uri(value: str) -> Optional[str]:
     """The MLflow tracking URI a stage logs to: the parameter, else $MLFLOW_TRACKING_URI (set on
     the cluster from the endpoints ConfigMap), else None = no tracking. 'off' disables it."""
     if value == "off":
         return None
-    return value or os.environ.get("MLFLOW_TRACKING_URI") or None
-
-
-JOBS_ENV = "FCBENCH_SWEEP_JOBS"  # worker processes per codec task ('' = all cores of the pod)
-
-
-def sweep_jobs() -> Optional[int]:
-    """Worker processes for a codec sweep inside one task. On the cluster a pod's cores are its
-    own (default: all); the local runner already runs loop iterations side by side and sets 1."""
-    value = os.environ.get(JOBS_ENV, "")
-    if not value:
-        return None
-    if not value.isdigit() or int(value) < 1:
-        raise ValueError(f"{JOBS_ENV}={value!r} must be a positive integer")
-    return int(value)
+    return value or settings.TRACKING_URI.get()
 
 
 def log_metrics(artifact: Any, values: dict, keys: Optional[tuple] = None) -> None:

@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import IO, Iterator, Mapping, Optional, Union
 from urllib.parse import unquote, urlparse
 
-from fcbench.codecs import atomic
+from fcbench.codecs import atomic, settings
+from fcbench.codecs.settings import SettingError
 from fcbench.codecs.hashing import sha256_file
 from fcbench.codecs.featureset import MANIFEST
 from fcbench.components.keys import check_key
@@ -62,18 +63,6 @@ class StorageIntegrityError(StorageError):
 
 
 # ---- configuration -----------------------------------------------------------------------
-_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
-
-
-def _parse_bool(name: str, value: str) -> bool:
-    v = value.strip().lower()
-    if v in _TRUE:
-        return True
-    if v in _FALSE:
-        return False
-    raise StorageError(f"{name}={value!r} is not a boolean (use true/false)")
-
-
 @dataclass(frozen=True)
 class StorageConfig:
     """How to reach an S3 endpoint. `endpoint` is `host:port` or `http(s)://host:port`."""
@@ -92,17 +81,18 @@ class StorageConfig:
 
     @classmethod
     def from_env(cls, env: Optional[Mapping[str, str]] = None, **overrides) -> "StorageConfig":
-        """FCBENCH_S3_ENDPOINT, FCBENCH_S3_ACCESS_KEY / FCBENCH_S3_SECRET_KEY (falling back to
-        AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY), FCBENCH_S3_SECURE, FCBENCH_S3_REGION."""
-        env = os.environ if env is None else env
-        secure = env.get("FCBENCH_S3_SECURE")
-        cfg = cls(
-            endpoint=env.get("FCBENCH_S3_ENDPOINT") or None,
-            access_key=env.get("FCBENCH_S3_ACCESS_KEY") or env.get("AWS_ACCESS_KEY_ID") or None,
-            secret_key=env.get("FCBENCH_S3_SECRET_KEY") or env.get("AWS_SECRET_ACCESS_KEY") or None,
-            secure=None if secure is None else _parse_bool("FCBENCH_S3_SECURE", secure),
-            region=env.get("FCBENCH_S3_REGION") or None,
-        )
+        """The FCBENCH_S3_* settings (fcbench.codecs.settings), read from `env` (default: the
+        process environment)."""
+        try:
+            cfg = cls(
+                endpoint=settings.S3_ENDPOINT.get(env),
+                access_key=settings.S3_ACCESS_KEY.get(env),
+                secret_key=settings.S3_SECRET_KEY.get(env),
+                secure=settings.S3_SECURE.get(env),
+                region=settings.S3_REGION.get(env),
+            )
+        except SettingError as exc:
+            raise StorageError(str(exc)) from None
         return replace(cfg, **overrides) if overrides else cfg
 
     def resolve_endpoint(self) -> tuple[str, bool]:

@@ -7,7 +7,6 @@ when anything fails, so an interrupted upload leaves nothing visible and a retry
 """
 from __future__ import annotations
 
-import os
 from contextlib import contextmanager
 from typing import IO, Iterator, Optional
 
@@ -19,6 +18,7 @@ from minio.helpers import check_bucket_name
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 from urllib3.util import Retry, Timeout
 
+from fcbench.codecs import settings
 from fcbench.components.keys import check_key
 from fcbench.components.storage import (
     CHUNK,
@@ -56,7 +56,7 @@ class S3Storage(Storage):
             timeout=Timeout(connect=cfg.connect_timeout, read=cfg.read_timeout),
             maxsize=max(10, cfg.parallel_uploads + 2),
             cert_reqs="CERT_REQUIRED",
-            ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
+            ca_certs=str(settings.SSL_CERT_FILE.get() or certifi.where()),
             retries=Retry(total=cfg.retries, connect=cfg.retries, read=cfg.retries, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]),
         )
         self._client = Minio(

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Iterator, Optional, Sequence, Union
 from urllib.parse import urlparse
 
+from fcbench.codecs import settings
 from fcbench.codecs.atomic import write_json
 from fcbench.components import provenance
 from fcbench.components.reporting import RDPoint, Report, build_report
@@ -66,9 +67,9 @@ def sqlite_db_path(uri: str) -> Path:
 
 def default_tracking_uri(local_dir: Optional[PathLike] = None) -> str:
     """MLFLOW_TRACKING_URI, else a sqlite store under local_dir (or FCBENCH_MLFLOW_DIR, or ./mlflow)."""
-    if os.environ.get("MLFLOW_TRACKING_URI"):
-        return os.environ["MLFLOW_TRACKING_URI"]
-    root = Path(local_dir or os.environ.get("FCBENCH_MLFLOW_DIR") or "mlflow").resolve()
+    if settings.TRACKING_URI.get():
+        return settings.TRACKING_URI.get()
+    root = Path(local_dir or settings.MLFLOW_DIR.get() or "mlflow").resolve()
     return f"sqlite:///{root}/mlflow.db"
 
 
@@ -132,7 +133,7 @@ class MlflowSink(Sink):
     def __init__(self, tracking_uri: str):
         from mlflow import MlflowClient
 
-        _client_defaults()
+        settings.apply_mlflow_client_defaults()
         self.uri = tracking_uri
         self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
         self._experiments: dict[str, str] = {}
@@ -438,14 +439,6 @@ class Tracker:
         return points_from_mlflow(self.sink, experiment, parent_run_id)  # type: ignore[arg-type]
 
 
-def _client_defaults() -> None:
-    # After the probe succeeded, a server that dies mid-run should not stall a step for minutes;
-    # and stdout stays for results (the client prints a "View run" URL, costing a request, per run).
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
-    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
-
-
 def pipeline_points(sink: Union[MlflowSink, str], experiment: str, parent_run_id: Optional[str] = None) -> tuple[str, list[RDPoint]]:
     """(parent run id, its RD points): `parent_run_id`, else the latest pipeline run with point runs."""
     if isinstance(sink, str):
@@ -495,7 +488,7 @@ def load_registered_checkpoint(model_uri: str, dst_dir: PathLike, tracking_uri: 
 
         uri = tracking_uri or default_tracking_uri()
         check_reachable(uri)
-        _client_defaults()
+        settings.apply_mlflow_client_defaults()
         artifact_uri = _resolve_model_uri(model_uri, uri)
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=artifact_uri, dst_path=str(dst), tracking_uri=uri))
         files = [local] if local.is_file() else sorted(p for p in local.rglob("*") if p.is_file())

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
-from fcbench.components.runtime import ERROR_LOG_ENV, JOBS_ENV, read_error_log
+from fcbench.codecs import settings
+from fcbench.components.runtime import read_error_log
 
 
 class PipelineFailed(RuntimeError):
@@ -92,23 +93,19 @@ def run_local(pipeline: Callable, arguments: dict[str, Any], out_dir: Path, *, c
     prepare_tracking_store(str(arguments.get("tracking_uri") or ""))
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root), raise_on_error=True,
                enable_caching=cache)
-    previous = os.environ.get(ERROR_LOG_ENV)
-    os.environ[ERROR_LOG_ENV] = str(error_log)  # inherited by the component subprocesses
+    # Both reach the component subprocesses through the environment and are put back afterwards.
     # The runner already runs two loop iterations at once: one sweep worker per task.
-    os.environ.setdefault(JOBS_ENV, "1")
+    task_env = {settings.ERROR_LOG: str(error_log),
+                settings.SWEEP_JOBS: settings.SWEEP_JOBS.raw() or "1"}
     t0 = time.perf_counter()
     try:
-        with _log_to(log_path), _restore_print_and_logging():
+        with settings.environment(task_env), _log_to(log_path), _restore_print_and_logging():
             pipeline(**arguments)
     except Exception as exc:
         failures = read_error_log(error_log)
         where = f"\n(task logs: {log_path})" if log_path else ""
         raise PipelineFailed(describe_failures(name, failures, exc) + where, failures) from exc
     finally:
-        if previous is None:
-            os.environ.pop(ERROR_LOG_ENV, None)
-        else:
-            os.environ[ERROR_LOG_ENV] = previous
         error_log.unlink(missing_ok=True)
     return LocalRun(name, _new_run_dir(root, name, before), time.perf_counter() - t0)
 

@@ -1,4 +1,4 @@
-"""Finding and running external codec binaries (VTM, VVenC): options, env vars, PATH.
+"""Finding and running external codec binaries (VTM, VVenC): options, settings, PATH.
 
 fcbench never downloads or builds these tools; a missing one raises one clear error that says
 how to configure it. Every run checks the exit code and keeps the log for the error message.
@@ -11,6 +11,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence, Union
+
+from fcbench.codecs import settings
 
 PathLike = Union[str, Path]
 
@@ -25,10 +27,11 @@ class ToolError(RuntimeError):
 
 def find_binary(what: str, explicit: Optional[PathLike], env_var: str, names: Sequence[str],
                 option: str, required: bool = True) -> Optional[Path]:
-    """Resolve a binary: explicit option, else $env_var, else the first of `names` on PATH."""
+    """Resolve a binary: explicit option, else $env_var (a fcbench.codecs.settings name), else the
+    first of `names` on PATH."""
     hint = (f"pass {option}=PATH (CLI: --option {option}=PATH), set {env_var}, "
             f"or put {' or '.join(names)} on PATH; fcbench does not build or ship it")
-    for source, value in (("option " + option, explicit), ("$" + env_var, os.environ.get(env_var) or None)):
+    for source, value in (("option " + option, explicit), ("$" + env_var, settings.SETTINGS[env_var].raw())):
         if value is None:
             continue
         path = Path(value).expanduser()
@@ -47,8 +50,8 @@ def find_binary(what: str, explicit: Optional[PathLike], env_var: str, names: Se
 
 
 def find_file(what: str, explicit: Optional[PathLike], env_var: str, default: Optional[Path], option: str) -> Path:
-    """Resolve a configuration file: explicit option, else $env_var, else `default`."""
-    for source, value in (("option " + option, explicit), ("$" + env_var, os.environ.get(env_var) or None),
+    """Resolve a configuration file: explicit option, else $env_var (a settings name), else `default`."""
+    for source, value in (("option " + option, explicit), ("$" + env_var, settings.SETTINGS[env_var].raw()),
                           ("the default location", default)):
         if value is None:
             continue

@@ -4,13 +4,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import os
 import platform
 import shutil
 from pathlib import Path
 
 import numpy as np
 
+from fcbench.codecs import settings
 from fcbench.pipelines.commands.options import scalar_or_list
 
 
@@ -98,6 +98,7 @@ def doctor_report() -> dict:
         report["cuda"] = False
     report["codecs"] = _codec_report()
     report["services"] = _service_report()
+    report["settings"] = settings.report()  # every variable of docs/settings.md, secrets hidden
     return report
 
 
@@ -112,9 +113,9 @@ def _codec_report() -> dict:
         out["hevc_decoder"] = _has_av_codec("hevc", "r")
     except ImportError:
         out["pyav_ffmpeg"] = "missing"
-    for env in ("FCBENCH_VTM_ENCODER", "FCBENCH_VTM_DECODER", "FCBENCH_VTM_CFG", "FCBENCH_VVENC_ENCODER", "FCBENCH_VVDEC_DECODER"):
-        value = os.environ.get(env)
-        out[env] = f"{value} ({'found' if value and Path(value).is_file() else 'NOT FOUND'})" if value else "not set"
+    for setting in (s for s in settings.SETTINGS.values() if s.group == "codecs"):
+        value = setting.get()
+        out[setting.name] = f"{value} ({'found' if value.is_file() else 'NOT FOUND'})" if value else "not set"
     for binary in ("EncoderAppStatic", "EncoderApp", "vvencFFapp", "vvencapp"):
         found = shutil.which(binary)
         if found:
@@ -137,8 +138,8 @@ def _service_report() -> dict:
     from urllib.parse import urlparse
 
     out = {}
-    for env, default_port in (("MLFLOW_TRACKING_URI", 5000), ("FCBENCH_S3_ENDPOINT", 9000)):
-        value = os.environ.get(env)
+    for setting, default_port in ((settings.TRACKING_URI, 5000), (settings.S3_ENDPOINT, 9000)):
+        env, value = setting.name, setting.get()
         if not value or not ("://" in value or ":" in value):
             out[env] = value or "not set (local default)"
             continue

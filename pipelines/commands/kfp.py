@@ -10,13 +10,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import os
 import socket
 import sys
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlparse
 
+from fcbench.codecs import settings
 from fcbench.pipelines.commands.options import parse_options, parse_value
 
 PIPELINES: dict[str, tuple[str, str]] = {
@@ -26,8 +26,8 @@ PIPELINES: dict[str, tuple[str, str]] = {
     "full": ("fcbench.pipelines.full", "full"),
 }
 ALIASES = {"train-hyperprior": "train_hyperprior", "benchmark_traditional": "benchmark-traditional"}
-IMAGE_FLAGS = {"image_registry": "FCBENCH_IMAGE_REGISTRY", "image_tag": "FCBENCH_IMAGE_TAG",
-               "codec_image": "FCBENCH_CODEC_IMAGE", "gpu_image": "FCBENCH_GPU_IMAGE"}
+IMAGE_FLAGS = {"image_registry": settings.IMAGE_REGISTRY, "image_tag": settings.IMAGE_TAG,
+               "codec_image": settings.CODEC_IMAGE, "gpu_image": settings.GPU_IMAGE}
 
 
 def load_pipeline(name: str) -> Callable:
@@ -154,10 +154,10 @@ def _add_images(p: argparse.ArgumentParser) -> None:
 
 def _apply_images(args: argparse.Namespace) -> None:
     """Image settings are read when the component modules are first imported: set them first."""
-    given = {env: getattr(args, flag) for flag, env in IMAGE_FLAGS.items() if getattr(args, flag, None)}
+    given = {setting: getattr(args, flag) for flag, setting in IMAGE_FLAGS.items() if getattr(args, flag, None)}
     if given and "fcbench.components.extract" in sys.modules:
         raise RuntimeError("image settings must be given before the pipelines are imported (use a fresh process)")
-    os.environ.update(given)
+    settings.export(given)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

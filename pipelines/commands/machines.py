@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from fcbench.codecs import atomic
+from fcbench.codecs import atomic, settings
 from fcbench.pipelines.commands.options import parse_options
 from fcbench.pipelines.commands.uris import stage_inputs
 
@@ -17,9 +16,9 @@ from fcbench.pipelines.commands.uris import stage_inputs
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="e.g. dinov2")
     p.add_argument("--task", required=True, help="e.g. cls, seg, dpt")
-    p.add_argument("--weights", default=os.environ.get("FCBENCH_WEIGHTS"),
+    p.add_argument("--weights", default=settings.WEIGHTS.get(),
                    help="folder with the official checkpoint files, an HF directory, or a staged URI (env FCBENCH_WEIGHTS)")
-    p.add_argument("--data", type=str, default=os.environ.get("FCBENCH_DATA"), help="test-set folder or s3:// prefix (env FCBENCH_DATA)")
+    p.add_argument("--data", type=str, default=settings.DATA.get(), help="test-set folder or s3:// prefix (env FCBENCH_DATA)")
     p.add_argument("--sample-list", type=str, help="custom sample list (default: the task's official list)")
     p.add_argument("--device", help="auto (GPU if present; the machines' default), cpu, cuda, cuda:1 ...")
     p.add_argument("--batch-size", type=int)

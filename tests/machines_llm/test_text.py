@@ -1,9 +1,9 @@
 """Loaders of ARC questions and captions, the reference prompt, the tokenizer fixture."""
 import json
-import os
 
 import pytest
 
+from fcbench.codecs import settings
 from fcbench.machines import text
 from fcbench.machines.text import DataError
 
@@ -36,11 +36,11 @@ def test_prompt_reproduces_the_reference_format():
     assert q.answer == "D"
 
 
-@pytest.mark.skipif(not os.environ.get("FCBENCH_LLAMA3_TOKENIZER"), reason="set FCBENCH_LLAMA3_TOKENIZER to a local Llama-3 tokenizer folder to check the exact token counts")
+@pytest.mark.skipif(not settings.LLAMA3_TOKENIZER.get(), reason="set FCBENCH_LLAMA3_TOKENIZER to a local Llama-3 tokenizer folder to check the exact token counts")
 def test_prompt_token_counts_match_the_reference_with_the_real_tokenizer():
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(os.environ["FCBENCH_LLAMA3_TOKENIZER"])
+    tokenizer = AutoTokenizer.from_pretrained(settings.LLAMA3_TOKENIZER.get())
     counts = text.arc_token_counts()
     got = {q.id: len(tokenizer(q.prompt)["input_ids"]) for q in text.load_arc()}
     assert got == counts

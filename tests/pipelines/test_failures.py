@@ -2,6 +2,7 @@
 import hashlib
 import io
 import json
+import os
 import shutil
 
 import numpy as np
@@ -29,7 +30,8 @@ def poison(features, out, sample_index=1):
     return entry["id"]
 
 
-def test_pipeline_error_names_stage_sample_and_rate_point(tiny_cls, tiny_features, tmp_path):
+def test_pipeline_error_names_stage_sample_and_rate_point(tiny_cls, tiny_features, tmp_path, monkeypatch):
+    monkeypatch.delenv("FCBENCH_SWEEP_JOBS", raising=False)
     bad = poison(tiny_features, tmp_path / "poisoned")
     args = dict(model="dinov2", task="cls", weights_uri=tiny_cls["weights"], data_uri=tiny_cls["data"],
                 sample_list_uri=tiny_cls["sample_list"], machine_options=tiny_cls["options"],
@@ -41,6 +43,8 @@ def test_pipeline_error_names_stage_sample_and_rate_point(tiny_cls, tiny_feature
     assert f"sample {bad!r}" in message and "rate point 0" in message
     assert "NaN" in message
     assert any(f["stage"] == "truncate_quantize" for f in info.value.failures)
+    # the variables the runner set for its tasks are gone again
+    assert "FCBENCH_SWEEP_JOBS" not in os.environ and "FCBENCH_ERROR_LOG" not in os.environ
 
 
 def test_codec_stage_refuses_another_codec_build(tiny_features, tmp_path):

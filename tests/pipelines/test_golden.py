@@ -13,9 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from fcbench.codecs import settings
+
 REPO = Path(__file__).resolve().parents[2]
 GOLDEN = REPO / "pipelines" / "golden" / "benchmark.yaml"
-REGEN = os.environ.get("FCBENCH_REGEN_GOLDEN") == "1"
+REGEN = settings.REGEN_GOLDEN.get()
 IMAGE_ENV = ("FCBENCH_IMAGE_REGISTRY", "FCBENCH_IMAGE_TAG", "FCBENCH_CODEC_IMAGE", "FCBENCH_GPU_IMAGE")
 
 

@@ -1,0 +1,239 @@
+"""Every environment variable fcbench reads, in one typed table: name, type, default, meaning.
+
+fcbench is configured through the environment (a KFP task inherits it from its pod, a local run
+from the shell), and this module is the only place that reads those variables: callers use the
+typed accessors (`settings.STAGE_DIR.get()`), `fcbench doctor` prints `report()`, and
+docs/settings.md holds `markdown_table()` (a test keeps the two equal). It lives in the bottom
+layer, and imports only the standard library, so that codecs, components and pipelines can all
+read it.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, Literal, Mapping, Optional, Union
+
+Kind = Literal["str", "path", "bool", "int", "secret"]
+Env = Optional[Mapping[str, str]]
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
+class SettingError(ValueError):
+    """An environment variable whose value does not parse as its type."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One environment variable. `default` is the value when it is unset (a callable is called
+    then), `default_text` how the table states it; `fallbacks` are read, in order, when the
+    variable itself is unset or empty."""
+
+    name: str
+    kind: Kind
+    group: str
+    meaning: str
+    default: Any = None
+    default_text: str = "unset"
+    fallbacks: tuple[str, ...] = ()
+
+    def raw(self, env: Env = None) -> Optional[str]:
+        """The first non-empty value of the variable or its fallbacks; None when all are unset."""
+        env = os.environ if env is None else env
+        for name in (self.name, *self.fallbacks):
+            value = env.get(name)
+            if value is not None and value.strip() != "":
+                return value.strip()
+        return None
+
+    def get(self, env: Env = None) -> Any:
+        """The typed value, or the default when unset; SettingError names a bad value."""
+        raw = self.raw(env)
+        if raw is None:
+            return self.default() if callable(self.default) else self.default
+        return _PARSERS[self.kind](self.name, raw)
+
+    def shown(self, env: Env = None) -> str:
+        """The value as `fcbench doctor` prints it (secrets masked)."""
+        raw = self.raw(env)
+        if raw is None:
+            return f"not set (default: {self.default_text})"
+        return "set (hidden)" if self.kind == "secret" else raw
+
+
+def _parse_bool(name: str, raw: str) -> bool:
+    value = raw.lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise SettingError(f"{name}={raw!r} is not a boolean (use true/false)")
+
+
+def _parse_int(name: str, raw: str) -> int:
+    if not raw.isdigit() or int(raw) < 1:
+        raise SettingError(f"{name}={raw!r} must be a positive integer")
+    return int(raw)
+
+
+_PARSERS: dict[str, Callable[[str, str], Any]] = {
+    "str": lambda name, raw: raw,
+    "secret": lambda name, raw: raw,
+    "path": lambda name, raw: Path(raw).expanduser(),
+    "bool": _parse_bool,
+    "int": _parse_int,
+}
+
+SETTINGS: dict[str, Setting] = {}
+
+
+def _define(name: str, kind: Kind, group: str, meaning: str, default: Any = None, default_text: str = "unset",
+            fallbacks: tuple[str, ...] = ()) -> Setting:
+    setting = Setting(name, kind, group, meaning, default, default_text, fallbacks)
+    SETTINGS[name] = setting
+    return setting
+
+
+def _default_stage_dir() -> Path:
+    return Path.home() / ".cache" / "fcbench" / "stage"
+
+
+# ---- codec binaries (fcbench never builds or downloads them) ----------------------------------
+VTM_ENCODER = _define("FCBENCH_VTM_ENCODER", "path", "codecs", "VTM encoder binary (EncoderAppStatic)",
+                      default_text="`EncoderAppStatic` or `EncoderApp` on PATH")
+VTM_DECODER = _define("FCBENCH_VTM_DECODER", "path", "codecs", "VTM decoder binary (DecoderAppStatic)",
+                      default_text="on PATH, else PyAV's VVC decoder (bit-exact)")
+VTM_CFG = _define("FCBENCH_VTM_CFG", "path", "codecs", "VTM all-intra encoder cfg",
+                  default_text="`<vtm>/cfg/encoder_intra_vtm.cfg` above the encoder")
+VVENC_ENCODER = _define("FCBENCH_VVENC_ENCODER", "path", "codecs", "VVenC encoder binary (vvencFFapp)",
+                        default_text="`vvencFFapp` on PATH")
+VVDEC_DECODER = _define("FCBENCH_VVDEC_DECODER", "path", "codecs", "VVdeC decoder binary (vvdecapp)",
+                        default_text="on PATH, else PyAV's VVC decoder")
+
+# ---- object storage ----------------------------------------------------------------------------
+S3_ENDPOINT = _define("FCBENCH_S3_ENDPOINT", "str", "storage", "S3/MinIO endpoint: `host:port` or `http(s)://host:port`",
+                      default_text="unset (s3:// URIs are refused)")
+S3_ACCESS_KEY = _define("FCBENCH_S3_ACCESS_KEY", "secret", "storage", "S3 access key",
+                        default_text="`AWS_ACCESS_KEY_ID`, else anonymous", fallbacks=("AWS_ACCESS_KEY_ID",))
+S3_SECRET_KEY = _define("FCBENCH_S3_SECRET_KEY", "secret", "storage", "S3 secret key",
+                        default_text="`AWS_SECRET_ACCESS_KEY`", fallbacks=("AWS_SECRET_ACCESS_KEY",))
+S3_SECURE = _define("FCBENCH_S3_SECURE", "bool", "storage", "use https for the S3 endpoint",
+                    default_text="from the endpoint's scheme, else false")
+S3_REGION = _define("FCBENCH_S3_REGION", "str", "storage", "S3 region", default_text="the endpoint's default")
+SSL_CERT_FILE = _define("SSL_CERT_FILE", "path", "storage", "CA bundle for https S3 endpoints (the standard variable)",
+                        default_text="certifi's bundle")
+STAGE_DIR = _define("FCBENCH_STAGE_DIR", "path", "storage",
+                    "where `s3://` and `models:/` inputs are staged (verified local copies, reused when intact), "
+                    "by the CLI and by pipeline tasks alike", _default_stage_dir, "`~/.cache/fcbench/stage`")
+
+# ---- runs ----------------------------------------------------------------------------------------
+CACHE_DIR = _define("FCBENCH_CACHE_DIR", "path", "runs",
+                    "persistent cache of pipeline tasks: finished codec jobs and training checkpoints. On a "
+                    "cluster point it at a volume that outlives the pod: it is the only way a retried task "
+                    "resumes instead of starting over", default_text="unset (each task works in a temporary folder)")
+SWEEP_JOBS = _define("FCBENCH_SWEEP_JOBS", "int", "runs", "worker processes of the codec sweep inside one task",
+                     default_text="all cores (`fcbench run --local` uses 1 while it runs)")
+ERROR_LOG = _define("FCBENCH_ERROR_LOG", "path", "runs",
+                    "JSON-lines file where a failing stage records itself (set by `fcbench run --local` for "
+                    "its tasks, to name the stage, sample and rate point that failed)")
+
+# ---- tracking ------------------------------------------------------------------------------------
+TRACKING_URI = _define("MLFLOW_TRACKING_URI", "str", "tracking",
+                       "MLflow tracking server (`http(s)://...`) or database (`sqlite:///...`) (MLflow's own variable)",
+                       default_text="a sqlite store in `FCBENCH_MLFLOW_DIR` (CLI); no tracking (pipeline tasks)")
+MLFLOW_DIR = _define("FCBENCH_MLFLOW_DIR", "path", "tracking",
+                     "folder of the local sqlite MLflow store used when `MLFLOW_TRACKING_URI` is unset",
+                     default_text="`./mlflow`")
+
+# ---- container images (read when the pipelines are imported: `fcbench compile` sets them) --------
+CODEC_IMAGE = _define("FCBENCH_CODEC_IMAGE", "str", "images", "full reference of the CPU codec image (wins over "
+                      "registry and tag), e.g. `reg/fcbench-codec@sha256:...`",
+                      default_text="`<registry>/fcbench-codec:<tag>`")
+GPU_IMAGE = _define("FCBENCH_GPU_IMAGE", "str", "images", "full reference of the GPU image",
+                    default_text="`<registry>/fcbench-gpu:<tag>`")
+IMAGE_REGISTRY = _define("FCBENCH_IMAGE_REGISTRY", "str", "images", "registry of the fcbench images",
+                         "ghcr.io/fcbench", "`ghcr.io/fcbench`")
+IMAGE_TAG = _define("FCBENCH_IMAGE_TAG", "str", "images", "tag of the fcbench images",
+                    default_text="the installed fcbench version")
+KFP_RUNTIME = _define("_KFP_RUNTIME", "bool", "images", "set by KFP inside a running component (KFP's own "
+                      "variable): the component decorators then leave the functions as they are", False, "false")
+
+# ---- provenance (tags on every MLflow run) ---------------------------------------------------------
+GIT_SHA = _define("FCBENCH_GIT_SHA", "str", "provenance", "commit recorded on runs (the images bake it in)",
+                  default_text="`git rev-parse HEAD` of the source tree")
+IMAGE_DIGEST = _define("FCBENCH_IMAGE_DIGEST", "str", "provenance", "digest of the image a task runs in, "
+                       "recorded on runs (set by the deployment)")
+
+# ---- command line ----------------------------------------------------------------------------------
+WEIGHTS = _define("FCBENCH_WEIGHTS", "str", "cli", "default `--weights` of `fcbench extract` / `evaluate`")
+DATA = _define("FCBENCH_DATA", "str", "cli", "default `--data` of `fcbench extract` / `evaluate`")
+
+# ---- the test suite ----------------------------------------------------------------------------------
+REGEN_GOLDEN = _define("FCBENCH_REGEN_GOLDEN", "bool", "tests",
+                       "rewrite the compiled golden pipeline YAML instead of comparing against it", False, "false")
+INCEPTION_WEIGHTS = _define("FCBENCH_INCEPTION_WEIGHTS", "path", "tests",
+                            "a local `pt_inception-2015-12-05` file, to check the real 2048-d FID extractor",
+                            default_text="unset (that test skips)")
+LLAMA3_TOKENIZER = _define("FCBENCH_LLAMA3_TOKENIZER", "path", "tests",
+                           "a real Llama-3 tokenizer folder, to check the reference's prompt token counts",
+                           default_text="unset (that test skips)")
+
+
+# MLflow's own client variables, set (when unset) before fcbench makes an MLflow client: a server
+# that dies mid-run must not stall a task for minutes of retries, and stdout is for results (the
+# client would print a "View run" URL, costing a request, per run).
+MLFLOW_CLIENT_DEFAULTS: dict[str, str] = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "60",
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+}
+
+
+def apply_mlflow_client_defaults() -> None:
+    """Set MLFLOW_CLIENT_DEFAULTS where the environment leaves them unset (MLflow reads them from
+    the environment at every request: there is no other way to configure them)."""
+    for name, value in MLFLOW_CLIENT_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+
+
+def export(values: Mapping[Union[Setting, str], str]) -> None:
+    """Set these variables for the rest of this process and the subprocesses it starts."""
+    os.environ.update({(k.name if isinstance(k, Setting) else k): v for k, v in values.items()})
+
+
+def report(env: Env = None) -> dict[str, str]:
+    """{name: value as shown} of every setting, for `fcbench doctor`."""
+    return {s.name: s.shown(env) for s in SETTINGS.values()}
+
+
+def markdown_table() -> str:
+    """The settings table of docs/settings.md."""
+    rows = ["| variable | type | default | meaning |", "|---|---|---|---|"]
+    for s in SETTINGS.values():
+        fallback = f" (falls back to `{'`, `'.join(s.fallbacks)}`)" if s.fallbacks else ""
+        rows.append(f"| `{s.name}` | {s.kind} | {s.default_text} | {s.group}: {s.meaning}{fallback} |")
+    rows += ["", "fcbench also sets these MLflow client variables when they are unset: "
+             + ", ".join(f"`{k}={v}`" for k, v in MLFLOW_CLIENT_DEFAULTS.items()) + "."]
+    return "\n".join(rows)
+
+
+@contextlib.contextmanager
+def environment(values: Mapping[Union[Setting, str], Optional[str]]) -> Iterator[None]:
+    """Set (None: remove) these variables for the body, for this process and the subprocesses it
+    starts, and put every one back as it was afterwards."""
+    names = {(k.name if isinstance(k, Setting) else k): v for k, v in values.items()}
+    saved = {name: os.environ.get(name) for name in names}
+    try:
+        for name, value in names.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
