@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fcbench.codecs import FeatureSet, get_codec
+from fcbench.codecs import FeatureSet, container_rate, get_codec
 from fcbench.codecs.sweep import default_jobs, run_sweep
 
 SHAPE = (1, 1, 257, 1536)
@@ -63,7 +63,7 @@ def encode_speed(codec_name: str, options: dict, rate_point: int, feature: np.nd
         data = codec.encode(feature, rate_point, **COND)
         times.append(time.process_time() - t0)
     return {"codec": codec_name, "options": options, "rate_point": rate_point,
-            "cpu_s_per_megapixel": min(times) / megapixels, "bpfp": 8 * len(data) / feature.size}
+            "cpu_s_per_megapixel": min(times) / megapixels, "bpfp": container_rate(data, codec=codec).bpfp}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,6 +18,7 @@ from fcbench.codecs import nonlinear, transforms
 from fcbench.codecs.container import DTYPES, ContainerError, Header, pack_container, unpack_container
 from fcbench.codecs.hashing import sha256_file
 from fcbench.codecs.packing import frame_size, pack, unpack
+from fcbench.codecs.rate import PayloadParts
 
 RatePoint = Union[int, float]
 FrameKind = Literal["integer", "unit"]
@@ -96,6 +97,14 @@ class Codec(abc.ABC):
     def check_rate_point(self, rate_point: RatePoint) -> None:
         """Raise ValueError for a rate point this codec cannot use (default: any)."""
 
+    @classmethod
+    def payload_parts(cls, payload: bytes, header: Header) -> PayloadParts:
+        """What of a payload the paper's BPFP counts (fcbench.codecs.rate). Default: the whole
+        payload is the codec's bitstream, as for any frame codec whose payload is the stream
+        its encoder wrote. A codec whose payload carries fields of its own, or coded side
+        information, overrides this; it needs no instance (rates are counted from files)."""
+        return PayloadParts(bitstream_bytes=len(payload))
+
     # ---- the shared chain ----------------------------------------------------------------
     def to_frame(self, feature: np.ndarray, rate_point: RatePoint, conditions: Conditions) -> tuple[Header, np.ndarray]:
         """Truncate, quantize/normalise and pack -> (header, frame)."""
@@ -158,7 +167,7 @@ class Codec(abc.ABC):
         return cast_to(x, header.dtype)
 
     def encode(self, feature: np.ndarray, rate_point: RatePoint, **conditions) -> bytes:
-        """Feature (N, C, H, W) at a rate point -> container bytes (the rate is len of these)."""
+        """Feature (N, C, H, W) at a rate point -> container bytes (rate: fcbench.codecs.rate)."""
         header, frame = self.to_frame(feature, rate_point, Conditions(**conditions))
         payload = self.encode_frame(frame, rate_point, header.bit_depth)
         return pack_container(header, payload)

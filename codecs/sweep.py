@@ -2,7 +2,8 @@
 
 Each (sample, rate point) is one job run in a worker process that builds the codec from its
 registry name and options (codecs need not be picklable). A job encodes, decodes, measures
-(bytes, BPFP, EBPFP, feature MSE, PSNR in the quantized domain, encode/decode seconds), writes
+(the rate of fcbench.codecs.rate: the paper's BPFP, side and container bits apart, EBPFP;
+feature MSE, PSNR in the quantized domain, encode/decode seconds), writes
 its bitstream atomically and stores container + metrics in the content-addressed cache. The
 main process alone writes the reconstructed feature sets and the results table, so a sweep
 killed at any moment restarts with every finished job taken from the cache. Nothing here is
@@ -36,12 +37,13 @@ from fcbench.codecs import atomic
 from fcbench.codecs.cache import JobCache, jsonable, cache_key, canonical_json
 from fcbench.codecs.featureset import FeatureSet
 from fcbench.codecs.protocol import Codec, Conditions, RatePoint
-from fcbench.codecs.rate import container_rate
+from fcbench.codecs.rate import RATE_FIELDS, container_rate
 from fcbench.codecs.registry import get_codec
 
-ROW_FIELDS = ("sample", "codec", "rate_point", "bytes", "header_bytes", "payload_bytes", "points", "bpfp",
-              "ebpfp", "mse", "psnr_q", "enc_s", "dec_s", "cache_hit")
-SUMMARY_FIELDS = ("codec", "rate_point", "samples", "bpfp", "ebpfp", "mse", "psnr_q", "enc_s", "dec_s")
+ROW_FIELDS = ("sample", "codec", "rate_point", *RATE_FIELDS, "mse", "psnr_q", "enc_s", "dec_s", "cache_hit")
+# Means over samples: bpfp is the paper's; side and container bits are shown apart.
+MEAN_FIELDS = ("bpfp", "side_bpfp", "container_bpfp", "ebpfp", "mse", "psnr_q", "enc_s", "dec_s")
+SUMMARY_FIELDS = ("codec", "rate_point", "samples", *MEAN_FIELDS)
 
 
 class SweepError(RuntimeError):
@@ -122,7 +124,7 @@ def job_metrics(codec: Codec, feature: np.ndarray, data: bytes, rate_point: Rate
     header, decoded = codec.decode_to_frame(data)
     recon = codec.from_frame(header, decoded)
     dec_s = time.perf_counter() - t0
-    rate = container_rate(data, origin_dtype)
+    rate = container_rate(data, origin_dtype, codec)
     ref = feature.astype(np.float32)
     mse = float(np.mean((ref - recon.astype(np.float32)) ** 2))
     psnr_q = None
@@ -131,8 +133,7 @@ def job_metrics(codec: Codec, feature: np.ndarray, data: bytes, rate_point: Rate
         mse_q = float(np.mean((frame.astype(np.float64) - decoded.astype(np.float64)) ** 2))
         peak = float(2**header.bit_depth - 1)
         psnr_q = math.inf if mse_q == 0 else 10.0 * math.log10(peak * peak / mse_q)
-    metrics = {"bytes": rate.total_bytes, "header_bytes": rate.header_bytes, "payload_bytes": rate.payload_bytes,
-               "points": rate.points, "bpfp": rate.bpfp, "ebpfp": rate.ebpfp, "mse": mse, "psnr_q": psnr_q}
+    metrics = {**rate.row(), "mse": mse, "psnr_q": psnr_q}
     return metrics, recon, dec_s
 
 
@@ -195,7 +196,7 @@ def summarize(rows: list[dict], rate_points: Sequence[RatePoint]) -> list[dict]:
         if not sel:
             continue
         entry = {"codec": sel[0]["codec"], "rate_point": rp, "samples": len(sel)}
-        for k in ("bpfp", "ebpfp", "mse", "psnr_q", "enc_s", "dec_s"):
+        for k in MEAN_FIELDS:
             entry[k] = _mean([r[k] for r in sel])
         out.append(entry)
     return out
@@ -270,7 +271,11 @@ def run_sweep(
             if done:
                 if not bitstream.is_file() or bitstream.read_bytes() != entry.container:
                     atomic.write_bytes(bitstream, entry.container)
-                rows[(sample, rp)] = dict(entry.metrics, cache_hit=True)
+                # The rate is recounted from the cached container: entries written under an
+                # older rate rule report today's.
+                rate = container_rate(entry.container, info.origin_dtype, master)
+                measured = {k: entry.metrics[k] for k in ("mse", "psnr_q", "enc_s", "dec_s")}
+                rows[(sample, rp)] = dict(rate.row(), **measured, cache_hit=True)
                 continue
             pending.append(_Job(sample, rp, key, str(fs.root), codec, options, conds, info.origin_dtype,
                                 str(bitstream), str(cache.root), entry.metrics if entry else None))

@@ -31,7 +31,7 @@ def uncompressed_rate(features_dir: str) -> dict:
     if len(dtypes) != 1 or next(iter(dtypes)) not in _DTYPE_BITS:
         raise ValueError(f"cannot state the uncompressed rate of origin dtypes {sorted(dtypes)}")
     bits = _DTYPE_BITS[dtypes.pop()]
-    return {"bpfp": float(bits), "ebpfp": 32.0, "samples": len(fs)}
+    return {"bpfp": float(bits), "side_bpfp": 0.0, "container_bpfp": 0.0, "ebpfp": 32.0, "samples": len(fs)}
 
 
 def rate_summary(rate_path: str, codec: str) -> dict:
@@ -69,6 +69,7 @@ def evaluate_point(recon_dir: str, reference_dir: str, model: str, task: str, we
         point = RDPoint(
             model=model, task=task, codec=codec, rate_point=rate.get("rate_point", rate_point),
             bpfp=float(rate["bpfp"]), ebpfp=float(rate.get("ebpfp", rate["bpfp"])),
+            side_bpfp=rate.get("side_bpfp"), container_bpfp=rate.get("container_bpfp"),
             metric=primary.name, metric_value=float(primary.value), direction=primary.direction,
             feature_mse=evaluation.feature_mse,
             enc_s=rate.get("enc_s"), dec_s=rate.get("dec_s"), samples=rate.get("samples"),
@@ -76,6 +77,13 @@ def evaluate_point(recon_dir: str, reference_dir: str, model: str, task: str, we
             tags=identity_tags(rate.get("identity")),
         )
         return point.as_dict()
+
+
+def point_metrics(rd: dict) -> dict:
+    """The KFP metrics of an RD point: the paper's bpfp, side and container bits apart, EBPFP,
+    the task metric under its own name and the feature MSE."""
+    keys = ("bpfp", "side_bpfp", "container_bpfp", "ebpfp", "feature_mse")
+    return {**{k: rd.get(k) for k in keys}, rd["metric"]: rd["metric_value"]}
 
 
 @images.component("gpu")
@@ -86,13 +94,12 @@ def evaluate(recon: Input[Dataset], reference: Input[Dataset], model: str, task:
     import json
 
     from fcbench.codecs import atomic
-    from fcbench.components.evaluate import evaluate_point
+    from fcbench.components.evaluate import evaluate_point, point_metrics
     from fcbench.components.runtime import log_metrics
 
     rd = evaluate_point(recon.path, reference.path, model, task, weights_uri, data_uri, sample_list_uri,
                         machine_options, codec, rate_point, rate.path)
     atomic.write_json(point.path, rd)
     point.metadata.update({"codec": codec, "rate_point": rate_point})
-    log_metrics(metrics, {"bpfp": rd["bpfp"], "ebpfp": rd["ebpfp"], rd["metric"]: rd["metric_value"],
-                          "feature_mse": rd["feature_mse"]})
+    log_metrics(metrics, point_metrics(rd))
     print(json.dumps(rd))

@@ -38,7 +38,11 @@ def _finite(name: str, value: Any, where: str, allow_none: bool = False) -> Opti
 
 @dataclass(frozen=True)
 class RDPoint:
-    """One (model, task, codec, rate point) result: rate in BPFP and the task metric."""
+    """One (model, task, codec, rate point) result: rate in BPFP and the task metric.
+
+    bpfp is the paper's (codec bitstream + coded side information); side_bpfp shows the side
+    information apart and container_bpfp fcbench's container overhead (never in bpfp).
+    """
 
     model: str
     task: str
@@ -56,6 +60,8 @@ class RDPoint:
     codec_version: Optional[str] = None
     params: dict = field(default_factory=dict)
     tags: dict = field(default_factory=dict)
+    side_bpfp: Optional[float] = None
+    container_bpfp: Optional[float] = None
 
     def __post_init__(self) -> None:
         where = f"RD point {self.label}"
@@ -69,10 +75,13 @@ class RDPoint:
         set_(self, "bpfp", _finite("bpfp", self.bpfp, where))
         set_(self, "ebpfp", _finite("ebpfp", self.ebpfp, where))
         set_(self, "metric_value", _finite("metric_value", self.metric_value, where))
-        for name in ("feature_mse", "enc_s", "dec_s"):
+        for name in ("feature_mse", "enc_s", "dec_s", "side_bpfp", "container_bpfp"):
             set_(self, name, _finite(name, getattr(self, name), where, allow_none=True))
-        if self.bpfp < 0 or self.ebpfp < 0:
-            raise ValueError(f"{where}: negative rate (bpfp={self.bpfp}, ebpfp={self.ebpfp})")
+        if self.bpfp < 0 or self.ebpfp < 0 or (self.side_bpfp or 0) < 0 or (self.container_bpfp or 0) < 0:
+            raise ValueError(f"{where}: negative rate (bpfp={self.bpfp}, ebpfp={self.ebpfp}, "
+                             f"side_bpfp={self.side_bpfp}, container_bpfp={self.container_bpfp})")
+        if self.side_bpfp is not None and self.side_bpfp > self.bpfp:
+            raise ValueError(f"{where}: side_bpfp {self.side_bpfp} is part of bpfp {self.bpfp}, cannot exceed it")
         if self.samples is not None:
             set_(self, "samples", int(self.samples))
         if not isinstance(self.params, dict) or not isinstance(self.tags, dict):
@@ -308,10 +317,13 @@ def render_markdown(points: Sequence[RDPoint], bd: Sequence[BDResult], notes: Se
         lines += [f"## {model} / {task}", "", f"Metric: {metric} ({direction} is better).", ""]
         if (model, task) in plots:
             lines += [f"![RD curve {model}/{task}]({plots[(model, task)]})", ""]
-        rows = [(p.codec, "" if p.rate_point is None else p.rate_point, _num(p.bpfp), _num(p.ebpfp),
+        side = any(p.side_bpfp for p in pts)  # the column only where some codec codes side information
+        rows = [(p.codec, "" if p.rate_point is None else p.rate_point, _num(p.bpfp),
+                 *((_num(p.side_bpfp),) if side else ()), _num(p.container_bpfp), _num(p.ebpfp),
                  _num(p.metric_value), _num(p.feature_mse), _num(p.enc_s, ".3g"), _num(p.dec_s, ".3g"))
                 for ps in _codecs(pts).values() for p in ps]
-        lines += _md_table(("codec", "rate point", "BPFP", "EBPFP", metric, "feature MSE", "enc s", "dec s"), rows)
+        lines += _md_table(("codec", "rate point", "BPFP", *(("of which side BPFP",) if side else ()),
+                            "container BPFP", "EBPFP", metric, "feature MSE", "enc s", "dec s"), rows)
         group_bd = [b for b in bd if (b.model, b.task) == (model, task)]
         if group_bd:
             lines += ["", f"BD-rate vs {group_bd[0].anchor} (PCHIP on log10 BPFP over the common {metric} range; "

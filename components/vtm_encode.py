@@ -9,7 +9,7 @@ from kfp.dsl import Dataset, Input, Metrics, Output
 
 from fcbench.components import images
 
-SUMMARY_METRICS = ("bpfp", "ebpfp", "mse", "psnr_q", "enc_s", "dec_s")
+SUMMARY_METRICS = ("bpfp", "side_bpfp", "container_bpfp", "ebpfp", "mse", "psnr_q", "enc_s", "dec_s")
 
 
 def encode_decode(features_dir: str, codec: str, codec_options: dict, codec_identity: str,

@@ -5,11 +5,14 @@ codes the float frame with a trained CompressAI model exactly as the reference i
 zero-pad to multiples of 64, `update(force=True)`, real ANS `compress`/`decompress`, clamp to
 [0,1], unpad. The rate point is the model's lambda.
 
-Payload (little-endian), every byte counted in the rate:
+Payload (little-endian):
 
     u8 payload version | 4 bytes model fingerprint (sha256 prefix of the checkpoint file)
     u32 rows, u32 cols (frame) | u32 padded rows, u32 padded cols | u16 z rows, u16 z cols
     u32 len(y string) | u32 len(z string) | y string | z string
+
+The paper's BPFP counts the y and z strings (8 * their bytes); the fixed fields before them are
+fcbench's own and go to the container column of the rate (`payload_parts`).
 
 The fingerprint makes decoding with a different model a clear error instead of silent noise.
 torch and compressai are imported on first use, so listing codecs stays cheap.
@@ -28,6 +31,7 @@ import numpy as np
 from fcbench.codecs.container import ContainerError, Header
 from fcbench.codecs.hyperprior.checkpoint import CheckpointError, local_path
 from fcbench.codecs.protocol import Codec, RatePoint, file_sha256
+from fcbench.codecs.rate import PayloadParts
 from fcbench.codecs.registry import register
 
 PAYLOAD_VERSION = 1
@@ -177,7 +181,14 @@ class HyperpriorCodec(Codec):
                             len(y_string), len(z_string))
         return fixed + y_string + z_string
 
-    def parse_payload(self, payload: bytes) -> dict[str, Any]:
+    @classmethod
+    def payload_parts(cls, payload: bytes, header: Header) -> PayloadParts:
+        """The bitstream is the y and z strings (as the reference counts them)."""
+        p = cls.parse_payload(payload)
+        return PayloadParts(bitstream_bytes=len(p["y"]) + len(p["z"]))
+
+    @staticmethod
+    def parse_payload(payload: bytes) -> dict[str, Any]:
         """Split a payload into its fields (ContainerError when it is not one of ours)."""
         if len(payload) < _FIXED.size:
             raise ContainerError(f"hyperprior payload truncated: {len(payload)} bytes < {_FIXED.size}")

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fcbench.codecs import FeatureSet, get_codec
+from fcbench.codecs import FeatureSet, get_codec, unpack_container
 from fcbench.codecs.backends.x265 import X265Codec
 from fcbench.codecs.cache import JobCache
 from fcbench.codecs.sweep import ROW_FIELDS, SweepError, run_sweep
@@ -35,8 +35,11 @@ def test_sweep_writes_bitstreams_recon_and_tables(make_featureset, tmp_path):
     codec = get_codec("x265", **OPTS)
     for row in res.rows:
         data = (out / "bitstreams" / "x265" / str(row["rate_point"]) / f"{row['sample']}.bin").read_bytes()
-        assert row["bytes"] == len(data) == row["header_bytes"] + row["payload_bytes"]
-        assert row["points"] == 32 * 256 and row["bpfp"] == 8 * len(data) / row["points"]
+        header, payload = unpack_container(data)
+        assert row["bytes"] == len(data) == row["bitstream_bytes"] + row["container_bytes"]
+        assert row["bitstream_bytes"] == len(payload) and row["side_bytes"] == 0  # x265: the stream itself
+        assert row["points"] == 32 * 256 and row["bpfp"] == 8 * len(payload) / row["points"]
+        assert row["container_bpfp"] == 8 * (len(data) - len(payload)) / row["points"]
         assert row["ebpfp"] == pytest.approx(2 * row["bpfp"])  # bf16 origin: 16 bits
         assert row["enc_s"] > 0 and row["dec_s"] > 0 and row["cache_hit"] is False
         recon = FeatureSet.open(out / "recon" / "x265" / str(row["rate_point"]))
@@ -133,7 +136,7 @@ def test_reference_points_in_a_sweep(make_featureset, tmp_path):
     zst = run_sweep(fs.root, "lossless", {"level": 3}, [0], COND, tmp_path / "o", jobs=1, progress=False)
     assert all(r["psnr_q"] == float("inf") for r in raw.rows + zst.rows)
     assert raw.summary[0]["bpfp"] > zst.summary[0]["bpfp"]
-    assert raw.rows[0]["payload_bytes"] == 16 * 64 * 10 // 8
+    assert raw.rows[0]["bitstream_bytes"] == 16 * 64 * 10 // 8 and raw.rows[0]["bpfp"] == 10.0
     assert json.loads((tmp_path / "o" / "results.json").read_text(), parse_constant=float)["codec"] == "lossless"
 
 

@@ -63,15 +63,25 @@ def test_container_round_trip_and_bit_exact_pyav_decode(vtm_fixtures, fixture_me
 
 
 @pytest.mark.parametrize("name,qp", CASES)
-def test_bpfp_counts_every_byte(vtm_fixtures, fixture_meta, name, qp):
+def test_bpfp_is_the_vtm_bitstream_as_the_paper_counts_it(vtm_fixtures, fixture_meta, name, qp):
+    """bpfp = 8 * size of the .bin VTM wrote / points; fcbench's header only in its own column."""
     meta = fixture_meta[name]
     data, bitstream = fixture_container(vtm_fixtures, meta, name, qp)
     points = int(np.prod(meta["feature_shape"]))
     rate = container_rate(data)
     assert len(bitstream) == meta["qps"][str(qp)]["bitstream_bytes"]
-    assert rate.bpfp == 8 * len(data) / points
-    assert rate.payload_bytes == len(bitstream) and rate.header_bytes == len(data) - len(bitstream)
+    assert rate.bpfp == 8 * len(bitstream) / points
+    assert rate.bitstream_bytes == len(bitstream) and rate.side_bytes == 0 and rate.side_bpfp == 0
+    assert rate.container_bytes == len(data) - len(bitstream) > 0
+    assert rate.container_bpfp == 8 * (len(data) - len(bitstream)) / points
+    assert rate.total_bytes == len(data) and rate.total_bpfp == pytest.approx(8 * len(data) / points)
     assert rate.ebpfp == rate.bpfp  # float32 origin
+
+
+def test_dinov2_fixture_qp32_bpfp_exactly(vtm_fixtures, fixture_meta):
+    data, _ = fixture_container(vtm_fixtures, fixture_meta["dinov2_like"], "dinov2_like", 32)
+    size = (vtm_fixtures / "dinov2_like.qp32.bin").stat().st_size
+    assert container_rate(data).bpfp == 8 * size / 15360  # 1x2x40x192 points
 
 
 @pytest.mark.parametrize("name,qp", CASES)

@@ -10,6 +10,7 @@ import torch
 
 from fcbench.codecs import Conditions, ContainerError, get_codec, unpack_container
 from fcbench.codecs.container import header_size
+from fcbench.codecs.rate import container_rate
 from fcbench.codecs.hyperprior.checkpoint import CheckpointError
 from fcbench.codecs.hyperprior.codec import centre_padding
 
@@ -40,10 +41,15 @@ def test_round_trip_odd_frame_sizes(codec, shape, layout):
     assert p["padded"][0] - rows < 64 and p["padded"][1] - cols < 64
     # Decoded values lie in the normalisation range (output clamped to [0,1] before de-normalising).
     assert y.min() >= -5 - 1e-5 and y.max() <= 5 + 1e-5
-    # Rate = every byte: container header + payload header + y and z strings, nothing estimated.
+    # Every byte is accounted: container header + payload fields + y and z strings. The paper's
+    # bpfp counts only the strings; the rest is the container column.
     assert len(data) == header_size(data) + len(payload)
     assert len(payload) == struct.calcsize("<B4sIIIIHHII") + len(p["y"]) + len(p["z"])
     assert len(p["y"]) > 0 and len(p["z"]) > 0
+    rate = container_rate(data)
+    assert rate.bitstream_bytes == len(p["y"]) + len(p["z"]) and rate.side_bytes == 0
+    assert rate.bpfp == 8 * (len(p["y"]) + len(p["z"])) / x.size
+    assert rate.container_bytes == header_size(data) + struct.calcsize("<B4sIIIIHHII")
 
 
 def test_centre_padding():

@@ -41,14 +41,16 @@ def test_prepare_codes_the_quantization_only_point(tiny_features, tmp_path):
                                         [{"codec": "x265", "identity": "h"}], [32], str(tmp_path / "q"),
                                         str(tmp_path / "results.json"))
     assert [g["rate_point"] for g in grid] == [32]
-    assert 10.0 < summary["bpfp"] < 11.0 and summary["samples"] == 4
+    assert 10.0 <= summary["bpfp"] < 10.01 and summary["samples"] == 4  # 10-bit samples, no header
+    assert summary["container_bpfp"] > 0 and summary["side_bpfp"] == 0
     assert 0.0 <= summary["clipped_fraction"] < 1.0
     assert rate_summary(str(tmp_path / "results.json"), "bypass")["bpfp"] == summary["bpfp"]
     assert (tmp_path / "q" / "manifest.json").is_file()
 
 
 def test_uncompressed_rate_is_the_stored_dtype(tiny_features):
-    assert uncompressed_rate(str(tiny_features)) == {"bpfp": 32.0, "ebpfp": 32.0, "samples": 4}
+    assert uncompressed_rate(str(tiny_features)) == {"bpfp": 32.0, "side_bpfp": 0.0, "container_bpfp": 0.0,
+                                                     "ebpfp": 32.0, "samples": 4}
     assert rate_summary(str(tiny_features), "uncompressed")["bpfp"] == 32.0
 
 

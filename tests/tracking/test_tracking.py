@@ -28,7 +28,8 @@ def test_pipeline_run_with_nested_points(mlflow_server, curve, tmp_path, monkeyp
     model = f"m{time.time_ns()}"
     pts = (curve("vtm", RATES, Q, model=model, params={"qp": 22, "truncation": [-5, 5], "bit_depth": 10,
                                                         "packing": "generic", "legacy": False},
-                 tags={"binary_sha256": "b1", "cfg_sha256": "c1"}, enc_s=2.5, dec_s=0.1, codec_version="VTM 23.13")
+                 tags={"binary_sha256": "b1", "cfg_sha256": "c1"}, enc_s=2.5, dec_s=0.1, codec_version="VTM 23.13",
+                 side_bpfp=0.0, container_bpfp=0.02)
            + curve("x265", RATES * 1.25, Q, model=model, metric="acc", enc_s=0.1, dec_s=0.01))
     tr = Tracker(mlflow_server)
     assert not tr.offline
@@ -57,7 +58,8 @@ def test_pipeline_run_with_nested_points(mlflow_server, curve, tmp_path, monkeyp
                                  "codec_version": "VTM 23.13", "metric": "acc", "direction": "higher",
                                  "qp": "22", "truncation": "[-5, 5]", "bit_depth": "10", "packing": "generic",
                                  "legacy": "false"}
-    assert vtm22.data.metrics == pytest.approx({"bpfp": 0.05, "ebpfp": 0.05, "acc": 70.0, "feature_mse": 0.01,
+    assert vtm22.data.metrics == pytest.approx({"bpfp": 0.05, "side_bpfp": 0.0, "container_bpfp": 0.02,
+                                                "ebpfp": 0.05, "acc": 70.0, "feature_mse": 0.01,
                                                 "encode_seconds": 2.5, "decode_seconds": 0.1})
     assert vtm22.data.tags["binary_sha256"] == "b1" and vtm22.data.tags["cfg_sha256"] == "c1"
     assert vtm22.data.tags[KIND_TAG] == "point" and vtm22.data.tags["fcbench.image_digest"] == "sha256:feed"
