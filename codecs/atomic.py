@@ -1,23 +1,27 @@
 """Atomic file writes: a reader sees the old file or the whole new one, never half of it."""
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, BinaryIO, Iterator, Union
 
 import numpy as np
 
 
-def write_bytes(path: Union[str, Path], data: bytes) -> None:
+@contextlib.contextmanager
+def open_write(path: Union[str, Path]) -> Iterator[BinaryIO]:
+    """A binary file to write in pieces; it replaces `path` (fsync + rename) when the block ends
+    without an error and is removed otherwise. The temp file is a dot-file beside `path`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -25,6 +29,16 @@ def write_bytes(path: Union[str, Path], data: bytes) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def is_temp_of(name: str, target: str) -> bool:
+    """Is `name` a temp file that open_write made for `target` (left behind by a kill)?"""
+    return name.startswith(f".{target}.") and name.endswith(".tmp")
+
+
+def write_bytes(path: Union[str, Path], data: bytes) -> None:
+    with open_write(path) as f:
+        f.write(data)
 
 
 def strict_json(obj: Any) -> Any:

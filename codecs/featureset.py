@@ -98,6 +98,18 @@ class FeatureSet:
         self._write_manifest()
         return info
 
+    def adopt(self, sample_id: str, shape: list[int], dtype: str, origin_dtype: str, sha256: str, **extra: Any) -> SampleInfo:
+        """Record a `<sample_id>.npy` already written into the folder (atomically, by a caller
+        that streamed and checked it) in the manifest."""
+        check_sample_id(sample_id)
+        if not (self.root / f"{sample_id}.npy").is_file():
+            raise FeatureSetError(f"sample {sample_id!r}: {self.root / f'{sample_id}.npy'} does not exist")
+        info = SampleInfo(id=sample_id, shape=[int(s) for s in shape], dtype=dtype, origin_dtype=origin_dtype,
+                          sha256=sha256, extra=extra)
+        self._samples[sample_id] = info
+        self._write_manifest()
+        return info
+
     def _write_manifest(self) -> None:
         body = dict(self.meta)
         body["samples"] = [vars(s) for s in self._samples.values()]

@@ -1,5 +1,5 @@
-"""`fcbench data push|pull|ls|verify`: move and check feature sets (and any pushed folder)
-between local folders and object storage. Endpoint and credentials come from the environment
+"""`fcbench data push|pull|ls|verify|import`: move and check feature sets (and any pushed folder)
+between local folders and object storage; import the released feature test set (data_import.py). Endpoint and credentials come from the environment
 (FCBENCH_S3_ENDPOINT, FCBENCH_S3_ACCESS_KEY, FCBENCH_S3_SECRET_KEY; see docs/storage.md)."""
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import argparse
 import time
 from pathlib import Path
 from typing import Optional
+
+from fcbench.pipelines.commands import data_import
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,6 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("-l", "--long", action="store_true", help="also print size and recorded sha256")
     common(q)
     q.set_defaults(func=cmd_ls)
+
+    data_import.add_parser(data, common)
 
     q = data.add_parser("verify", help="check a feature set (or pushed folder) against its manifest; exit 1 on problems")
     q.add_argument("uri", metavar="URI_OR_DIR")
