@@ -398,9 +398,11 @@ class Tracker:
     # ---- training and the model registry
 
     def log_training(self, model: str, task: str, lmbda: float, curves: Sequence[dict], checkpoint_path: PathLike,
-                     config: Optional[dict] = None, parent_run_id: Optional[str] = None) -> str:
+                     config: Optional[dict] = None, parent_run_id: Optional[str] = None,
+                     kind: str = "training") -> str:
         """A training run: config as params, one metric step per epoch, the checkpoint as an
-        artifact registered as a new model version. Returns the model URI (models:/name/version)."""
+        artifact registered as a new model version. Returns the model URI (models:/name/version).
+        kind="import": a published model brought in by `fcbench hyperprior import` (no curves)."""
         ckpt = Path(checkpoint_path)
         if not ckpt.is_file():
             raise FileNotFoundError(f"checkpoint {ckpt} does not exist")
@@ -419,8 +421,9 @@ class Tracker:
                 metrics.append((k, float(v), step))
         name = registered_model_name(model, task, lmbda)
         params = {**(config or {}), "lambda": float(lmbda), "model": model, "task": task}
-        tags = {**self.provenance_tags(), KIND_TAG: "training", "fcbench.registered_model": name}
-        run_id = self._start(experiment_name(model, task), f"train-hyperprior-lambda{float(lmbda):g}",
+        tags = {**self.provenance_tags(), KIND_TAG: kind, "fcbench.registered_model": name}
+        verb = "train" if kind == "training" else kind
+        run_id = self._start(experiment_name(model, task), f"{verb}-hyperprior-lambda{float(lmbda):g}",
                              self._parent(parent_run_id), params, tags)
         try:
             self.sink.log(run_id, {}, metrics, {})

@@ -61,6 +61,7 @@ class _Model:
         self.task = str(state.get("task", ""))
         self.epoch = int(state.get("epoch", 0))
         self.train = dict(state.get("train", {}))
+        self.source = dict(state.get("source", {}))  # an imported model: the published file it came from
         self.sha256 = file_sha256(self.path)
         self.fingerprint = bytes.fromhex(self.sha256)[:4]
         net = build_model(self.config)
@@ -138,7 +139,9 @@ class HyperpriorCodec(Codec):
             "binary_sha256": binary,
             "cfg_sha256": cfg.sha256(),
             "options": {"config": cfg.as_dict(), "lambdas": self.lambdas, "device": self.device,
-                        "checkpoints": {repr(m.lmbda): m.sha256 for m in self._models}},
+                        "checkpoints": {repr(m.lmbda): m.sha256 for m in self._models},
+                        **({"sources": {repr(m.lmbda): m.source.get("sha256") for m in self._models}}
+                           if any(m.source for m in self._models) else {})},
         }
 
     def _model(self, rate_point: RatePoint) -> _Model:

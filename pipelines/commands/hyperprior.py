@@ -45,6 +45,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--json", action="store_true", help="print the result as JSON")
     t.set_defaults(func=cmd_train)
 
+    i = hsub.add_parser("import", help="import a published pretrained hyperprior (the reference's CompressAI checkpoint)",
+                        description="Convert a reference checkpoint (hyperprior_lambda<L>_epoch<E>_..._checkpoint.pth.tar "
+                                    "in a trunl<low>_trunh<high>_... folder) into an fcbench checkpoint. Lambda and range "
+                                    "come from the names unless given, and are checked against the test conditions.")
+    i.add_argument("ckpt", help="the checkpoint file (or s3:// URI)")
+    i.add_argument("--model", required=True)
+    i.add_argument("--task", required=True)
+    i.add_argument("--lambda", dest="lmbda", type=float, default=None, help="default: from the file name")
+    i.add_argument("--low", type=float, nargs="+", default=None, help="default: from the folder name")
+    i.add_argument("--high", type=float, nargs="+", default=None)
+    i.add_argument("--out", type=Path, required=True, help="the fcbench checkpoint to write (a file, or a folder)")
+    i.add_argument("--allow-nonstandard", action="store_true",
+                   help="import a lambda, range or size the test conditions do not have (noted, not refused)")
+    i.add_argument("--register", action="store_true", help="register it in the MLflow model registry")
+    i.add_argument("--mlflow", default=None, help="tracking URI for --register (default: MLFLOW_TRACKING_URI or local sqlite)")
+    i.set_defaults(func=cmd_import)
+
     s = hsub.add_parser("split", help="split a feature set into train/ and val/ feature sets (seeded)")
     s.add_argument("--features", type=str, required=True)
     s.add_argument("--out", type=Path, required=True, help="writes OUT/train and OUT/val")
@@ -83,4 +100,38 @@ def cmd_split(args: argparse.Namespace) -> int:
 
     tr, va = build_training_sets(args.features, args.out / "train", args.out / "val", args.val_fraction, args.seed)
     print(f"train: {tr.root} ({len(tr)} samples)\nval: {va.root} ({len(va)} samples)")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    stage_inputs(args, "ckpt")
+    from fcbench.codecs.hyperprior.reference import default_out_name, import_checkpoint
+
+    out = args.out
+    if out.is_dir():
+        lmbda = args.lmbda
+        if lmbda is None:
+            from fcbench.codecs.hyperprior.reference import parse_names
+
+            lmbda = parse_names(args.ckpt).lmbda
+        if lmbda is None:
+            raise ValueError(f"{args.ckpt}: no lambda in its name; give --lambda")
+        out = out / default_out_name(lmbda, args.model, args.task)
+    tracker = None
+    if args.register:
+        from fcbench.components.tracking import Tracker
+
+        tracker = Tracker(args.mlflow)  # fails fast, naming the URI, before any work
+    result = import_checkpoint(args.ckpt, args.model, args.task, out, args.lmbda, scalar_or_list(args.low),
+                               scalar_or_list(args.high), strict=not args.allow_nonstandard)
+    for note in result.notes:
+        print(f"note: {note}")
+    print(f"imported {args.ckpt} (sha256 {result.source_sha256[:16]}..., epoch {result.epoch}) -> {result.path}: "
+          f"{args.model}/{args.task} lambda {result.lmbda:g}, range {result.low}..{result.high}, {result.config}")
+    if tracker is not None:
+        uri = tracker.log_training(args.model, args.task, result.lmbda, [], result.path, kind="import",
+                                   config={"source_sha256": result.source_sha256, "source_file": Path(args.ckpt).name,
+                                           "source_epoch": result.epoch, "low": result.low, "high": result.high,
+                                           **result.config})
+        print(f"registered: {uri}")
     return 0
