@@ -1,10 +1,13 @@
-"""FID and CLIP score for text-to-image (TEST_CONDITIONS.md §2), on torchmetrics, from local
-weights only (never a download).
+"""FID and CLIP score for text-to-image (docs/test-conditions.md, tti), on torchmetrics, from
+local weights only (never a download).
 
-FID: torchmetrics' FrechetInceptionDistance with a feature extractor module. The reference's
-is the 2048-d pool feature of torch-fidelity's Inception-v3 (images resized to 299 inside),
-loaded from a local `pt_inception-2015-12-05-*.pth`; any nn.Module mapping uint8 images
-(N, 3, H, W) to (N, D) features also works (tests use a tiny one).
+FID as the reference computes it: the generated images are uint8 (as a PNG holds them), each is
+resized to 299x299 with PIL's bicubic filter (antialiased), and only then goes to torchmetrics'
+FrechetInceptionDistance (`fid_preprocess`). Left to itself, torch-fidelity's Inception resizes
+the 1024x1024 images bilinearly without antialiasing, and every FID shifts. The feature
+extractor is the 2048-d pool feature of torch-fidelity's Inception-v3, loaded from a local
+`pt_inception-2015-12-05-*.pth`; any nn.Module mapping uint8 images (N, 3, H, W) to (N, D)
+features also works (tests use a tiny one).
 CLIP score: torchmetrics' CLIPScore (100 * cosine, floored at 0) with a CLIP model and
 processor loaded from a local transformers folder (the reference: ViT-B/16).
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Sequence, Union
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -57,17 +61,33 @@ class TinyImageFeatures(nn.Module):
         return x.mean(dim=(2, 3))
 
 
-class FID:
-    """Streaming FID: feed image batches of the two sets, then `value()`."""
+FID_SIZE = 299  # Inception-v3's input
 
-    def __init__(self, feature: Source):
+
+def fid_preprocess(images: torch.Tensor, size: int = FID_SIZE) -> torch.Tensor:
+    """uint8 (N, 3, H, W) -> uint8 (N, 3, size, size), each image resized with PIL bicubic
+    (antialiased when shrinking), as the reference prepares images for FID."""
+    from PIL import Image
+
+    check_images(images)
+    arrays = images.permute(0, 2, 3, 1).cpu().numpy()
+    out = [np.asarray(Image.fromarray(a).resize((size, size), Image.Resampling.BICUBIC)) for a in arrays]
+    return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).contiguous()
+
+
+class FID:
+    """Streaming FID: feed image batches of the two sets, then `value()`. resize=True (the
+    reference) resizes every image with `fid_preprocess` first."""
+
+    def __init__(self, feature: Source, resize: bool = True):
         from torchmetrics.image.fid import FrechetInceptionDistance
 
         self.metric = FrechetInceptionDistance(feature=load_inception(feature), normalize=False)
+        self.resize = resize
 
     def update(self, images: torch.Tensor, real: bool) -> None:
         check_images(images)
-        self.metric.update(images, real=real)
+        self.metric.update(fid_preprocess(images) if self.resize else images, real=real)
 
     def value(self) -> float:
         n_real = int(self.metric.real_features_num_samples)

@@ -6,7 +6,8 @@ import scipy.linalg
 import torch
 
 from fcbench.codecs import settings
-from fcbench.machines.generative_metrics import FID, TINY_SUFFIX, ClipScore, TinyImageFeatures, load_clip, load_inception
+from fcbench.machines.generative_metrics import (FID, TINY_SUFFIX, ClipScore, TinyImageFeatures, fid_preprocess, load_clip,
+                                                 load_inception)
 
 
 def _images(seed, n, size=16):
@@ -28,8 +29,8 @@ def test_fid_matches_the_formula_with_scipy_sqrtm():
     fid.update(real[:12], real=True)
     fid.update(real[12:], real=True)
     fid.update(fake, real=False)
-    with torch.no_grad():
-        a, b = net(real).double().numpy(), net(fake).double().numpy()
+    with torch.no_grad():  # images reach the extractor resized to 299x299 (PIL bicubic)
+        a, b = net(fid_preprocess(real)).double().numpy(), net(fid_preprocess(fake)).double().numpy()
     expected = _hand_fid(a, b)
     assert expected > 1e-3
     assert fid.value() == pytest.approx(expected, rel=1e-4)
