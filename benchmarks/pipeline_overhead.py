@@ -21,13 +21,13 @@ TARGET = 0.15
 
 def direct(assets: dict, args: dict, work: Path) -> float:
     """The pipeline's work as plain function calls, in the pipeline's order; returns seconds."""
-    from fcbench.components.evaluate import UNCOMPRESSED, evaluate_point
-    from fcbench.components.extract import extract_features
-    from fcbench.components.hyperprior_infer import infer
-    from fcbench.components.hyperprior_train import train_model
-    from fcbench.components.report import make_report
-    from fcbench.components.truncate_quantize import prepare
-    from fcbench.components.vtm_encode import encode_decode
+    from fcbench.components.stages.evaluate import UNCOMPRESSED, evaluate_point
+    from fcbench.components.stages.extract import extract_features
+    from fcbench.components.stages.hyperprior_infer import infer
+    from fcbench.components.stages.hyperprior_train import train_model
+    from fcbench.components.stages.report import make_report
+    from fcbench.components.stages.prepare_coding import prepare
+    from fcbench.components.stages.code_traditional import encode_decode
     from fcbench.codecs import atomic
 
     t0 = time.perf_counter()
@@ -51,11 +51,11 @@ def direct(assets: dict, args: dict, work: Path) -> float:
     evaluate(str(work / "quantized"), "bypass", 0.0, str(work / "quantized.json"))
     for item in grid:
         tag = f"{item['codec']}-{item['rate_point']}"
-        encode_decode(feats, item["codec"], item["options"], item["identity"], item["rate_point"], item["conditions"],
+        encode_decode(feats, item["codec"], item["options"], item["identity_hash"], item["rate_point"], item["conditions"],
                       str(work / tag), str(work / f"{tag}.bits"), str(work / f"{tag}.json"))
         evaluate(str(work / tag), item["codec"], item["rate_point"], str(work / f"{tag}.json"))
     _, learned, _ = prepare(feats, args["model"], args["task"], "learned", False, "{}",
-                            [{"codec": "hyperprior", "identity": ""}], args["lambdas"], str(work / "quantized-l"),
+                            [{"codec": "hyperprior", "identity_hash": ""}], args["lambdas"], str(work / "quantized-l"),
                             str(work / "quantized-l.json"))
     for item in learned:
         lmbda, tag = item["rate_point"], f"hyperprior-{item['rate_point']}"

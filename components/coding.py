@@ -1,7 +1,7 @@
 """One codec at one rate point over a feature set, for the codec components.
 
 A thin adapter over fcbench.codecs.sweep.run_sweep (the library does the coding, caching and
-error reporting per sample): it checks the codec identity the pipeline was given, runs the
+error reporting per sample): it checks the codec identity hash the pipeline was given, runs the
 sweep in a work folder beside the output artifacts and moves the reconstruction, bitstreams and
 results into the artifact paths (same filesystem: atomic renames).
 """
@@ -31,18 +31,18 @@ def _move(src: Path, dst: Path) -> None:
     os.replace(src, dst)
 
 
-def code_features(features_dir: Union[str, Path], codec: str, codec_options: dict, identity: str,
+def code_features(features_dir: Union[str, Path], codec: str, codec_options: dict, identity_hash: str,
                   rate_point: Union[int, float], conditions: dict, recon_dir: Union[str, Path],
                   results_path: Union[str, Path], bitstreams_dir: Union[str, Path, None] = None,
                   jobs: Optional[int] = None) -> dict[str, Any]:
     """Code every sample of `features_dir` with `codec` at `rate_point`; returns the summary row
-    (bpfp, ebpfp, mse, psnr_q, enc_s, dec_s, samples) plus the codec identity."""
+    (bpfp, ebpfp, mse, psnr_q, enc_s, dec_s, samples) plus the codec identity hash."""
     from fcbench.codecs import get_codec
     from fcbench.codecs.sweep import run_sweep
     from fcbench.codecs import settings
-    from fcbench.components.runtime import check_identity
+    from fcbench.components.codec_identity import check_identity
 
-    check_identity(get_codec(codec, **codec_options), identity)
+    check_identity(get_codec(codec, **codec_options), identity_hash)
     recon_dir = Path(recon_dir)
     recon_dir.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{codec}-", dir=recon_dir.parent))
@@ -59,7 +59,7 @@ def code_features(features_dir: Union[str, Path], codec: str, codec_options: dic
         atomic.write_json(results_path, rows)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    summary["identity"] = identity
+    summary["identity_hash"] = identity_hash
     return summary
 
 

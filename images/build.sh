@@ -4,7 +4,7 @@
 #
 #   images/build.sh codec|gpu|mlflow [--push] [--ref REF | --worktree] [--context-only DIR]
 #
-# Environment: FCBENCH_IMAGE_REGISTRY (default ghcr.io/fcbench, as components/images.py),
+# Environment: FCBENCH_IMAGE_REGISTRY (default ghcr.io/fcbench, as components/stages/container_images.py),
 # FCBENCH_IMAGE_TAG (default: the fcbench version in pyproject.toml at that commit).
 # codec only: VTM_IMAGE=<image with /opt/vtm>  or  VTM_DIR=<folder holding opt/vtm/...>.
 # --worktree  use the working tree's tracked and untracked-but-not-ignored files instead.

@@ -2,13 +2,13 @@
 evaluate -> RD report.
 
     features (extract, or dsl.importer of an existing feature set)
-      -> truncate_quantize (conditions + codec x QP grid + the quantization-only point)
-      -> ParallelFor grid: vtm_encode -> evaluate
+      -> prepare_coding ("truncate-quantize": conditions + codec x QP grid + the quantization-only point)
+      -> ParallelFor grid: code_traditional -> evaluate
       -> ParallelFor hyperprior checkpoints (path, s3:// or models:/ URI): hyperprior_infer -> evaluate
       -> report (fan-in: dsl.Collected)
 
-With a non-empty `storage_uri` every stage also publishes its outputs there (components/publish.py,
-key layout components/keys.py); '' = local only.
+With a non-empty `storage_uri` every stage also publishes its outputs there
+(components/storage/publish.py, key layout components/storage/keys.py); '' = local only.
 
 The helpers here (MachineArgs, with_features, traditional_branch, learned_evaluation,
 report_step) are shared with the `full` and `train_hyperprior` pipelines.
@@ -20,12 +20,12 @@ from typing import Any, Callable
 from kfp import dsl
 from kfp.dsl import Dataset
 
-from fcbench.components.evaluate import UNCOMPRESSED, evaluate
-from fcbench.components.extract import extract
-from fcbench.components.hyperprior_infer import hyperprior_infer
-from fcbench.components.report import report
-from fcbench.components.truncate_quantize import truncate_quantize
-from fcbench.components.vtm_encode import vtm_encode
+from fcbench.components.stages.evaluate import UNCOMPRESSED, evaluate
+from fcbench.components.stages.extract import extract
+from fcbench.components.stages.hyperprior_infer import hyperprior_infer
+from fcbench.components.stages.report import report
+from fcbench.components.stages.prepare_coding import prepare_coding
+from fcbench.components.stages.code_traditional import code_traditional
 from fcbench.pipelines.steps import on_cpu, on_gpu
 
 DEFAULT_MODEL, DEFAULT_TASK = "dinov2", "cls"
@@ -35,9 +35,9 @@ def codec_spec(name: str, **options: Any) -> dict:
     """One entry of the `codecs` parameter: name, options and the identity hash of the codec as
     built here (the codec task refuses to run if the image's build differs)."""
     from fcbench.codecs import get_codec
-    from fcbench.components.runtime import identity_hash
+    from fcbench.components.codec_identity import identity_hash
 
-    return {"codec": name, "options": options, "identity": identity_hash(get_codec(name, **options).identity)}
+    return {"codec": name, "options": options, "identity_hash": identity_hash(get_codec(name, **options).identity)}
 
 
 def default_codecs() -> list[dict]:
@@ -88,30 +88,30 @@ class Traditional:
 
 
 def traditional_branch(machine: MachineArgs, features: Any, codecs: Any, qps: Any, legacy: Any) -> Traditional:
-    """truncate_quantize -> ParallelFor (codec x QP): vtm_encode -> evaluate; plus the
+    """prepare_coding -> ParallelFor (codec x QP): code_traditional -> evaluate; plus the
     uncompressed and quantization-only reference points."""
-    tq = on_cpu(truncate_quantize(features=features, model=machine.model, task=machine.task, family="traditional",
-                                  legacy=legacy, overrides="{}", codecs=codecs, rate_points=qps,
-                                  storage_uri=machine.storage_uri))
+    tq = on_cpu(prepare_coding(features=features, model=machine.model, task=machine.task, family="traditional",
+                               legacy=legacy, overrides="{}", codecs=codecs, rate_points=qps,
+                               storage_uri=machine.storage_uri)).set_display_name("truncate-quantize")
     uncompressed = machine.evaluate(features, features, UNCOMPRESSED, 0.0, features)
     uncompressed.set_display_name("evaluate-uncompressed")
     quantized = machine.evaluate(tq.outputs["quantized"], features, "bypass", 0.0, tq.outputs["results"])
     quantized.set_display_name("evaluate-quantized")
     with dsl.ParallelFor(tq.outputs["Output"], name="codec-x-qp") as item:
-        enc = on_cpu(vtm_encode(features=features, codec=item.codec, codec_options=item.options,
-                                codec_identity=item.identity, rate_point=item.rate_point,
-                                conditions=item.conditions, model=machine.model, task=machine.task,
-                                storage_uri=machine.storage_uri))
+        enc = on_cpu(code_traditional(features=features, codec=item.codec, codec_options=item.options,
+                                      codec_identity_hash=item.identity_hash, rate_point=item.rate_point,
+                                      conditions=item.conditions, model=machine.model, task=machine.task,
+                                      storage_uri=machine.storage_uri))
         ev = machine.evaluate(enc.outputs["recon"], features, item.codec, item.rate_point, enc.outputs["results"])
     return Traditional(quantized, uncompressed, ev)
 
 
 def learned_grid(machine: MachineArgs, features: Any, models: Any, lambdas: Any, legacy: Any) -> dsl.PipelineTask:
-    """truncate_quantize for the learned family: one grid item (with the learned-path
+    """prepare_coding for the learned family: one grid item (with the learned-path
     conditions) per entry of `models`, or per lambda ([] = the test conditions' lambdas)."""
-    return on_cpu(truncate_quantize(features=features, model=machine.model, task=machine.task, family="learned",
-                                    legacy=legacy, overrides="{}", codecs=models,
-                                    rate_points=lambdas, storage_uri=machine.storage_uri)
+    return on_cpu(prepare_coding(features=features, model=machine.model, task=machine.task, family="learned",
+                                 legacy=legacy, overrides="{}", codecs=models,
+                                 rate_points=lambdas, storage_uri=machine.storage_uri)
                   ).set_display_name("truncate-quantize-learned")
 
 
@@ -121,7 +121,7 @@ def learned_evaluation(machine: MachineArgs, features: Any, item: Any, tracking_
     (`checkpoint`) or a URI (`checkpoint_uri`: path, s3:// or models:/ via `tracking_uri`)."""
     source = {"checkpoint": checkpoint} if checkpoint is not None else {"checkpoint_uri": checkpoint_uri}
     inf = on_cpu(hyperprior_infer(features=features, lmbda=item.rate_point, conditions=item.conditions,
-                                  codec_identity=item.identity, model=machine.model, task=machine.task,
+                                  codec_identity_hash=item.identity_hash, model=machine.model, task=machine.task,
                                   storage_uri=machine.storage_uri, tracking_uri=tracking_uri, **source))
     return machine.evaluate(inf.outputs["recon"], features, "hyperprior", item.rate_point, inf.outputs["results"])
 
@@ -166,10 +166,11 @@ def build_benchmark(learned: bool) -> Callable:
         tracking_uri: str = "",
         storage_uri: str = "",
     ):
-        """codecs: [{codec, options, identity}] (identity: `fcbench codec identity`); qps: [] =
+        """codecs: [{codec, options, identity_hash}] (the hash of the codec identity as built where it
+        runs: `--codec NAME` computes it); qps: [] =
         the test conditions' QPs; hyperprior: [{codec: "hyperprior", rate_point: lambda, uri:
         checkpoint URI (local path, s3:// or models:/<name>/<version> of the tracking_uri
-        registry), identity: '' (trust the checkpoint) or the codec identity hash}] (ignored by the
+        registry), identity_hash: '' (trust the checkpoint) or the codec identity hash}] (ignored by the
         traditional variant); features_uri: '' = extract with the machine, else import that
         feature set; storage_uri: '' = local only, else s3://bucket/prefix (or a folder) where
         every stage also publishes its outputs (docs/storage.md)."""

@@ -1,8 +1,8 @@
 """The `full` pipeline: train the hyperpriors, then benchmark them and the traditional codecs
 (VTM, x265, ...) together on the same test features, in one report.
 
-    extract (test) ----+--> traditional branch (truncate_quantize -> codec x QP -> evaluate)
-                       +--> truncate_quantize (learned) -> ParallelFor lambda:
+    extract (test) ----+--> traditional branch (prepare_coding -> codec x QP -> evaluate)
+                       +--> prepare_coding (learned) -> ParallelFor lambda:
     extract (train) ------> hyperprior_train -> hyperprior_infer -> evaluate
                                                    -> report (both fan-ins)
 """

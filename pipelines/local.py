@@ -3,7 +3,7 @@
 Artifacts land in <out>/artifacts/<pipeline>-<timestamp>/<task>/<output>; with caching on, KFP's
 local task cache (<out>/artifacts/.kfp_cache) makes a rerun skip finished tasks. A failed task
 becomes a PipelineFailed error naming the stage and what it was working on (codec, rate point,
-sample), read from the error log the components append to (fcbench.components.runtime).
+sample), read from the error log the components append to (fcbench.components.stages.context).
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
 from fcbench.codecs import settings
-from fcbench.components.runtime import read_error_log
+from fcbench.components.stages.context import read_error_log
 
 
 class PipelineFailed(RuntimeError):

@@ -1,7 +1,7 @@
 """The `train_hyperprior` pipeline: training feature set -> ParallelFor over lambdas ->
 hyperprior_train -> one Model artifact per lambda (registered in MLflow when tracking is on).
 
-The lambdas default to the test conditions of the (model, task): truncate_quantize lays them
+The lambdas default to the test conditions of the (model, task): prepare_coding lays them
 out (with the learned-path conditions and the clipping statistics of the training features).
 """
 from dataclasses import dataclass
@@ -9,12 +9,12 @@ from typing import Any
 
 from kfp import dsl
 
-from fcbench.components.hyperprior_train import hyperprior_train
+from fcbench.components.stages.hyperprior_train import hyperprior_train
 from fcbench.pipelines.benchmark import DEFAULT_MODEL, DEFAULT_TASK, MachineArgs, learned_grid, with_features
 from fcbench.pipelines.steps import on_gpu
 
 # Trained in the pipeline: the Model artifact (an input of hyperprior_infer) is the identity.
-HYPERPRIOR = [{"codec": "hyperprior", "identity": ""}]
+HYPERPRIOR = [{"codec": "hyperprior", "identity_hash": ""}]
 
 
 @dataclass

@@ -29,7 +29,7 @@ def _jobs(args: argparse.Namespace) -> list[tuple[str, str, Path, str]]:
     """(model, task, source folder, destination) of every set to import."""
     from fcbench.codecs.conditions import load_conditions
     from fcbench.codecs.feature_import import find_released
-    from fcbench.components.keys import artifact_key
+    from fcbench.components.storage.keys import artifact_key
 
     if args.all is not None:
         if args.src is not None or args.model or args.task:

@@ -45,7 +45,7 @@ def pipeline_parameters(pipeline: Callable) -> list[str]:
 
 # ---- parameters -------------------------------------------------------------------------------
 def _codec_entry(text: str) -> dict:
-    """NAME or NAME:{json options} -> {codec, options, identity} built here."""
+    """NAME or NAME:{json options} -> {codec, options, identity_hash} built here."""
     from fcbench.pipelines.benchmark import codec_spec
 
     name, _, opts = text.partition(":")
@@ -64,8 +64,8 @@ def _hyperprior_entry(text: str) -> dict:
     lmbda, sep, uri = text.partition("=")
     if not sep or not uri:
         raise ValueError(f"--hyperprior {text!r}: expected LAMBDA=CHECKPOINT_URI")
-    identity = codec_spec("hyperprior", checkpoint=uri, device="cpu")["identity"] if Path(uri).is_file() else ""
-    return {"codec": "hyperprior", "rate_point": float(lmbda), "uri": uri, "identity": identity}
+    identity_hash = codec_spec("hyperprior", checkpoint=uri, device="cpu")["identity_hash"] if Path(uri).is_file() else ""
+    return {"codec": "hyperprior", "rate_point": float(lmbda), "uri": uri, "identity_hash": identity_hash}
 
 
 def collect_arguments(args: argparse.Namespace) -> dict[str, Any]:
@@ -145,7 +145,7 @@ def _add_params(p: argparse.ArgumentParser) -> None:
 
 
 def _add_images(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("images (default: components/images.py settings)")
+    g = p.add_argument_group("images (default: components/stages/container_images.py settings)")
     g.add_argument("--image-registry", dest="image_registry")
     g.add_argument("--image-tag", dest="image_tag")
     g.add_argument("--codec-image", dest="codec_image", help="full reference, e.g. reg/fcbench-codec@sha256:...")
@@ -155,7 +155,7 @@ def _add_images(p: argparse.ArgumentParser) -> None:
 def _apply_images(args: argparse.Namespace) -> None:
     """Image settings are read when the component modules are first imported: set them first."""
     given = {setting: getattr(args, flag) for flag, setting in IMAGE_FLAGS.items() if getattr(args, flag, None)}
-    if given and "fcbench.components.extract" in sys.modules:
+    if given and "fcbench.components.stages.extract" in sys.modules:
         raise RuntimeError("image settings must be given before the pipelines are imported (use a fresh process)")
     settings.export(given)
 

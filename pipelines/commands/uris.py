@@ -11,7 +11,7 @@ REMOTE_SCHEMES = ("s3://",)
 def stage_inputs(args: argparse.Namespace, *names: str) -> None:
     """Replace each named argument that holds a remote URI by its staged local path (in
     FCBENCH_STAGE_DIR, as pipeline tasks do)."""
-    from fcbench.components.runtime import local_path
+    from fcbench.components.inputs import local_path
 
     for name in names:
         value = getattr(args, name, None)

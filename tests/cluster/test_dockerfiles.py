@@ -190,8 +190,8 @@ def test_build_context_is_clean_and_named_like_the_pipelines(tmp_path, monkeypat
     image = (ctx / ".fcbench-image").read_text().strip()
     build_args = (ctx / ".fcbench-build-args").read_text().splitlines()
     assert f"FCBENCH_VERSION={VERSION}" in build_args
-    # The same reference the pipelines compute from the same settings (components/images.py).
-    from fcbench.components.images import image as pipeline_image
+    # The same reference the pipelines compute from the same settings (components/stages/container_images.py).
+    from fcbench.components.stages.container_images import image as pipeline_image
 
     monkeypatch.setenv("FCBENCH_IMAGE_REGISTRY", "registry.example/team")
     monkeypatch.setenv("FCBENCH_IMAGE_TAG", "t1")

@@ -124,7 +124,7 @@ def test_images_are_pinned(kubectl, kustomization):
 
 
 def test_mlflow_image_is_this_release(kubectl):
-    from fcbench.components.images import DEFAULT_REGISTRY, default_tag
+    from fcbench.components.stages.container_images import DEFAULT_REGISTRY, default_tag
 
     mlflow = named(render(kubectl, "overlays/local"), "Deployment", "fcbench-mlflow")
     image = mlflow["spec"]["template"]["spec"]["containers"][0]["image"]

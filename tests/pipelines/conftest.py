@@ -18,7 +18,7 @@ def tiny_cls(tmp_path_factory) -> dict:
 @pytest.fixture(scope="session")
 def tiny_features(tiny_cls, tmp_path_factory) -> Path:
     """The tiny machine's feature set, extracted with the extract component's own function."""
-    from fcbench.components.extract import extract_features
+    from fcbench.components.stages.extract import extract_features
 
     out = tmp_path_factory.mktemp("features") / "cls"
     extract_features("dinov2", "cls", tiny_cls["weights"], tiny_cls["data"], tiny_cls["sample_list"],
@@ -47,7 +47,7 @@ def s3_bucket(monkeypatch_module) -> str:
     from moto.server import ThreadedMotoServer
 
     from fcbench.components.storage import StorageConfig
-    from fcbench.components.storage_s3 import S3Storage
+    from fcbench.components.storage.s3 import S3Storage
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)

@@ -11,7 +11,7 @@ from fcbench.components import cluster, images
 from fcbench.pipelines.commands.kfp import PIPELINES, load_pipeline
 
 GPU_COMPONENTS = ("extract", "evaluate", "hyperprior-train")
-CPU_COMPONENTS = ("truncate-quantize", "vtm-encode", "hyperprior-infer", "report")
+CPU_COMPONENTS = ("prepare-coding", "code-traditional", "hyperprior-infer", "report")
 
 
 def compile_docs(name, tmp_path):
@@ -38,11 +38,11 @@ def _base(executor: str) -> str:
 def test_pipeline_compiles_with_the_expected_components(compiled, name):
     spec, _ = compiled[name]
     kinds = {_base(e) for e in spec["deploymentSpec"]["executors"]}
-    expected = {"benchmark": {"extract", "truncate-quantize", "vtm-encode", "evaluate", "importer",
+    expected = {"benchmark": {"extract", "prepare-coding", "code-traditional", "evaluate", "importer",
                               "hyperprior-infer", "report"},
-                "benchmark-traditional": {"extract", "truncate-quantize", "vtm-encode", "evaluate", "importer", "report"},
-                "train_hyperprior": {"extract", "truncate-quantize", "importer", "hyperprior-train"},
-                "full": {"extract", "truncate-quantize", "vtm-encode", "evaluate", "hyperprior-train",
+                "benchmark-traditional": {"extract", "prepare-coding", "code-traditional", "evaluate", "importer", "report"},
+                "train_hyperprior": {"extract", "prepare-coding", "importer", "hyperprior-train"},
+                "full": {"extract", "prepare-coding", "code-traditional", "evaluate", "hyperprior-train",
                          "hyperprior-infer", "report"}}[name]
     assert kinds == expected
 
@@ -82,11 +82,11 @@ def _inputs(spec, component):
 
 def test_codec_tasks_take_identity_and_every_knob_as_inputs(compiled):
     spec, _ = compiled["benchmark"]
-    assert {"codec", "codec_options", "codec_identity", "rate_point", "conditions", "features"} <= _inputs(spec, "comp-vtm-encode")
-    assert {"checkpoint", "lmbda", "conditions", "codec_identity", "features"} <= _inputs(spec, "comp-hyperprior-infer")
+    assert {"codec", "codec_options", "codec_identity_hash", "rate_point", "conditions", "features"} <= _inputs(spec, "comp-code-traditional")
+    assert {"checkpoint", "lmbda", "conditions", "codec_identity_hash", "features"} <= _inputs(spec, "comp-hyperprior-infer")
     assert {"model", "task", "weights_uri", "data_uri", "sample_list_uri", "machine_options", "codec",
             "rate_point", "recon", "reference", "rate"} <= _inputs(spec, "comp-evaluate")
-    assert {"model", "task", "family", "legacy", "overrides", "codecs", "rate_points"} <= _inputs(spec, "comp-truncate-quantize")
+    assert {"model", "task", "family", "legacy", "overrides", "codecs", "rate_points"} <= _inputs(spec, "comp-prepare-coding")
 
 
 def _tasks(spec):
@@ -103,14 +103,14 @@ def test_codec_loop_fans_out_over_the_grid_and_passes_the_identity(compiled):
     tasks = _tasks(spec)
     loops = [t for name, t in tasks.items() if name.startswith("for-loop") and "parameterIterator" in t]
     grid_loops = [t for t in loops
-                  if re.fullmatch(r"pipelinechannel--truncate-quantize(-\d+)?-Output",
+                  if re.fullmatch(r"pipelinechannel--prepare-coding(-\d+)?-Output",
                                   t["parameterIterator"]["items"]["inputParameter"])]
     assert len(grid_loops) == 4  # traditional and learned, in the extract and the import branch
-    encodes = [t for name, t in tasks.items() if name.startswith("vtm-encode")]
+    encodes = [t for name, t in tasks.items() if name.startswith("code-traditional")]
     assert encodes
     for enc in encodes:
         params = enc["inputs"]["parameters"]
-        for knob, key in (("codec_identity", "identity"), ("rate_point", "rate_point"), ("conditions", "conditions"),
+        for knob, key in (("codec_identity_hash", "identity_hash"), ("rate_point", "rate_point"), ("conditions", "conditions"),
                           ("codec_options", "options"), ("codec", "codec")):
             assert f'["{key}"]' in params[knob]["parameterExpressionSelector"], (knob, params[knob])
 
@@ -129,9 +129,9 @@ def test_report_fans_in_every_loop(compiled):
 
 def test_default_codecs_carry_the_local_codec_identity(compiled):
     from fcbench.codecs import get_codec
-    from fcbench.components.runtime import identity_hash
+    from fcbench.components.codec_identity import identity_hash
 
     spec, _ = compiled["benchmark"]
     default = spec["root"]["inputDefinitions"]["parameters"]["codecs"]["defaultValue"]
-    assert default == [{"codec": "x265", "options": {}, "identity": identity_hash(get_codec("x265").identity)}]
+    assert default == [{"codec": "x265", "options": {}, "identity_hash": identity_hash(get_codec("x265").identity)}]
     json.dumps(default)

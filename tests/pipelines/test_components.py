@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from fcbench.components import runtime
-from fcbench.components.evaluate import rate_summary, uncompressed_rate
-from fcbench.components.hyperprior_infer import checkpoint_file
-from fcbench.components.truncate_quantize import prepare, rate_grid, resolve_conditions
+from fcbench.components.stages.evaluate import rate_summary, uncompressed_rate
+from fcbench.components.stages.hyperprior_infer import checkpoint_file
+from fcbench.components.stages.prepare_coding import prepare, rate_grid, resolve_conditions
 
 
 def test_conditions_come_from_the_test_conditions_with_overrides():
@@ -23,14 +23,14 @@ def test_conditions_come_from_the_test_conditions_with_overrides():
 
 def test_grid_crosses_codecs_and_default_rate_points():
     conds = {"low": -20}
-    grid = rate_grid([{"codec": "x265", "identity": "h"}], [], "dinov2", "cls", "traditional", conds)
+    grid = rate_grid([{"codec": "x265", "identity_hash": "h"}], [], "dinov2", "cls", "traditional", conds)
     assert [g["rate_point"] for g in grid] == [22, 27, 32, 37, 42]
-    assert all(g["conditions"] == json.dumps(conds) and g["identity"] == "h" for g in grid)
-    one = rate_grid([{"codec": "hyperprior", "identity": "", "rate_point": 0.01, "uri": "/m.pt"}], [],
+    assert all(g["conditions"] == json.dumps(conds) and g["identity_hash"] == "h" for g in grid)
+    one = rate_grid([{"codec": "hyperprior", "identity_hash": "", "rate_point": 0.01, "uri": "/m.pt"}], [],
                     "dinov2", "cls", "learned", conds)
-    assert one == [{"codec": "hyperprior", "identity": "", "rate_point": 0.01, "uri": "/m.pt", "options": {},
+    assert one == [{"codec": "hyperprior", "identity_hash": "", "rate_point": 0.01, "uri": "/m.pt", "options": {},
                     "conditions": json.dumps(conds)}]
-    lambdas = rate_grid([{"codec": "hyperprior", "identity": ""}], [], "dinov2", "cls", "learned", conds)
+    lambdas = rate_grid([{"codec": "hyperprior", "identity_hash": ""}], [], "dinov2", "cls", "learned", conds)
     assert [g["rate_point"] for g in lambdas] == [0.001, 0.0017, 0.003, 0.0035, 0.01]
     with pytest.raises(ValueError, match="lacks"):
         rate_grid([{"codec": "x265"}], [22], "dinov2", "cls", "traditional", conds)
@@ -38,7 +38,7 @@ def test_grid_crosses_codecs_and_default_rate_points():
 
 def test_prepare_codes_the_quantization_only_point(tiny_features, tmp_path):
     conditions, grid, summary = prepare(str(tiny_features), "dinov2", "cls", "traditional", False, "{}",
-                                        [{"codec": "x265", "identity": "h"}], [32], str(tmp_path / "q"),
+                                        [{"codec": "x265", "identity_hash": "h"}], [32], str(tmp_path / "q"),
                                         str(tmp_path / "results.json"))
     assert [g["rate_point"] for g in grid] == [32]
     assert 10.0 <= summary["bpfp"] < 10.01 and summary["samples"] == 4  # 10-bit samples, no header

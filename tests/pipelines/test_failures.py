@@ -8,8 +8,9 @@ import shutil
 import numpy as np
 import pytest
 
-from fcbench.components.runtime import StageError, identity_hash, read_error_log, stage_context
-from fcbench.components.vtm_encode import encode_decode
+from fcbench.components.codec_identity import identity_hash
+from fcbench.components.stages.context import StageError, read_error_log, stage_context
+from fcbench.components.stages.code_traditional import encode_decode
 from fcbench.pipelines.benchmark import benchmark_traditional, default_codecs
 from fcbench.pipelines.local import PipelineFailed, run_local
 
@@ -39,10 +40,10 @@ def test_pipeline_error_names_stage_sample_and_rate_point(tiny_cls, tiny_feature
     with pytest.raises(PipelineFailed) as info:
         run_local(benchmark_traditional, args, tmp_path / "run", cache=False, log_path=tmp_path / "kfp.log")
     message = str(info.value)
-    assert "stage truncate_quantize" in message
+    assert "stage prepare_coding" in message
     assert f"sample {bad!r}" in message and "rate point 0" in message
     assert "NaN" in message
-    assert any(f["stage"] == "truncate_quantize" for f in info.value.failures)
+    assert any(f["stage"] == "prepare_coding" for f in info.value.failures)
     # the variables the runner set for its tasks are gone again
     assert "FCBENCH_SWEEP_JOBS" not in os.environ and "FCBENCH_ERROR_LOG" not in os.environ
 
@@ -52,7 +53,7 @@ def test_codec_stage_refuses_another_codec_build(tiny_features, tmp_path):
         encode_decode(str(tiny_features), "x265", {}, "0" * 64, 32.0, "{}", str(tmp_path / "r"),
                       str(tmp_path / "b"), str(tmp_path / "res.json"))
     message = str(info.value)
-    assert "stage vtm_encode" in message and "codec=x265" in message and "rate_point=32.0" in message
+    assert "stage code_traditional" in message and "codec=x265" in message and "rate_point=32.0" in message
     assert "identity" in message
 
 

@@ -2,7 +2,7 @@
 
 Regenerate it after an intended change with the explicit switch:
     FCBENCH_REGEN_GOLDEN=1 .venv/bin/pytest tests/pipelines/test_golden.py
-It is compiled in a fresh process with the default image settings (components/images.py reads
+It is compiled in a fresh process with the default image settings (components/stages/container_images.py reads
 the image environment when the components are imported).
 """
 import difflib

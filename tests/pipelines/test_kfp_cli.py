@@ -38,7 +38,7 @@ def test_benchmark_without_checkpoints_runs_the_traditional_variant():
     name, pipeline = resolve("benchmark", args)
     assert name == "benchmark-traditional"
     name, _ = resolve("benchmark", {"hyperprior": [{"codec": "hyperprior", "rate_point": 0.01, "uri": "/m.pt",
-                                                    "identity": ""}]})
+                                                    "identity_hash": ""}]})
     assert name == "benchmark"
 
 

@@ -11,7 +11,7 @@ import logging
 
 import pytest
 
-from fcbench.components.runtime import identity_hash
+from fcbench.components.codec_identity import identity_hash
 from fcbench.pipelines.benchmark import codec_spec
 from fcbench.pipelines.cli import main
 from fcbench.pipelines.local import LocalRun
@@ -52,7 +52,7 @@ def test_cli_prints_the_result_table(cli_run, tiny_checkpoint):
     assert "pipeline benchmark finished" in printed
     assert run.table in printed
     # the CLI computed the local checkpoint's identity; hyperprior_infer checked it and coded with it
-    identity = codec_spec("hyperprior", checkpoint=str(tiny_checkpoint), device="cpu")["identity"]
+    identity = codec_spec("hyperprior", checkpoint=str(tiny_checkpoint), device="cpu")["identity_hash"]
     results = json.loads(run.outputs("hyperprior-infer", "results")[0].read_text())
     assert identity_hash(results["identity"]) == identity
 
@@ -85,12 +85,12 @@ def test_rates_are_real_and_ordered(run):
 
 
 def test_codec_tasks_wrote_bitstreams_and_reconstructions(run):
-    recon = run.outputs("vtm-encode", "recon")
+    recon = run.outputs("code-traditional", "recon")
     assert len(recon) == len(QPS)
     for folder in recon:
         manifest = json.loads((folder / "manifest.json").read_text())
         assert manifest["codec"] == "x265" and len(manifest["samples"]) == 4
-    assert all(len(list(b.glob("*.bin"))) == 4 for b in run.outputs("vtm-encode", "bitstreams"))
+    assert all(len(list(b.glob("*.bin"))) == 4 for b in run.outputs("code-traditional", "bitstreams"))
     assert len(run.outputs("hyperprior-infer", "recon")) == 1
 
 
@@ -101,7 +101,7 @@ def test_report_table_and_plot(run):
 
 
 def test_every_stage_published_to_object_storage(run, s3_bucket):
-    from fcbench.components.keys import artifact_key
+    from fcbench.components.storage.keys import artifact_key
     from fcbench.components.storage import open_storage, verify_featureset
 
     root = f"s3://{s3_bucket}/e2e"

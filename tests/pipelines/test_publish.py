@@ -1,14 +1,14 @@
 """Stages publish their outputs to a REAL S3 server (moto on loopback) under the key layout of
-components/keys.py when given a storage URI, and hyperprior_infer loads a checkpoint registered
+components/storage/keys.py when given a storage URI, and hyperprior_infer loads a checkpoint registered
 in an MLflow (sqlite) registry by its models:/ URI. Each component's own plain function runs."""
 import json
 from pathlib import Path
 
 import pytest
 
-from fcbench.components.keys import artifact_key
+from fcbench.components.storage.keys import artifact_key
 from fcbench.components.storage import INDEX, open_storage, verify_featureset
-from fcbench.components.storage_s3 import S3Storage
+from fcbench.components.storage.s3 import S3Storage
 
 MODEL, TASK, QP, LAMBDA = "dinov2", "cls", 37, 0.01
 
@@ -25,7 +25,7 @@ def store(root) -> S3Storage:
 
 @pytest.fixture(scope="module")
 def conditions() -> str:
-    from fcbench.components.truncate_quantize import resolve_conditions
+    from fcbench.components.stages.prepare_coding import resolve_conditions
 
     return json.dumps(resolve_conditions(MODEL, TASK, "traditional", False, {}))
 
@@ -43,7 +43,7 @@ def registered(tiny_checkpoint, tmp_path_factory) -> tuple[str, str]:
 
 
 def test_extract_publishes_a_verified_feature_set(tiny_cls, root, store, tmp_path):
-    from fcbench.components.extract import extract_features
+    from fcbench.components.stages.extract import extract_features
 
     info = extract_features(MODEL, TASK, tiny_cls["weights"], tiny_cls["data"], tiny_cls["sample_list"],
                             tiny_cls["options"], str(tmp_path / "features"), storage_uri=root)
@@ -56,10 +56,10 @@ def test_extract_publishes_a_verified_feature_set(tiny_cls, root, store, tmp_pat
 
 def test_codec_stage_publishes_recon_bitstreams_and_metrics(tiny_features, root, store, conditions, tmp_path):
     from fcbench.pipelines.benchmark import codec_spec
-    from fcbench.components.vtm_encode import encode_decode
+    from fcbench.components.stages.code_traditional import encode_decode
 
     spec = codec_spec("x265")
-    summary = encode_decode(str(tiny_features), "x265", {}, spec["identity"], float(QP), conditions,
+    summary = encode_decode(str(tiny_features), "x265", {}, spec["identity_hash"], float(QP), conditions,
                             str(tmp_path / "recon"), str(tmp_path / "bits"), str(tmp_path / "results.json"),
                             MODEL, TASK, root)
     recon = artifact_key(MODEL, TASK, "recon", "x265", QP)
@@ -74,7 +74,7 @@ def test_codec_stage_publishes_recon_bitstreams_and_metrics(tiny_features, root,
 
 
 def test_bypass_point_is_published_per_family(tiny_features, root, store, tmp_path):
-    from fcbench.components.truncate_quantize import prepare
+    from fcbench.components.stages.prepare_coding import prepare
 
     prepare(str(tiny_features), MODEL, TASK, "traditional", False, "{}", [], [QP], str(tmp_path / "q"),
             str(tmp_path / "r.json"), storage_uri=root)
@@ -84,15 +84,15 @@ def test_bypass_point_is_published_per_family(tiny_features, root, store, tmp_pa
 
 def test_infer_loads_a_registered_model_by_uri_and_publishes(registered, tiny_features, tiny_checkpoint, root,
                                                               store, tmp_path):
-    from fcbench.components.hyperprior_infer import infer
-    from fcbench.components.truncate_quantize import resolve_conditions
+    from fcbench.components.stages.hyperprior_infer import infer
+    from fcbench.components.stages.prepare_coding import resolve_conditions
     from fcbench.pipelines.benchmark import codec_spec
 
     model_uri, tracking = registered
     assert model_uri.startswith("models:/")
     conds = json.dumps(resolve_conditions(MODEL, TASK, "learned", False, {}))
     # The identity of the local checkpoint: infer must have coded with exactly those bytes.
-    identity = codec_spec("hyperprior", checkpoint=str(tiny_checkpoint), device="cpu")["identity"]
+    identity = codec_spec("hyperprior", checkpoint=str(tiny_checkpoint), device="cpu")["identity_hash"]
     summary = infer(str(tiny_features), model_uri, LAMBDA, conds, "cpu", str(tmp_path / "recon"),
                     str(tmp_path / "bits"), str(tmp_path / "results.json"), identity, MODEL, TASK, root, tracking)
     assert summary["bpfp"] > 0
@@ -103,8 +103,8 @@ def test_infer_loads_a_registered_model_by_uri_and_publishes(registered, tiny_fe
 
 
 def test_registered_model_without_tracking_is_a_clear_error(registered, tiny_features, monkeypatch, tmp_path):
-    from fcbench.components.hyperprior_infer import infer
-    from fcbench.components.runtime import StageError
+    from fcbench.components.stages.hyperprior_infer import infer
+    from fcbench.components.stages.context import StageError
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     with pytest.raises(StageError, match="no tracking server is configured"):
@@ -113,7 +113,7 @@ def test_registered_model_without_tracking_is_a_clear_error(registered, tiny_fea
 
 
 def test_unknown_registered_version_names_the_uri(registered, tmp_path):
-    from fcbench.components.runtime import local_path
+    from fcbench.components.inputs import local_path
 
     name = registered[0][len("models:/"):].rpartition("/")[0]
     with pytest.raises(Exception, match=name):
@@ -121,7 +121,7 @@ def test_unknown_registered_version_names_the_uri(registered, tmp_path):
 
 
 def test_training_publishes_the_model_and_its_curves(tiny_features, root, store, tmp_path):
-    from fcbench.components.hyperprior_train import train_model
+    from fcbench.components.stages.hyperprior_train import train_model
 
     info = train_model(str(tiny_features), MODEL, TASK, LAMBDA, [64, 64], 0, 2, 4, 0, 8, 8, "last", "cpu",
                        str(tmp_path / "model.pt"), str(tmp_path / "curves"), "off", root)
@@ -133,7 +133,7 @@ def test_training_publishes_the_model_and_its_curves(tiny_features, root, store,
 
 
 def test_report_is_published_under_the_run(root, store, tmp_path):
-    from fcbench.components.report import make_report
+    from fcbench.components.stages.report import make_report
     from fcbench.components.reporting import RDPoint
 
     files = []
@@ -151,7 +151,7 @@ def test_report_is_published_under_the_run(root, store, tmp_path):
 
 
 def test_no_storage_uri_publishes_nothing(store, tmp_path):
-    from fcbench.components.publish import publish, publish_coding
+    from fcbench.components.storage.publish import publish, publish_coding
 
     (tmp_path / "f").write_text("x")
     before = store.ls()
@@ -161,7 +161,7 @@ def test_no_storage_uri_publishes_nothing(store, tmp_path):
 
 
 def test_publishing_a_codec_point_needs_model_and_task(root, tmp_path):
-    from fcbench.components.publish import publish_coding
+    from fcbench.components.storage.publish import publish_coding
 
     with pytest.raises(ValueError, match="needs the model and task"):
         publish_coding(root, "", TASK, "x265", QP, tmp_path, tmp_path / "r.json")

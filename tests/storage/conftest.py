@@ -72,7 +72,7 @@ def s3_config(s3_server: str, s3_credentials: tuple[str, str]) -> StorageConfig:
 @pytest.fixture
 def bucket(s3_config: StorageConfig) -> Iterator[str]:
     """A fresh, empty bucket; emptied and removed after the test (moto keeps data in RAM)."""
-    from fcbench.components.storage_s3 import S3Storage
+    from fcbench.components.storage.s3 import S3Storage
 
     name = f"fcb-{uuid.uuid4().hex[:12]}"
     storage = S3Storage(name, "", s3_config)

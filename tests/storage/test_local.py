@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from fcbench.codecs.featureset import FeatureSet
-from fcbench.components.keys import StorageKeyError, artifact_key, check_key, rate_tag
+from fcbench.components.storage.keys import StorageKeyError, artifact_key, check_key, rate_tag
 from fcbench.components.storage import (
     INDEX,
     LocalStorage,

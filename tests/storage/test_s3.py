@@ -17,7 +17,7 @@ from fcbench.components.storage import (
     StorageUnreachable,
     open_storage,
 )
-from fcbench.components.storage_s3 import S3Storage
+from fcbench.components.storage.s3 import S3Storage
 
 
 def test_put_get_ls_delete_roundtrip(s3_config, bucket):

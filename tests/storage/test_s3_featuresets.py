@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from fcbench.codecs.featureset import FeatureSet
-from fcbench.components.keys import artifact_key
+from fcbench.components.storage.keys import artifact_key
 from fcbench.components.storage import (
     INDEX,
     LocalStorage,

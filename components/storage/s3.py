@@ -19,17 +19,10 @@ from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnection
 from urllib3.util import Retry, Timeout
 
 from fcbench.codecs import settings
-from fcbench.components.keys import check_key
-from fcbench.components.storage import (
-    CHUNK,
-    ObjectInfo,
-    Storage,
-    StorageAuthError,
-    StorageConfig,
-    StorageError,
-    StorageNotFound,
-    StorageUnreachable,
-)
+from fcbench.components.storage.base import CHUNK, ObjectInfo, Storage
+from fcbench.components.storage.config import StorageConfig
+from fcbench.components.storage.errors import StorageAuthError, StorageError, StorageNotFound, StorageUnreachable
+from fcbench.components.storage.keys import check_key
 
 _AUTH_CODES = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken", "InvalidSecurity"}
 _MISSING_KEY_CODES = {"NoSuchKey", "NoSuchObject", "ResourceNotFound"}

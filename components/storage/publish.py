@@ -1,4 +1,4 @@
-"""Publish a stage's outputs to object storage, under the key layout of keys.py.
+"""Publish a stage's outputs to object storage, under the key layout of storage/keys.py.
 
 Every component calls `publish` (or `publish_coding`, its per-(codec, rate point) form) after
 writing its local outputs. An empty storage URI means local only: nothing is sent. Folders go
@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Optional, Union
+from typing import Optional
 
-from fcbench.components.keys import RatePoint, artifact_key
-
-PathLike = Union[str, Path]
+from fcbench.codecs.types import PathLike, RatePoint
+from fcbench.components.storage.keys import artifact_key
 
 
 def publish(storage_uri: str, path: PathLike, key: str, name: Optional[str] = None) -> str:
@@ -22,7 +21,7 @@ def publish(storage_uri: str, path: PathLike, key: str, name: Optional[str] = No
     A folder is pushed as a whole; a file lands at `key + (name or its file name)`."""
     if not storage_uri:
         return ""
-    from fcbench.components.storage import open_storage
+    from fcbench.components.storage.uris import open_storage
 
     storage = open_storage(storage_uri)
     src = Path(path)

@@ -4,7 +4,7 @@ from typing import List
 
 from kfp.dsl import Artifact, Input, Markdown, Output
 
-from fcbench.components import images
+from fcbench.components.stages import container_images
 
 
 def make_report(point_files: list, out_dir: str, anchor: str, title: str, tracking_uri: str,
@@ -16,16 +16,17 @@ def make_report(point_files: list, out_dir: str, anchor: str, title: str, tracki
     from pathlib import Path
 
     from fcbench.components.reporting import RDPoint, build_report
-    from fcbench.components.keys import artifact_key
-    from fcbench.components.publish import publish, run_segment
-    from fcbench.components.runtime import stage_context, tracking_uri as resolve_tracking
+    from fcbench.components.storage.keys import artifact_key
+    from fcbench.components.storage.publish import publish, run_segment
+    from fcbench.components.stages.context import stage_context
+    from fcbench.components.tracking.server import stage_tracking_uri
 
     with stage_context("report", points=len(point_files)):
         points = [RDPoint.from_dict(json.loads(Path(p).read_text())) for p in point_files]
         if not points:
             raise ValueError("no RD points to report")
         report = build_report(points, Path(out_dir), anchor=anchor, title=title or None)
-        uri = resolve_tracking(tracking_uri)
+        uri = stage_tracking_uri(tracking_uri)
         if uri:
             from fcbench.components.tracking import Tracker
 
@@ -43,7 +44,7 @@ def make_report(point_files: list, out_dir: str, anchor: str, title: str, tracki
         return out
 
 
-@images.component("codec")
+@container_images.component("codec")
 def report(points: Input[List[Artifact]], uncompressed: Input[Artifact], quantized: Input[Artifact], anchor: str,
            title: str, tracking_uri: str, report_dir: Output[Artifact], table: Output[Markdown],
            learned_points: Input[List[Artifact]] = None, storage_uri: str = "", run_name: str = ""):
@@ -53,7 +54,7 @@ def report(points: Input[List[Artifact]], uncompressed: Input[Artifact], quantiz
     from pathlib import Path
 
     from fcbench.codecs import atomic
-    from fcbench.components.report import make_report
+    from fcbench.components.stages.report import make_report
 
     files = [p.path for p in [*points, *(learned_points or []), uncompressed, quantized]]
     make_report(files, report_dir.path, anchor, title, tracking_uri, {"points": len(files)}, storage_uri, run_name)

@@ -8,16 +8,18 @@ from pathlib import Path
 
 from kfp.dsl import Dataset, Output
 
-from fcbench.components import images
+from fcbench.components.stages import container_images
 
 
 def extract_features(model: str, task: str, weights_uri: str, data_uri: str, sample_list_uri: str,
                      machine_options: str, out_dir: str, storage_uri: str = "") -> dict:
     """Plain-function body of the component (tests and benchmarks call it directly); with a
     `storage_uri` the feature set is also published to <model>/<task>/features/ there."""
-    from fcbench.components.keys import artifact_key
-    from fcbench.components.publish import publish
-    from fcbench.components.runtime import local_path, parse_json, stage_context
+    from fcbench.components.storage.keys import artifact_key
+    from fcbench.components.storage.publish import publish
+    from fcbench.components.inputs import local_path
+    from fcbench.components.stages.context import stage_context
+    from fcbench.components.stages.params import parse_json
     from fcbench.machines import get_machine
 
     with stage_context("extract", model=model, task=task):
@@ -35,11 +37,11 @@ def extract_features(model: str, task: str, weights_uri: str, data_uri: str, sam
         return {**info, "storage_uri": published} if published else info
 
 
-@images.component("gpu")
+@container_images.component("gpu")
 def extract(model: str, task: str, weights_uri: str, data_uri: str, sample_list_uri: str,
             machine_options: str, features: Output[Dataset], storage_uri: str = ""):
     """Extract the split-point features of every sample into a feature-set Dataset."""
-    from fcbench.components.extract import extract_features
+    from fcbench.components.stages.extract import extract_features
 
     features.metadata.update(extract_features(model, task, weights_uri, data_uri, sample_list_uri,
                                               machine_options, features.path, storage_uri))

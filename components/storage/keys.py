@@ -16,9 +16,9 @@ one (learned codecs), so the two never collide and sort readably.
 from __future__ import annotations
 
 import re
-from typing import Optional, Union
+from typing import Optional
 
-RatePoint = Union[int, float]
+from fcbench.codecs.types import RatePoint
 
 # Segments are file names on local storage and key parts on S3: keep them portable.
 _SEGMENT = re.compile(r"^[A-Za-z0-9._=+-]+$")

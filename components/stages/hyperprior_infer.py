@@ -8,7 +8,7 @@ identity checked here; the artifact or the URI is in KFP's cache key.
 """
 from kfp.dsl import Dataset, Input, Metrics, Model, Output
 
-from fcbench.components import images
+from fcbench.components.stages import container_images
 
 
 def checkpoint_file(path: str) -> str:
@@ -25,45 +25,48 @@ def checkpoint_file(path: str) -> str:
 
 
 def infer(features_dir: str, checkpoint_path: str, lmbda: float, conditions: str, device: str,
-          recon_dir: str, bitstreams_dir: str, results_path: str, expected_identity: str = "",
+          recon_dir: str, bitstreams_dir: str, results_path: str, expected_identity_hash: str = "",
           model: str = "", task: str = "", storage_uri: str = "", tracking_uri: str = "") -> dict:
     """Plain-function body of the component. `checkpoint_path`: a local file or folder, s3:// or
-    models:/<name>/<version> (resolved with `tracking_uri`). `expected_identity` '' = trust the
+    models:/<name>/<version> (resolved with `tracking_uri`). `expected_identity_hash` '' = trust the
     checkpoint input (it is a task input, hence in the cache key). With a `storage_uri` the
     reconstruction, bitstreams and results are also published under
     <model>/<task>/hyperprior/lambda<λ>/ there."""
     from fcbench.codecs import get_codec
     from fcbench.components.coding import code_features
-    from fcbench.components.publish import publish_coding
-    from fcbench.components.runtime import identity_hash, local_path, parse_json, rate_point, stage_context
+    from fcbench.components.storage.publish import publish_coding
+    from fcbench.components.codec_identity import identity_hash
+    from fcbench.components.inputs import local_path
+    from fcbench.components.stages.context import stage_context
+    from fcbench.components.stages.params import parse_json, restore_rate_point
 
     with stage_context("hyperprior_infer", codec="hyperprior", rate_point=lmbda, checkpoint=checkpoint_path):
-        lam = rate_point(lmbda, integer=False)
+        lam = restore_rate_point(lmbda, integer=False)
         options = {"checkpoint": checkpoint_file(str(local_path(checkpoint_path, tracking=tracking_uri))),
                    "device": device}
-        identity = expected_identity or identity_hash(get_codec("hyperprior", **options).identity)
-        summary = code_features(features_dir, "hyperprior", options, identity, lam,
+        expected = expected_identity_hash or identity_hash(get_codec("hyperprior", **options).identity)
+        summary = code_features(features_dir, "hyperprior", options, expected, lam,
                                 parse_json(conditions, "conditions"), recon_dir, results_path, bitstreams_dir)
         publish_coding(storage_uri, model, task, "hyperprior", lam, recon_dir, results_path, bitstreams_dir)
         return summary
 
 
-@images.component("codec")
+@container_images.component("codec")
 def hyperprior_infer(features: Input[Dataset], lmbda: float, conditions: str,
-                     codec_identity: str, recon: Output[Dataset], bitstreams: Output[Dataset],
+                     codec_identity_hash: str, recon: Output[Dataset], bitstreams: Output[Dataset],
                      results: Output[Dataset], metrics: Output[Metrics], checkpoint: Input[Model] = None,
                      checkpoint_uri: str = "", model: str = "", task: str = "", storage_uri: str = "",
                      tracking_uri: str = ""):
     """Encode + decode every sample with the hyperprior trained at `lmbda` (CPU: ANS coding).
     The checkpoint: the `checkpoint` artifact, else `checkpoint_uri` (path, s3://, models:/)."""
-    from fcbench.components.hyperprior_infer import infer
-    from fcbench.components.runtime import log_metrics
-    from fcbench.components.vtm_encode import SUMMARY_METRICS
+    from fcbench.components.stages.hyperprior_infer import infer
+    from fcbench.components.stages.params import log_metrics
+    from fcbench.components.stages.code_traditional import SUMMARY_METRICS
 
     if (checkpoint is None) == (not checkpoint_uri):
         raise ValueError("hyperprior_infer needs exactly one of the checkpoint artifact and checkpoint_uri")
     source = checkpoint.path if checkpoint is not None else checkpoint_uri
     summary = infer(features.path, source, lmbda, conditions, "cpu", recon.path, bitstreams.path,
-                    results.path, codec_identity, model, task, storage_uri, tracking_uri)
-    recon.metadata.update({"codec": "hyperprior", "rate_point": lmbda, "identity": summary["identity"]})
+                    results.path, codec_identity_hash, model, task, storage_uri, tracking_uri)
+    recon.metadata.update({"codec": "hyperprior", "rate_point": lmbda, "identity_hash": summary["identity_hash"]})
     log_metrics(metrics, summary, SUMMARY_METRICS)

@@ -6,7 +6,7 @@ an explicit input (task, lambda, crop, epochs/steps, batch, seed, widths, evalua
 """
 from kfp.dsl import Artifact, Dataset, Input, Metrics, Model, Output
 
-from fcbench.components import images
+from fcbench.components.stages import container_images
 
 
 def train_model(features_dir: str, model_name: str, task: str, lmbda: float, crop: list, epochs: int,
@@ -25,10 +25,11 @@ def train_model(features_dir: str, model_name: str, task: str, lmbda: float, cro
 
     from fcbench.codecs import atomic
     from fcbench.codecs.hyperprior import train
-    from fcbench.components.keys import artifact_key
-    from fcbench.components.publish import publish
+    from fcbench.components.storage.keys import artifact_key
+    from fcbench.components.storage.publish import publish
     from fcbench.codecs import settings
-    from fcbench.components.runtime import stage_context, tracking_uri as resolve_tracking
+    from fcbench.components.stages.context import stage_context
+    from fcbench.components.tracking.server import stage_tracking_uri
 
     with stage_context("hyperprior_train", model=model_name, task=task, rate_point=lmbda):
         out = Path(checkpoint_path)
@@ -53,7 +54,7 @@ def train_model(features_dir: str, model_name: str, task: str, lmbda: float, cro
             atomic.write_bytes(curves / "curves.png", Path(result.plot).read_bytes())
         info = {"lmbda": float(lmbda), "lr": float(lr), "task": task, "model": model_name, "evaluate": evaluate,
                 "epochs_run": len(result.curves), "last": result.curves[-1] if result.curves else {}}
-        uri = resolve_tracking(tracking_uri)
+        uri = stage_tracking_uri(tracking_uri)
         if uri:
             from fcbench.components.tracking import Tracker
 
@@ -69,14 +70,14 @@ def train_model(features_dir: str, model_name: str, task: str, lmbda: float, cro
         return info
 
 
-@images.component("gpu")
+@container_images.component("gpu")
 def hyperprior_train(train_features: Input[Dataset], model_name: str, task: str, lmbda: float,
                      crop: list, epochs: int, steps: int, batch_size: int, seed: int, N: int, M: int,
                      evaluate: str, tracking_uri: str, model: Output[Model], curves: Output[Artifact],
                      metrics: Output[Metrics], storage_uri: str = "", lr: float = 1e-4):
     """Train the hyperprior for one lambda (GPU when the node has one)."""
-    from fcbench.components.hyperprior_train import train_model
-    from fcbench.components.runtime import log_metrics
+    from fcbench.components.stages.hyperprior_train import train_model
+    from fcbench.components.stages.params import log_metrics
 
     info = train_model(train_features.path, model_name, task, lmbda, crop, epochs, steps, batch_size,
                        seed, N, M, evaluate, "auto", model.path, curves.path, tracking_uri,

@@ -1,7 +1,8 @@
-"""KFP component `truncate_quantize`: resolve the coding conditions of a (model, task, codec
-family) from the test conditions, lay out the codec x rate-point grid, and code the feature set
-with the `bypass` codec (truncate + quantize only: the reference's "QP0" point, the floor every
-codec of the family is measured against).
+"""KFP component `prepare_coding` (the paper's "truncate_quantize" stage, its display name):
+resolve the coding conditions of a (model, task, codec family) from the test conditions, lay out
+the codec x rate-point grid, and code the feature set with the `bypass` codec (truncate +
+quantize only: the reference's "QP0" point, the floor every codec of the family is measured
+against).
 
 Outputs the grid as a parameter list: one item per (codec, rate point) holding the codec, its
 options and identity hash, the rate point and the conditions (JSON), so every downstream codec
@@ -9,7 +10,7 @@ task gets them as explicit inputs (part of its KFP cache key).
 """
 from kfp.dsl import Dataset, Input, Metrics, Output
 
-from fcbench.components import images
+from fcbench.components.stages import container_images
 
 FAMILIES = ("traditional", "learned")
 CONDITION_KEYS = ("low", "high", "truncate", "bit_depth", "layout", "quant")
@@ -38,7 +39,7 @@ def default_rate_points(model: str, task: str, family: str) -> list:
 
 
 def rate_grid(codecs: list, rate_points: list, model: str, task: str, family: str, conditions: dict) -> list:
-    """One loop item per (codec, rate point): {codec, options, identity, rate_point, conditions}
+    """One loop item per (codec, rate point): {codec, options, identity_hash, rate_point, conditions}
     plus any other keys of the codec entry (e.g. a checkpoint `uri`). An entry with its own
     `rate_point` (one trained model) gives one item; others get every rate point."""
     import json
@@ -47,7 +48,7 @@ def rate_grid(codecs: list, rate_points: list, model: str, task: str, family: st
     text = json.dumps(conditions, sort_keys=True)
     grid = []
     for spec in codecs:
-        missing = {"codec", "identity"} - set(spec)
+        missing = {"codec", "identity_hash"} - set(spec)
         if missing:
             raise ValueError(f"codec entry {spec} lacks {sorted(missing)}")
         base = {**spec, "options": spec.get("options") or {}, "conditions": text}
@@ -81,14 +82,16 @@ def prepare(features_dir: str, model: str, task: str, family: str, legacy: bool,
     `storage_uri` the bypass point is also published under <model>/<task>/bypass-<family>/qp0/."""
     from fcbench.codecs import get_codec
     from fcbench.components.coding import code_features
-    from fcbench.components.publish import publish_coding
-    from fcbench.components.runtime import identity_hash, parse_json, stage_context
+    from fcbench.components.storage.publish import publish_coding
+    from fcbench.components.codec_identity import identity_hash
+    from fcbench.components.stages.context import stage_context
+    from fcbench.components.stages.params import parse_json
 
-    with stage_context("truncate_quantize", model=model, task=task, family=family):
+    with stage_context("prepare_coding", model=model, task=task, family=family):
         conditions = resolve_conditions(model, task, family, legacy, parse_json(overrides, "overrides"))
         grid = rate_grid(codecs, rate_points, model, task, family, conditions)
-        bypass_identity = identity_hash(get_codec("bypass").identity)
-        summary = code_features(features_dir, "bypass", {}, bypass_identity, 0, conditions,
+        bypass_hash = identity_hash(get_codec("bypass").identity)
+        summary = code_features(features_dir, "bypass", {}, bypass_hash, 0, conditions,
                                 quantized_dir, results_path)
         summary["clipped_fraction"] = clipped_fraction(features_dir, conditions)
         # The two families quantize differently: one bypass point each, kept apart.
@@ -96,18 +99,18 @@ def prepare(features_dir: str, model: str, task: str, family: str, legacy: bool,
         return conditions, grid, summary
 
 
-@images.component("codec")
-def truncate_quantize(features: Input[Dataset], model: str, task: str, family: str, legacy: bool,
-                      overrides: str, codecs: list, rate_points: list, quantized: Output[Dataset],
-                      results: Output[Dataset], stats: Output[Metrics], storage_uri: str = "") -> list:
+@container_images.component("codec")
+def prepare_coding(features: Input[Dataset], model: str, task: str, family: str, legacy: bool,
+                   overrides: str, codecs: list, rate_points: list, quantized: Output[Dataset],
+                   results: Output[Dataset], stats: Output[Metrics], storage_uri: str = "") -> list:
     """The codec x rate-point grid of one codec family (with its conditions), and the
     truncate-quantize-only reconstruction with its rate results.
 
     The grid is the task's only parameter output: the kfp local runner cannot loop over a named
     output of a multi-output task.
     """
-    from fcbench.components.runtime import log_metrics
-    from fcbench.components.truncate_quantize import prepare
+    from fcbench.components.stages.params import log_metrics
+    from fcbench.components.stages.prepare_coding import prepare
 
     conditions, grid, summary = prepare(features.path, model, task, family, legacy, overrides,
                                         codecs, rate_points, quantized.path, results.path, storage_uri)

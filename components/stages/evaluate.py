@@ -8,7 +8,7 @@ dtype (TEST_CONDITIONS.md §6).
 """
 from kfp.dsl import Artifact, Dataset, Input, Metrics, Output
 
-from fcbench.components import images
+from fcbench.components.stages import container_images
 
 UNCOMPRESSED = "uncompressed"
 _DTYPE_BITS = {"float32": 32, "float16": 16, "bfloat16": 16, "float64": 64}
@@ -56,7 +56,9 @@ def evaluate_point(recon_dir: str, reference_dir: str, model: str, task: str, we
                    rate_point: float, rate_path: str) -> dict:
     """Plain-function body: the RD point as a dict (fcbench.components.reporting.RDPoint schema)."""
     from fcbench.components.reporting import RDPoint
-    from fcbench.components.runtime import local_path, parse_json, stage_context
+    from fcbench.components.inputs import local_path
+    from fcbench.components.stages.context import stage_context
+    from fcbench.components.stages.params import parse_json
     from fcbench.machines import get_machine
 
     with stage_context("evaluate", model=model, task=task, codec=codec, rate_point=rate_point):
@@ -86,7 +88,7 @@ def point_metrics(rd: dict) -> dict:
     return {**{k: rd.get(k) for k in keys}, rd["metric"]: rd["metric_value"]}
 
 
-@images.component("gpu")
+@container_images.component("gpu")
 def evaluate(recon: Input[Dataset], reference: Input[Dataset], model: str, task: str, weights_uri: str,
              data_uri: str, sample_list_uri: str, machine_options: str, codec: str, rate_point: float,
              rate: Input[Dataset], point: Output[Artifact], metrics: Output[Metrics]):
@@ -94,8 +96,8 @@ def evaluate(recon: Input[Dataset], reference: Input[Dataset], model: str, task:
     import json
 
     from fcbench.codecs import atomic
-    from fcbench.components.evaluate import evaluate_point, point_metrics
-    from fcbench.components.runtime import log_metrics
+    from fcbench.components.stages.evaluate import evaluate_point, point_metrics
+    from fcbench.components.stages.params import log_metrics
 
     rd = evaluate_point(recon.path, reference.path, model, task, weights_uri, data_uri, sample_list_uri,
                         machine_options, codec, rate_point, rate.path)

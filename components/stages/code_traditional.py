@@ -1,0 +1,46 @@
+"""KFP component `code_traditional`: a traditional codec (vtm, vvenc, x265, ... chosen by parameter;
+the paper's "VTM encode" stage) codes the feature set at one QP -> reconstructed feature set,
+bitstreams and rate results.
+
+The codec identity hash (name, version, binary and cfg sha256, options) is an explicit input and
+is checked against the codec found in the image, so KFP caching never reuses a result made by
+another binary or cfg.
+"""
+from kfp.dsl import Dataset, Input, Metrics, Output
+
+from fcbench.components.stages import container_images
+
+SUMMARY_METRICS = ("bpfp", "side_bpfp", "container_bpfp", "ebpfp", "mse", "psnr_q", "enc_s", "dec_s")
+
+
+def encode_decode(features_dir: str, codec: str, codec_options: dict, codec_identity_hash: str,
+                  rate_point: float, conditions: str, recon_dir: str, bitstreams_dir: str,
+                  results_path: str, model: str = "", task: str = "", storage_uri: str = "") -> dict:
+    """Plain-function body of the component; with a `storage_uri` the reconstruction, bitstreams
+    and results are also published under <model>/<task>/<codec>/qp<QP>/ there."""
+    from fcbench.components.coding import code_features
+    from fcbench.components.storage.publish import publish_coding
+    from fcbench.components.stages.context import stage_context
+    from fcbench.components.stages.params import parse_json, restore_rate_point
+
+    with stage_context("code_traditional", codec=codec, rate_point=rate_point):
+        qp = restore_rate_point(rate_point, integer=True)
+        summary = code_features(features_dir, codec, dict(codec_options or {}), codec_identity_hash, qp,
+                                parse_json(conditions, "conditions"), recon_dir, results_path, bitstreams_dir)
+        publish_coding(storage_uri, model, task, codec, qp, recon_dir, results_path, bitstreams_dir)
+        return summary
+
+
+@container_images.component("codec")
+def code_traditional(features: Input[Dataset], codec: str, codec_options: dict, codec_identity_hash: str,
+                     rate_point: float, conditions: str, recon: Output[Dataset], bitstreams: Output[Dataset],
+                     results: Output[Dataset], metrics: Output[Metrics], model: str = "", task: str = "",
+                     storage_uri: str = ""):
+    """Encode + decode every sample at one QP with a traditional codec."""
+    from fcbench.components.stages.params import log_metrics
+    from fcbench.components.stages.code_traditional import SUMMARY_METRICS, encode_decode
+
+    summary = encode_decode(features.path, codec, codec_options, codec_identity_hash, rate_point,
+                            conditions, recon.path, bitstreams.path, results.path, model, task, storage_uri)
+    recon.metadata.update({"codec": codec, "rate_point": rate_point, "identity_hash": codec_identity_hash})
+    log_metrics(metrics, summary, SUMMARY_METRICS)

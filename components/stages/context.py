@@ -1,0 +1,61 @@
+"""Stage failures that say where they happened: StageError, stage_context and the error log.
+
+A failing stage raises a StageError naming the stage and what it was working on (codec, rate
+point, sample); the local runner reads the same records back from FCBENCH_ERROR_LOG.
+"""
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from fcbench.codecs import settings
+from fcbench.codecs.types import PathLike
+
+
+class StageError(RuntimeError):
+    """A pipeline stage failed; the message names the stage and what it was working on."""
+
+    def __init__(self, stage: str, context: dict, cause: BaseException):
+        self.stage = stage
+        self.context = context
+        self.cause = f"{type(cause).__name__}: {cause}"
+        where = ", ".join(f"{k}={v}" for k, v in context.items() if v not in (None, ""))
+        super().__init__(f"stage {stage} failed ({where}): {self.cause}")
+
+
+@contextmanager
+def stage_context(stage: str, **context: Any) -> Iterator[dict]:
+    """Turn any failure inside into a StageError naming the stage and its context.
+
+    The yielded dict may be updated (e.g. with the sample being processed) so the error names
+    what was current when it failed. Failures are also appended to FCBENCH_ERROR_LOG, which the
+    local runner reads to say which stage, sample and rate point broke the pipeline.
+    """
+    ctx = dict(context)
+    try:
+        yield ctx
+    except StageError:
+        raise
+    except Exception as exc:
+        err = StageError(stage, ctx, exc)
+        _record(err)
+        raise err from exc
+
+
+def _record(err: StageError) -> None:
+    path = settings.ERROR_LOG.get()
+    if path is None:
+        return
+    line = json.dumps({"stage": err.stage, "context": err.context, "error": err.cause}, default=str)
+    with open(path, "a") as f:  # one short line per failure: append is atomic enough here
+        f.write(line + "\n")
+
+
+def read_error_log(path: PathLike) -> list[dict]:
+    """Failures recorded by stage_context, oldest first."""
+    p = Path(path)
+    if not p.is_file():
+        return []
+    return [json.loads(line) for line in p.read_text().splitlines() if line.strip()]

@@ -1,0 +1,64 @@
+"""How to reach an S3 endpoint: StorageConfig, from the FCBENCH_S3_* settings (never from code)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Mapping, Optional
+from urllib.parse import urlparse
+
+from fcbench.codecs import settings
+from fcbench.codecs.settings import SettingError
+from fcbench.components.storage.errors import StorageError
+
+MiB = 1 << 20
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    """How to reach an S3 endpoint. `endpoint` is `host:port` or `http(s)://host:port`."""
+
+    endpoint: Optional[str] = None
+    access_key: Optional[str] = None
+    secret_key: Optional[str] = field(default=None, repr=False)
+    secure: Optional[bool] = None  # None: from the endpoint's scheme, else False
+    region: Optional[str] = None
+    # Fail fast: a dead endpoint must not cost minutes of urllib3 retries.
+    connect_timeout: float = 5.0
+    read_timeout: float = 120.0
+    retries: int = 2
+    part_size: int = 16 * MiB  # multipart above this size (S3 minimum part: 5 MiB)
+    parallel_uploads: int = 3
+
+    @classmethod
+    def from_env(cls, env: Optional[Mapping[str, str]] = None, **overrides) -> "StorageConfig":
+        """The FCBENCH_S3_* settings (fcbench.codecs.settings), read from `env` (default: the
+        process environment)."""
+        try:
+            cfg = cls(
+                endpoint=settings.S3_ENDPOINT.get(env),
+                access_key=settings.S3_ACCESS_KEY.get(env),
+                secret_key=settings.S3_SECRET_KEY.get(env),
+                secure=settings.S3_SECURE.get(env),
+                region=settings.S3_REGION.get(env),
+            )
+        except SettingError as exc:
+            raise StorageError(str(exc)) from None
+        return replace(cfg, **overrides) if overrides else cfg
+
+    def resolve_endpoint(self) -> tuple[str, bool]:
+        """(host:port, secure) for the minio client; StorageError when unset or malformed."""
+        if not self.endpoint:
+            raise StorageError("no S3 endpoint configured: set FCBENCH_S3_ENDPOINT (host:port or http(s)://host:port)")
+        raw = self.endpoint.strip()
+        if "://" in raw:
+            parsed = urlparse(raw)
+            if parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.path not in ("", "/"):
+                raise StorageError(f"S3 endpoint {raw!r} must be host:port or http(s)://host:port (no path)")
+            secure = parsed.scheme == "https" if self.secure is None else self.secure
+            return parsed.netloc, secure
+        if "/" in raw or not raw:
+            raise StorageError(f"S3 endpoint {raw!r} must be host:port or http(s)://host:port")
+        return raw, bool(self.secure)
+
+    def endpoint_url(self) -> str:
+        netloc, secure = self.resolve_endpoint()
+        return f"{'https' if secure else 'http'}://{netloc}"

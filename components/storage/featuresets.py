@@ -1,0 +1,62 @@
+"""Feature sets in object storage: manifest checks, and verifying a stored or local feature set."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional
+
+from fcbench.codecs.featureset import MANIFEST, FeatureSet, FeatureSetError, check_sample_id
+from fcbench.codecs.types import PathLike
+from fcbench.components.storage.errors import StorageIntegrityError
+
+if TYPE_CHECKING:
+    from fcbench.components.storage.config import StorageConfig
+
+
+def load_json(data: bytes, where: str) -> dict:
+    """A JSON object read from storage; StorageIntegrityError naming `where` otherwise."""
+    try:
+        body = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise StorageIntegrityError(f"{where} is not valid JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise StorageIntegrityError(f"{where} is not a JSON object")
+    return body
+
+
+def manifest_samples(manifest: dict, where: str) -> list[tuple[str, str]]:
+    """(sample id, sha256) pairs of a feature-set manifest; ids must be safe file names (a
+    manifest read from a bucket must not steer downloads outside the target folder)."""
+    samples = manifest.get("samples")
+    if not isinstance(samples, list):
+        raise StorageIntegrityError(f"{where}: no 'samples' list")
+    out = []
+    for sample in samples:
+        try:
+            out.append((check_sample_id(str(sample["id"])), str(sample["sha256"])))
+        except (FeatureSetError, KeyError, TypeError) as exc:
+            raise StorageIntegrityError(f"{where}: bad sample entry {sample!r}: {exc}") from None
+    return out
+
+
+def featureset_problems(folder: Path) -> list[str]:
+    """Problems of a local feature set (FeatureSet.verify), a broken manifest included."""
+    try:
+        return FeatureSet.open(folder).verify()
+    except (FeatureSetError, TypeError, KeyError) as exc:
+        return [f"{folder / MANIFEST}: {exc}"]
+
+
+def verify_featureset(uri: PathLike, config: Optional["StorageConfig"] = None) -> list[str]:
+    """Problems of the feature set at a local folder or s3:// prefix; empty when intact.
+
+    Every sample is hashed against the manifest (remote ones are streamed, not stored)."""
+    from fcbench.components.storage.uris import is_remote, local_path_of, open_storage
+
+    uri = str(uri)
+    if not is_remote(uri):
+        folder = local_path_of(uri)
+        if not (folder / MANIFEST).is_file():
+            return [f"not a feature set: {folder / MANIFEST} is missing"]
+        return featureset_problems(folder)
+    return open_storage(uri, config).verify_featureset("")

@@ -1,0 +1,82 @@
+"""LocalStorage: keys are files below a local folder; writes go through a temp file and a rename."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Iterator
+
+from fcbench.codecs.types import PathLike
+from fcbench.components.storage.base import CHUNK, ObjectInfo, Storage
+from fcbench.components.storage.errors import StorageNotFound
+from fcbench.components.storage.keys import check_key
+
+
+class LocalStorage(Storage):
+    """Keys are files below `root`; writes go through a temp file and a rename."""
+
+    def __init__(self, root: PathLike):
+        self.root = Path(root).expanduser().absolute()
+        self.uri = str(self.root)
+
+    def _path(self, key: str) -> Path:
+        return self.root / check_key(key)
+
+    def stat(self, key: str) -> ObjectInfo:
+        path = self._path(key)
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            raise StorageNotFound(f"{path}: no such file") from None
+        if not path.is_file():
+            raise StorageNotFound(f"{path} is not a file")
+        return ObjectInfo(key, st.st_size, None, f"{st.st_mtime_ns}-{st.st_size}")
+
+    def ls(self, prefix: str = "") -> list[str]:
+        check_key(prefix, allow_prefix=True)
+        base = self.root / prefix.rsplit("/", 1)[0] if "/" in prefix else self.root
+        if not base.is_dir():
+            return []
+        keys = []
+        for path in base.rglob("*"):
+            if path.is_file() and not _is_temp(path.name):
+                key = path.relative_to(self.root).as_posix()
+                if key.startswith(prefix):
+                    keys.append(key)
+        return sorted(keys)
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    def url(self, key: str) -> str:
+        return (self.root / key).as_uri() if key else self.root.as_uri()
+
+    def _put_stream(self, key: str, stream: IO[bytes], length: int, sha256: str) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                while chunk := stream.read(CHUNK):  # the verifying reader stops at `length`
+                    f.write(chunk)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def _iter_chunks(self, key: str, offset: int = 0) -> Iterator[bytes]:
+        path = self._path(key)
+        try:
+            f = open(path, "rb")
+        except FileNotFoundError:
+            raise StorageNotFound(f"{path}: no such file") from None
+        with f:
+            f.seek(offset)
+            while chunk := f.read(CHUNK):
+                yield chunk
+
+
+def _is_temp(name: str) -> bool:
+    return name.startswith(".") and (name.endswith(".tmp") or name.endswith(".part"))
