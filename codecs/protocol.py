@@ -2,7 +2,9 @@
 
 A codec codes one feature tensor at a rate point into a self-describing container and back.
 The shared chain lives here, once: truncate -> quantize (uniform / legacy / nonlinear) or
-min-max normalise -> pack -> [frame codec] -> container. Backends implement only
+min-max normalise -> pack -> [frame codec] -> container, with the optional outlier side channel
+(fcbench.codecs.outliers: values outside the range sent apart) and ranges along any axis
+(fcbench.codecs.fitted_ranges fits them). Backends implement only
 `encode_frame`/`decode_frame` on the packed 2-D frame and say which frame they take.
 """
 from __future__ import annotations
@@ -14,8 +16,8 @@ from typing import ClassVar, Literal, Optional, Sequence, Union
 
 import numpy as np
 
-from fcbench.codecs import nonlinear, transforms
-from fcbench.codecs.container import DTYPES, ContainerError, Header, pack_container, unpack_container
+from fcbench.codecs import nonlinear, outliers, transforms
+from fcbench.codecs.container import DTYPES, ContainerError, Header, compact_ranges, pack_container, unpack_container
 from fcbench.codecs.hashing import sha256_file
 from fcbench.codecs.packing import frame_size, pack, unpack
 from fcbench.codecs.rate import PayloadParts
@@ -34,9 +36,12 @@ def file_sha256(path: Union[str, Path, None]) -> Optional[str]:
 class Conditions:
     """How a feature is turned into a frame (TEST_CONDITIONS.md §3).
 
-    low/high: truncation (and quantization) range, scalar or per C index. None: use the
-    feature's own min/max, without truncation. truncate=False keeps the range for
-    quantization but skips the clip (the reference's "truncation off").
+    low/high: truncation (and quantization) range, scalar or per channel along `range_axis`
+    (1 = the C index, as the test conditions' per-layer dpt ranges; 3 = the hidden channel of
+    token layouts, as fitted ranges). None: use the feature's own min/max, without truncation.
+    truncate=False keeps the range for quantization but skips the clip (the reference's
+    "truncation off"). outliers=True sends the values outside the range in the side channel,
+    `outlier_bits` precise (default: bit_depth); off is the paper's chain.
     """
 
     low: Union[float, Sequence[float], None] = None
@@ -47,6 +52,9 @@ class Conditions:
     quant: QuantKind = "round"
     points: Optional[np.ndarray] = None
     nonlinear_mode: nonlinear.EncodeMode = "nearest"
+    range_axis: int = 1
+    outliers: bool = False
+    outlier_bits: Optional[int] = None
 
     def __post_init__(self) -> None:
         if (self.low is None) != (self.high is None):
@@ -55,6 +63,19 @@ class Conditions:
             raise ValueError(f"unknown quantization {self.quant!r}; choose round, legacy or nonlinear")
         if self.quant == "nonlinear" and self.points is None:
             raise ValueError("nonlinear quantization needs fitted points (fcbench.codecs.nonlinear.fit_points)")
+        if self.range_axis not in (1, 2, 3) or isinstance(self.range_axis, bool):
+            raise ValueError(f"range_axis must be 1, 2 or 3 of an (N, C, H, W) tensor, got {self.range_axis!r}")
+        if not isinstance(self.outliers, bool):
+            raise ValueError(f"outliers is on or off (true/false), got {self.outliers!r}")
+        if self.outliers and (self.low is None or not self.truncate):
+            raise ValueError("the outlier side channel needs a truncation range (low/high) with truncation on")
+        if self.outlier_bits is not None:
+            outliers.check_bits(self.outlier_bits)
+
+    @property
+    def side_channel_bits(self) -> int:
+        """Precision of the outlier values (the frame's bit depth unless stated)."""
+        return self.bit_depth if self.outlier_bits is None else int(self.outlier_bits)
 
 
 def _origin_dtype(x: np.ndarray) -> str:
@@ -114,18 +135,21 @@ class Codec(abc.ABC):
         c = conditions
         if c.low is None:
             xf = x.astype(np.float32)
-            low, high = float(xf.min()), float(xf.max())
-            if high <= low:
-                high = low + 1.0
+            lo_arr, hi_arr = (float(xf.min()),), (float(xf.max()),)
+            if hi_arr[0] <= lo_arr[0]:
+                hi_arr = (lo_arr[0] + 1.0,)
             truncated = False
         else:
-            low, high, truncated = c.low, c.high, c.truncate
-        lo_arr = tuple(float(v) for v in np.atleast_1d(np.asarray(low, dtype=np.float64)))
-        hi_arr = tuple(float(v) for v in np.atleast_1d(np.asarray(high, dtype=np.float64)))
-        xt = transforms.truncate(x, low, high) if truncated else x.astype(np.float32)
+            lo_arr = tuple(float(v) for v in np.atleast_1d(np.asarray(c.low, dtype=np.float64)))
+            hi_arr = tuple(float(v) for v in np.atleast_1d(np.asarray(c.high, dtype=np.float64)))
+            lo_arr, hi_arr = compact_ranges(lo_arr, hi_arr)  # long tables travel as float32: use those
+            truncated = c.truncate
+        low, high = _range_args(lo_arr, hi_arr)
+        axis = c.range_axis
+        xt = transforms.truncate(x, low, high, axis) if truncated else x.astype(np.float32)
         points = None
         if self.frame_kind == "unit":
-            q = transforms.normalize(xt, low, high)
+            q = transforms.normalize(xt, low, high, axis)
             transform, bit_depth = "normalize", 0
         elif c.quant == "nonlinear":
             points = np.asarray(c.points, dtype=np.float32)
@@ -134,9 +158,14 @@ class Codec(abc.ABC):
             if points.shape[-1] != 2**bit_depth:
                 raise ValueError(f"{points.shape[-1]} quantization points for {bit_depth}-bit samples")
         else:
-            q = transforms.quantize(xt, low, high, c.bit_depth, mode=c.quant)
+            q = transforms.quantize(xt, low, high, c.bit_depth, mode=c.quant, axis=axis)
             transform = "uniform" if c.quant == "round" else "legacy"
             bit_depth = c.bit_depth
+        side = None
+        if c.outliers:
+            pos_axis = outliers.position_axis(c.layout, axis, len(lo_arr) > 1)
+            found = outliers.find(x, low, high, axis, pos_axis, c.side_channel_bits)
+            side = outliers.encode(found, x.shape)
         header = Header(
             codec=self.name,
             rate_point=rate_point,
@@ -150,6 +179,8 @@ class Codec(abc.ABC):
             high=hi_arr,
             truncated=truncated,
             points=points,
+            range_axis=axis,
+            outliers=side,
         )
         return header, pack(q, c.layout)
 
@@ -157,13 +188,17 @@ class Codec(abc.ABC):
         """Unpack and dequantize/denormalise a decoded frame -> feature in the original dtype."""
         q = unpack(frame, header.shape, header.layout)
         low, high = header.range
+        axis = header.range_axis
         if header.transform == "normalize":
-            x = transforms.denormalize(np.clip(q, 0.0, 1.0), low, high)
+            x = transforms.denormalize(np.clip(q, 0.0, 1.0), low, high, axis)
         elif header.transform == "nonlinear":
             x = nonlinear.decode(q, header.points)
         else:
             mode = "round" if header.transform == "uniform" else "legacy"
-            x = transforms.dequantize(q, low, high, header.bit_depth, mode=mode)
+            x = transforms.dequantize(q, low, high, header.bit_depth, mode=mode, axis=axis)
+        if header.outliers is not None:
+            side = outliers.decode(header.outliers, header.shape)
+            x = outliers.apply(np.array(x, dtype=np.float32), side, low, high, axis)
         return cast_to(x, header.dtype)
 
     def encode(self, feature: np.ndarray, rate_point: RatePoint, **conditions) -> bytes:
@@ -188,6 +223,11 @@ class Codec(abc.ABC):
         """Container bytes -> reconstructed feature (original shape and dtype)."""
         header, frame = self.decode_to_frame(data)
         return self.from_frame(header, frame)
+
+
+def _range_args(lo: tuple[float, ...], hi: tuple[float, ...]):
+    """Header range tuples -> the scalar-or-list form the transforms take."""
+    return (lo[0], hi[0]) if len(lo) == 1 else (list(lo), list(hi))
 
 
 def cast_to(x: np.ndarray, dtype: str) -> np.ndarray:

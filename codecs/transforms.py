@@ -1,7 +1,8 @@
 """Truncation, uniform quantization and min-max normalisation of feature tensors.
 
 Ranges (`low`, `high`) are scalars or per-channel sequences, channel = the C index of an
-(N, C, H, W) tensor. Arithmetic follows the reference: float32 tensors, Python-float ranges.
+(N, C, H, W) tensor by default, or any other axis (`axis=3`: the hidden channel of a token
+layout, whose tensors are (N, 1, tokens, channels)). Arithmetic follows the reference: float32 tensors, Python-float ranges.
 """
 from __future__ import annotations
 
@@ -28,8 +29,8 @@ def check_finite(x: np.ndarray, what: str = "feature") -> None:
         raise ValueError(f"{what} contains non-finite values ({nan} NaN, {inf} Inf)")
 
 
-def channel_ranges(low: Range, high: Range, shape: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-    """Broadcastable float64 (low, high) arrays for a tensor of `shape`; per-channel -> C axis."""
+def channel_ranges(low: Range, high: Range, shape: Sequence[int], axis: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Broadcastable float64 (low, high) arrays for a tensor of `shape`; per-channel -> `axis`."""
     lo = np.asarray(low, dtype=np.float64)
     hi = np.asarray(high, dtype=np.float64)
     if lo.shape != hi.shape:
@@ -43,10 +44,15 @@ def channel_ranges(low: Range, high: Range, shape: Sequence[int]) -> tuple[np.nd
     if lo.ndim == 1:
         if len(shape) != 4:
             raise ValueError(f"per-channel ranges need an (N, C, H, W) tensor, got shape {tuple(shape)}")
-        if lo.shape[0] != shape[1]:
-            raise ValueError(f"{lo.shape[0]} per-channel ranges for C={shape[1]} channels")
-        lo = lo.reshape(1, -1, 1, 1)
-        hi = hi.reshape(1, -1, 1, 1)
+        if axis not in (1, 2, 3):
+            raise ValueError(f"range axis must be 1, 2 or 3 of an (N, C, H, W) tensor, got {axis}")
+        if lo.shape[0] != shape[axis]:
+            where = f"C={shape[1]} channels" if axis == 1 else f"{shape[axis]} channels on axis {axis} of {tuple(shape)}"
+            raise ValueError(f"{lo.shape[0]} per-channel ranges for {where}")
+        bshape = [1, 1, 1, 1]
+        bshape[axis] = -1
+        lo = lo.reshape(bshape)
+        hi = hi.reshape(bshape)
     return lo, hi
 
 
@@ -55,16 +61,18 @@ def _per_channel_apply(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, fn) -> np.
     with Python-float constants exactly as in the reference (no float64 promotion)."""
     if lo.ndim == 0:
         return fn(x, float(lo), float(hi))
-    out = np.empty(x.shape, dtype=fn(x[:1, :1, :1, :1], float(lo.flat[0]), float(hi.flat[0])).dtype)
-    for c in range(x.shape[1]):
-        out[:, c] = fn(x[:, c], float(lo.flat[c]), float(hi.flat[c]))
-    return out
+    axis = int(np.argmax(lo.shape)) if lo.size > 1 else 1
+    xs = np.moveaxis(x, axis, 1)  # a view: the channel axis in place of C
+    out = np.empty(xs.shape, dtype=fn(x[:1, :1, :1, :1], float(lo.flat[0]), float(hi.flat[0])).dtype)
+    for c in range(xs.shape[1]):
+        out[:, c] = fn(xs[:, c], float(lo.flat[c]), float(hi.flat[c]))
+    return out if axis == 1 else np.ascontiguousarray(np.moveaxis(out, 1, axis))
 
 
-def truncate(x: np.ndarray, low: Range, high: Range) -> np.ndarray:
+def truncate(x: np.ndarray, low: Range, high: Range, axis: int = 1) -> np.ndarray:
     """Clip `x` to [low, high] (scalar or per-channel); returns float32."""
     x = _as_float32(x)
-    lo, hi = channel_ranges(low, high, x.shape)
+    lo, hi = channel_ranges(low, high, x.shape, axis)
     return _per_channel_apply(x, lo, hi, lambda v, a, b: np.clip(v, np.float32(a), np.float32(b)))
 
 
@@ -79,7 +87,8 @@ def _check_mode(mode: str) -> None:
         raise ValueError(f"unknown quantization mode {mode!r}; choose one of {QUANT_MODES}")
 
 
-def quantize(x: np.ndarray, low: Range, high: Range, bit_depth: int, mode: QuantMode = "round") -> np.ndarray:
+def quantize(x: np.ndarray, low: Range, high: Range, bit_depth: int, mode: QuantMode = "round",
+             axis: int = 1) -> np.ndarray:
     """Uniform quantization to `bit_depth` bits -> uint16 (uint8 for <= 8 bits).
 
     round:  clip to [low, high], q = round((x - low) * (2^b - 1) / (high - low)).
@@ -90,7 +99,7 @@ def quantize(x: np.ndarray, low: Range, high: Range, bit_depth: int, mode: Quant
     _check_mode(mode)
     x = _as_float32(x)
     check_finite(x)
-    lo, hi = channel_ranges(low, high, x.shape)
+    lo, hi = channel_ranges(low, high, x.shape, axis)
     levels = 2**b - 1
     out_dtype = np.uint8 if b <= 8 else np.uint16
 
@@ -106,7 +115,8 @@ def quantize(x: np.ndarray, low: Range, high: Range, bit_depth: int, mode: Quant
     return _per_channel_apply(x, lo, hi, one)
 
 
-def dequantize(q: np.ndarray, low: Range, high: Range, bit_depth: int, mode: QuantMode = "round") -> np.ndarray:
+def dequantize(q: np.ndarray, low: Range, high: Range, bit_depth: int, mode: QuantMode = "round",
+               axis: int = 1) -> np.ndarray:
     """Inverse of `quantize` -> float32: q / scale + low with scale = (2^b - 1) / (high - low),
     the reference's formula in both modes (legacy keeps the floor's -step/2 bias)."""
     b = _check_bit_depth(bit_depth)
@@ -114,23 +124,23 @@ def dequantize(q: np.ndarray, low: Range, high: Range, bit_depth: int, mode: Qua
     q = np.asarray(q)
     if not np.issubdtype(q.dtype, np.integer):
         raise TypeError(f"quantized samples must be integers, got dtype {q.dtype}")
-    lo, hi = channel_ranges(low, high, q.shape)
+    lo, hi = channel_ranges(low, high, q.shape, axis)
     levels = 2**b - 1
     qf = q.astype(np.float32)
     return _per_channel_apply(qf, lo, hi, lambda v, a, h: (v / (levels / (h - a)) + a).astype(np.float32))
 
 
-def normalize(x: np.ndarray, low: Range, high: Range) -> np.ndarray:
+def normalize(x: np.ndarray, low: Range, high: Range, axis: int = 1) -> np.ndarray:
     """Min-max normalisation to [0, 1] in float32 for learned codecs (no clipping here:
     truncate first)."""
     x = _as_float32(x)
     check_finite(x)
-    lo, hi = channel_ranges(low, high, x.shape)
+    lo, hi = channel_ranges(low, high, x.shape, axis)
     return _per_channel_apply(x, lo, hi, lambda v, a, h: ((v - a) / (h - a)).astype(np.float32))
 
 
-def denormalize(y: np.ndarray, low: Range, high: Range) -> np.ndarray:
+def denormalize(y: np.ndarray, low: Range, high: Range, axis: int = 1) -> np.ndarray:
     """Inverse of `normalize`: y * (high - low) + low, float32."""
     y = _as_float32(y)
-    lo, hi = channel_ranges(low, high, y.shape)
+    lo, hi = channel_ranges(low, high, y.shape, axis)
     return _per_channel_apply(y, lo, hi, lambda v, a, h: (v * (h - a) + a).astype(np.float32))
