@@ -196,6 +196,31 @@ def values(out: Outliers, low: Range, high: Range, shape: Sequence[int], range_a
     return index, bound + out.steps * step
 
 
+FILLS: tuple[str, ...] = ("clip", "median")
+
+
+def fill(frame_values: np.ndarray, out: Outliers, how: str) -> np.ndarray:
+    """What the frame codec gets at the outlier positions, which the decoder overwrites anyway:
+    `clip` leaves the truncated value (the bound); `median` puts the median of the channel's
+    other values there, so the frame codec spends no bits on a spike it need not keep."""
+    if how not in FILLS:
+        raise ValueError(f"unknown outlier fill {how!r}; choose one of {FILLS}")
+    if how == "clip" or not len(out):
+        return frame_values
+    x = np.array(frame_values, dtype=np.float32)
+    index = _moved_index(out.positions, x.shape, out.position_axis)
+    mask = np.zeros(x.shape, dtype=bool)
+    mask[index] = True
+    moved = np.moveaxis(np.where(mask, np.nan, x), out.position_axis, 0).reshape(x.shape[out.position_axis], -1)
+    channels = np.unique(index[out.position_axis])
+    with np.errstate(all="ignore"):
+        medians = np.nan_to_num(np.nanmedian(moved[channels], axis=1))
+    per_channel = np.zeros(x.shape[out.position_axis], dtype=np.float32)
+    per_channel[channels] = medians  # a channel of outliers only gets 0 (any value will do)
+    x[index] = per_channel[index[out.position_axis]]
+    return x
+
+
 def apply(recon: np.ndarray, out: Outliers, low: Range, high: Range, range_axis: int) -> np.ndarray:
     """Overwrite the outlier positions of a float32 reconstruction (in place; returned)."""
     index, vals = values(out, low, high, recon.shape, range_axis)

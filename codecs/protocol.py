@@ -41,7 +41,8 @@ class Conditions:
     token layouts, as fitted ranges). None: use the feature's own min/max, without truncation.
     truncate=False keeps the range for quantization but skips the clip (the reference's
     "truncation off"). outliers=True sends the values outside the range in the side channel,
-    `outlier_bits` precise (default: bit_depth); off is the paper's chain.
+    `outlier_bits` precise (default: bit_depth), and hands the frame codec the channel median
+    at those positions (`outlier_fill="clip"`: the truncated value); off is the paper's chain.
     """
 
     low: Union[float, Sequence[float], None] = None
@@ -55,6 +56,7 @@ class Conditions:
     range_axis: int = 1
     outliers: bool = False
     outlier_bits: Optional[int] = None
+    outlier_fill: str = "median"
 
     def __post_init__(self) -> None:
         if (self.low is None) != (self.high is None):
@@ -71,6 +73,8 @@ class Conditions:
             raise ValueError("the outlier side channel needs a truncation range (low/high) with truncation on")
         if self.outlier_bits is not None:
             outliers.check_bits(self.outlier_bits)
+        if self.outlier_fill not in outliers.FILLS:
+            raise ValueError(f"unknown outlier_fill {self.outlier_fill!r}; choose one of {outliers.FILLS}")
 
     @property
     def side_channel_bits(self) -> int:
@@ -147,6 +151,12 @@ class Codec(abc.ABC):
         low, high = _range_args(lo_arr, hi_arr)
         axis = c.range_axis
         xt = transforms.truncate(x, low, high, axis) if truncated else x.astype(np.float32)
+        side = None
+        if c.outliers:
+            pos_axis = outliers.position_axis(c.layout, axis, len(lo_arr) > 1)
+            found = outliers.find(x, low, high, axis, pos_axis, c.side_channel_bits)
+            side = outliers.encode(found, x.shape)
+            xt = outliers.fill(xt, found, c.outlier_fill)
         points = None
         if self.frame_kind == "unit":
             q = transforms.normalize(xt, low, high, axis)
@@ -161,11 +171,6 @@ class Codec(abc.ABC):
             q = transforms.quantize(xt, low, high, c.bit_depth, mode=c.quant, axis=axis)
             transform = "uniform" if c.quant == "round" else "legacy"
             bit_depth = c.bit_depth
-        side = None
-        if c.outliers:
-            pos_axis = outliers.position_axis(c.layout, axis, len(lo_arr) > 1)
-            found = outliers.find(x, low, high, axis, pos_axis, c.side_channel_bits)
-            side = outliers.encode(found, x.shape)
         header = Header(
             codec=self.name,
             rate_point=rate_point,

@@ -3,9 +3,10 @@
 One coded feature is a container (see `container.py`): fcbench's header, the codec payload and a
 CRC. The paper's BPFP counts only what the paper's decoder needed: the codec's own bitstream
 (the `.bin` VTM/VVenC/x265 wrote, the hyperprior's y and z strings) plus any coded side
-information fcbench adds (`side_bytes`, e.g. an outlier channel; 0 for today's codecs). Everything
-else (the container header with shape, ranges and codec id, a payload's own length fields, the
-CRC) is fcbench overhead: real bytes, reported in its own column (`container_bpfp`), never mixed
+information fcbench adds (`side_bytes`: the chain's outlier side channel, fcbench.codecs.outliers,
+carried in its own container section; 0 when it is off). Everything else (the container header
+with shape, ranges - fitted range tables included - and codec id, a payload's own length fields,
+the CRC) is fcbench overhead: real bytes, reported in its own column (`container_bpfp`), never mixed
 into `bpfp`. The reference's decoder took those parameters from the test conditions instead.
 See docs/codecs.md ("Rate").
 """
@@ -123,6 +124,8 @@ def container_rate(data: bytes, origin_dtype: Optional[str] = None, codec: "Code
             raise ValueError(f"cannot split the payload of a {header.codec!r} container: {exc.args[0]}") from None
     parts = codec.payload_parts(payload, header)
     parts.check(len(payload), header.codec)
+    if header.side_bytes:  # the chain's outlier side channel travels in the container, not the payload
+        parts = PayloadParts(parts.bitstream_bytes, parts.side_bytes + header.side_bytes)
     return rate_of(header, len(data), parts, origin_dtype)
 
 

@@ -97,16 +97,9 @@ def trained(tmp_path_factory, peaky_set) -> dict:
 @pytest.fixture(scope="session")
 def untrained_checkpoint(tmp_path_factory) -> Path:
     """A checkpoint of a freshly initialised tiny model (lambda 0.01), without any training."""
-    import torch
+    from tests.codecs.checkpoints import write_untrained_checkpoint
 
-    from fcbench.codecs.hyperprior import ModelConfig, build_model, save_checkpoint
-
-    cfg = ModelConfig(N=8, M=8)
-    torch.manual_seed(0)  # weights only; no compute worth limiting threads for
-    net = build_model(cfg)
-    path = tmp_path_factory.mktemp("untrained") / "untrained.pt"
-    save_checkpoint(path, {"config": cfg.as_dict(), "lmbda": 0.01, "task": "", "epoch": 0, "model": net.state_dict()})
-    return path
+    return write_untrained_checkpoint(tmp_path_factory.mktemp("untrained") / "untrained.pt")
 
 
 def _run_python(code: str, timeout: float = 240) -> subprocess.CompletedProcess:
