@@ -13,6 +13,7 @@ from typing import Optional, Sequence
 COMMAND_MODULES = (
     "fcbench.pipelines.commands.core",
     "fcbench.pipelines.commands.codec",
+    "fcbench.pipelines.commands.ranges",
     "fcbench.pipelines.commands.hyperprior",
     "fcbench.pipelines.commands.machines",
     "fcbench.pipelines.commands.kfp",

@@ -34,10 +34,39 @@ def _add_sweep_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--legacy", action="store_true", help="the reference's floor quantization")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="codec option (value parsed as JSON when it is, e.g. preset=fast, level=19)")
+    add_chain_arguments(p)
     p.add_argument("--cache-dir", type=Path, default=None, help="job cache (default OUT/cache)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=cmd_encode)
+
+
+def add_chain_arguments(p: argparse.ArgumentParser) -> None:
+    """The chain options (fcbench.codecs.chain): outlier side channel and fitted ranges."""
+    g = p.add_argument_group("chain", "beyond the paper's chain (docs/codecs.md, 'Outliers and fitted ranges')")
+    g.add_argument("--outliers", action="store_true",
+                   help="send values outside the truncation range in the outlier side channel")
+    g.add_argument("--outlier-bits", type=int, default=None, help="precision of outlier values (default: bit depth)")
+    g.add_argument("--outlier-fill", choices=("median", "clip"), default=None,
+                   help="frame value at outlier positions (default median)")
+    g.add_argument("--ranges", type=str, default=None, metavar="FILE",
+                   help="fitted range table (`fcbench ranges fit`) instead of the fixed range")
+
+
+def chain_spec(args: argparse.Namespace) -> dict:
+    """The chain spec of the command line's chain options."""
+    spec: dict = {}
+    if args.outliers:
+        spec["outliers"] = True
+    if args.outlier_bits is not None:
+        spec["outlier_bits"] = args.outlier_bits
+    if args.outlier_fill is not None:
+        spec["outlier_fill"] = args.outlier_fill
+    if args.ranges:
+        if args.low is not None:
+            raise ValueError("give --ranges or --low/--high, not both")
+        spec["ranges"] = args.ranges
+    return spec
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -98,11 +127,13 @@ def resolve_conditions(args: argparse.Namespace, frame_kind: str) -> tuple[dict,
             conds["bit_depth"] = args.bit_depth
     if args.no_truncate:
         conds["truncate"] = False
-    return conds, defaults
+    from fcbench.codecs import chain
+
+    return chain.apply(conds, chain_spec(args)), defaults
 
 
 def cmd_encode(args: argparse.Namespace) -> int:
-    stage_inputs(args, "features")
+    stage_inputs(args, "features", "ranges")
     from fcbench.codecs.registry import codec_class
     from fcbench.codecs.sweep import SweepError, run_sweep
 
