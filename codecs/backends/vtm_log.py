@@ -1,9 +1,12 @@
 """Parsing VTM / VVenC encoder and decoder logs: tool version and per-picture bits.
 
-Encoder picture lines look like
+Encoder picture lines look like (VTM 23.13, then VVenC 1.14.0: no LId, the QP followed by more
+fields; both as found in the real logs of tests/fixtures)
   POC    0 LId:  0 TId: 0 ( IDR_N_LP, I-SLICE, QP 32 )      28552 bits [Y 31.2765 dB ...]
-and the banner like `VVCSoftware: VTM Encoder Version 23.13 [...]` (VVenC: `vvencFFapp:
-Fraunhofer VVC Encoder ver. 1.13.1 ...`).
+  POC     0 TId: 0 (  IDR_N_LP, I-SLICE, QP 32, TF 0)      31008 bits [Y 31.2248 dB ...]
+and the version banners like `VVCSoftware: VTM Encoder Version 23.13 [...]`,
+`vvencFFapp: VVenC, the Fraunhofer H.266/VVC Encoder, version 1.14.0 [...]` (encoder log) and
+`vvencFFapp version 1.14.0` (`vvencFFapp --version`).
 """
 from __future__ import annotations
 
@@ -12,13 +15,14 @@ from dataclasses import dataclass
 from typing import Optional
 
 _VERSION = re.compile(r"VVCSoftware: VTM (Encoder|Decoder) Version (\S+)")
-_VVENC_VERSION = re.compile(r"Fraunhofer VVC (?:Encoder|Decoder) ver\.? ?(\S+)")
+_VVENC_VERSION = re.compile(r"(?:^vvencFFapp version|Fraunhofer H\.266/VVC Encoder, version) (\d\S*)", re.MULTILINE)
 _PICTURE = re.compile(
-    r"^POC\s+(?P<poc>-?\d+)\s.*?\(\s*(?P<type>[A-Z_]+),\s*(?P<slice>[A-Z]-SLICE),\s*QP\s+(?P<qp>-?\d+)\s*\)"
+    r"^POC\s+(?P<poc>-?\d+)\s.*?\(\s*(?P<type>[A-Z_]+),\s*(?P<slice>[A-Z]-SLICE),\s*QP\s+(?P<qp>-?\d+)\s*(?:,[^)]*)?\)"
     r"\s+(?P<bits>\d+)\s+bits",
     re.MULTILINE,
 )
-_DECODED = re.compile(r"^POC\s+(?P<poc>-?\d+)\s.*?\(\s*[A-Z_]+,\s*[A-Z]-SLICE,\s*QP\s+(?P<qp>-?\d+)\s*\)", re.MULTILINE)
+_DECODED = re.compile(r"^POC\s+(?P<poc>-?\d+)\s.*?\(\s*[A-Z_]+,\s*[A-Z]-SLICE,\s*QP\s+(?P<qp>-?\d+)\s*(?:,[^)]*)?\)",
+                      re.MULTILINE)
 
 
 class LogError(ValueError):

@@ -1,7 +1,8 @@
 """Fraunhofer VVenC (vvencFFapp) all-intra, constant QP, 4:0:0 10-bit, when its binary is present.
 
-Command line from PLATFORM_NOTES.md (its presets silently set IntraQPOffset -3 and perceptual
-QPA, both overridden so a QP means what VTM's QP means):
+The command line is exactly the one of the recorded real VVenC 1.14.0 runs in tests/fixtures/vvenc
+(its presets silently set IntraQPOffset -3 and perceptual QPA, both overridden so a QP means what
+VTM's QP means):
 
     vvencFFapp --preset P -i in.yuv --SourceWidth W --SourceHeight H --InputBitDepth 10
         --InternalBitDepth 10 --InputChromaFormat 400 -f 1 -fr 1 -q QP --IntraPeriod 1
@@ -26,8 +27,8 @@ PYAV = "pyav"
 @register("vvenc")
 class VVenCCodec(ExternalVVCCodec):
     tool = "VVenC"
-    # VVenC's picture line may count slice data only: bits must not exceed the file's.
-    log_bits_are_file_bits = False
+    # Like VTM, VVenC 1.14's picture line counts every byte of the file (all recorded real runs).
+    log_bits_are_file_bits = True
     version_flag = "--version"
 
     def __init__(self, preset: str = "medium", encoder: Union[str, Path, None] = None,
