@@ -81,8 +81,9 @@ def test_container_around_the_recorded_bitstream(run: Run):
     bitstream = run.bitstream.read_bytes()
     data = pack_container(header, bitstream)
     rate = container_rate(data)
-    assert rate.payload_bytes == run.bitstream_bytes and rate.total_bytes == len(data)
-    assert rate.bpfp == 8 * len(data) / run.feature().size
+    assert rate.bitstream_bytes == run.bitstream_bytes and rate.total_bytes == len(data)
+    assert rate.bpfp == 8 * run.bitstream_bytes / run.feature().size  # the encoder's own bytes
+    assert rate.container_bytes == len(data) - run.bitstream_bytes
     _, decoded = codec.decode_to_frame(data)
     assert sha256(decoded.astype("<u2").tobytes()) == run.decoded_sha256
 
