@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.fcbench-installed
 
-# Offline, no telemetry (PLATFORM_NOTES.md): no model hub is reachable from here.
+# Offline, no telemetry (docs/test-conditions.md §9): no model hub is reachable from here.
 export HF_HUB_OFFLINE=1
 export TRANSFORMERS_OFFLINE=1
 export HF_HUB_DISABLE_TELEMETRY=1

@@ -1,6 +1,6 @@
 """Storage throughput: put_file / get_file / checksum of one large file, local vs loopback S3.
 
-Starts a moto S3 server on loopback (no MinIO binary here; see PLATFORM_NOTES.md), so the S3
+Starts a moto S3 server on loopback (no MinIO binary here; see docs/test-conditions.md §9), so the S3
 figures include moto's own cost, which dominates: treat them as a floor, not MinIO's speed.
 
     .venv/bin/python benchmarks/storage_throughput.py [--mb 200] [--part-mb 16]

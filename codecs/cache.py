@@ -1,4 +1,4 @@
-"""Content-addressed cache of finished coding jobs (DESIGN.md "Cache key").
+"""Content-addressed cache of finished coding jobs (docs/architecture.md, "Cache key").
 
 key = sha256 of a canonical JSON of: the input feature's bytes (sha256), the preprocessing
 conditions, the codec identity (name, version, binary and cfg sha256, options) and the rate

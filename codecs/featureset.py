@@ -1,4 +1,4 @@
-"""Feature sets (DESIGN.md): a folder of `<sample_id>.npy` tensors plus `manifest.json`.
+"""Feature sets (docs/architecture.md): a folder of `<sample_id>.npy` tensors plus `manifest.json`.
 
 The manifest names the model, task and split point and, per sample, its shape, stored dtype,
 origin dtype (e.g. bfloat16 stored as float32) and sha256. Samples and the manifest are

@@ -1,6 +1,6 @@
 """Bijective reshapes of (N, C, H, W) feature tensors into one 2-D frame (no padding).
 
-Layouts (TEST_CONDITIONS.md §3):
+Layouts (docs/test-conditions.md §3):
   llama3  : (1, 1, L, D)        -> (L, D)
   dinov2  : (N, C, H, W)        -> (N*H, C*W)   samples stacked vertically, layers side by side
   sd3     : (1, 16, H, W)       -> (4H, 4W)     channel 4i+j -> tile (i, j)

@@ -1,4 +1,4 @@
-"""The one codec protocol (DESIGN.md "Codec").
+"""The one codec protocol (docs/architecture.md, "Codec protocol").
 
 A codec codes one feature tensor at a rate point into a self-describing container and back.
 The shared chain lives here, once: truncate -> quantize (uniform / legacy / nonlinear) or
@@ -34,7 +34,7 @@ def file_sha256(path: Union[str, Path, None]) -> Optional[str]:
 
 @dataclass(frozen=True)
 class Conditions:
-    """How a feature is turned into a frame (TEST_CONDITIONS.md §3).
+    """How a feature is turned into a frame (docs/test-conditions.md §3).
 
     low/high: truncation (and quantization) range, scalar or per channel along `range_axis`
     (1 = the C index, as the test conditions' per-layer dpt ranges; 3 = the hidden channel of

@@ -40,10 +40,10 @@ from fcbench.codecs.protocol import Codec, Conditions, RatePoint
 from fcbench.codecs.rate import RATE_FIELDS, container_rate
 from fcbench.codecs.registry import get_codec
 
-ROW_FIELDS = ("sample", "codec", "rate_point", *RATE_FIELDS, "mse", "psnr_q", "enc_s", "dec_s", "cache_hit")
+ROW_FIELDS = ("sample", "codec", "preset", "rate_point", *RATE_FIELDS, "mse", "psnr_q", "enc_s", "dec_s", "cache_hit")
 # Means over samples: bpfp is the paper's; side and container bits are shown apart.
 MEAN_FIELDS = ("bpfp", "side_bpfp", "container_bpfp", "ebpfp", "mse", "psnr_q", "enc_s", "dec_s")
-SUMMARY_FIELDS = ("codec", "rate_point", "samples", *MEAN_FIELDS)
+SUMMARY_FIELDS = ("codec", "preset", "rate_point", "samples", *MEAN_FIELDS)
 
 
 class SweepError(RuntimeError):
@@ -65,6 +65,7 @@ class SweepResult:
     jobs_run: int
     wall_s: float
     job_seconds: float  # sum of the encode+decode seconds of the jobs run now
+    preset: Optional[str] = None  # the preset the conditions came from
 
     def table(self) -> str:
         """The summary as an aligned text table."""
@@ -195,7 +196,7 @@ def summarize(rows: list[dict], rate_points: Sequence[RatePoint]) -> list[dict]:
         sel = [r for r in rows if r["rate_point"] == rp]
         if not sel:
             continue
-        entry = {"codec": sel[0]["codec"], "rate_point": rp, "samples": len(sel)}
+        entry = {"codec": sel[0]["codec"], "preset": sel[0].get("preset"), "rate_point": rp, "samples": len(sel)}
         for k in MEAN_FIELDS:
             entry[k] = _mean([r[k] for r in sel])
         out.append(entry)
@@ -210,7 +211,7 @@ def _write_tables(out_dir: Path, result: SweepResult, identity: dict, conditions
         writer.writerow({k: row[k] for k in ROW_FIELDS})
     atomic.write_bytes(out_dir / "results.csv", buf.getvalue().encode())
     atomic.write_json(out_dir / "results.json", jsonable({
-        "codec": result.codec, "identity": identity, "conditions": conditions, "rows": result.rows,
+        "codec": result.codec, "preset": result.preset, "identity": identity, "conditions": conditions, "rows": result.rows,
         "summary": result.summary, "failures": result.failures, "cache_hits": result.cache_hits,
         "jobs_run": result.jobs_run, "wall_s": result.wall_s}))
 
@@ -229,8 +230,11 @@ def run_sweep(
     jobs: Optional[int] = None,
     progress: bool = True,
     cache_dir: Union[str, Path, None] = None,
+    preset: Optional[str] = None,
 ) -> SweepResult:
     """Code every sample at every rate point; see the module docstring for what is written.
+    `preset` names the preset the conditions came from (fcbench.codecs.presets); it is recorded
+    in every row, the summary and results.json (None: conditions given directly).
 
     Raises SweepError (after writing all other results) when any job failed, naming each
     failed sample and rate point.
@@ -305,13 +309,13 @@ def run_sweep(
     finally:
         bar.close()
 
-    ordered = [dict(sample=s, codec=codec, rate_point=rp, **rows[(s, rp)])
+    ordered = [dict(sample=s, codec=codec, preset=preset, rate_point=rp, **rows[(s, rp)])
                for rp in rps for s in fs.ids if (s, rp) in rows]
     for row in ordered:  # column order of ROW_FIELDS
         row.update({k: row.pop(k) for k in ROW_FIELDS if k in row})
     result = SweepResult(out, codec, ordered, summarize(ordered, rps), failures,
                          cache_hits=sum(1 for r in ordered if r["cache_hit"]), jobs_run=len(pending),
-                         wall_s=time.perf_counter() - t_start, job_seconds=job_seconds)
+                         wall_s=time.perf_counter() - t_start, job_seconds=job_seconds, preset=preset)
     out.mkdir(parents=True, exist_ok=True)
     _write_tables(out, result, identity, conds)
     if failures:

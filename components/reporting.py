@@ -10,7 +10,7 @@ import io
 import json
 import logging
 import math
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence, Union
 
@@ -62,6 +62,7 @@ class RDPoint:
     tags: dict = field(default_factory=dict)
     side_bpfp: Optional[float] = None
     container_bpfp: Optional[float] = None
+    preset: Optional[str] = None  # the preset it was made under (fcbench.codecs.presets)
 
     def __post_init__(self) -> None:
         where = f"RD point {self.label}"
@@ -193,6 +194,37 @@ def load_points(*paths: PathLike) -> list[RDPoint]:
     return dedupe(points)
 
 
+def with_preset(points: Iterable[RDPoint], preset: Optional[str]) -> list[RDPoint]:
+    """The points labelled with `preset` where they have none; a point made under another
+    preset is an error (its numbers are not comparable)."""
+    out = []
+    for p in points:
+        if preset is not None and p.preset not in (None, preset):
+            raise ValueError(f"{p.label} was made under preset {p.preset!r}, not {preset!r}")
+        out.append(p if p.preset is not None or preset is None else replace(p, preset=preset))
+    return out
+
+
+def report_preset(points: Sequence[RDPoint]) -> Optional[str]:
+    """The one preset of a report's points (None: not recorded); mixing presets is an error."""
+    names = sorted({p.preset for p in points if p.preset is not None})
+    if len(names) > 1:
+        raise ValueError(f"points of presets {names} cannot share a report: their numbers are not comparable")
+    if names and any(p.preset is None for p in points):
+        raise ValueError(f"some points record preset {names[0]!r} and others none; label them (fcbench report --preset)")
+    return names[0] if names else None
+
+
+def preset_line(name: Optional[str]) -> str:
+    """How a report names its preset (and what the preset means)."""
+    if name is None:
+        return "Preset: not recorded."
+    from fcbench.codecs.presets import load_presets
+
+    known = load_presets().get(name)
+    return f"Preset: `{name}`" + (f": {known.description}" if known else " (unknown here).")
+
+
 def dedupe(points: Iterable[RDPoint]) -> list[RDPoint]:
     seen: dict[tuple, RDPoint] = {}
     for pt in points:
@@ -311,7 +343,7 @@ def _md_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]
 
 
 def render_markdown(points: Sequence[RDPoint], bd: Sequence[BDResult], notes: Sequence[str], title: str, plots: dict[tuple[str, str], str]) -> str:
-    lines = [f"# {title}", ""]
+    lines = [f"# {title}", "", preset_line(report_preset(points)), ""]
     for (model, task), pts in _group(points).items():
         metric, direction = pts[0].metric, pts[0].direction
         lines += [f"## {model} / {task}", "", f"Metric: {metric} ({direction} is better).", ""]
@@ -394,6 +426,7 @@ def build_report(points: Sequence[RDPoint], out_dir: PathLike, anchor: str = "vt
     if not points:
         raise ValueError("no RD points to report")
     points = dedupe(points)
+    report_preset(points)  # one preset per report, before anything is written
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     bd, notes = compute_bd(points, anchor, fallback_anchor)
@@ -410,7 +443,7 @@ def build_report(points: Sequence[RDPoint], out_dir: PathLike, anchor: str = "vt
                     bdrate_csv=out / "bdrate.csv", bdrate_json=out / "bdrate.json", plots=plot_paths, bd=bd, flags=notes, text=text)
     write_bytes(report.points_csv, points_csv_text(ordered).encode())
     write_bytes(report.bdrate_csv, bd_csv_text(bd).encode())
-    write_json(report.bdrate_json, {"anchor": anchor, "fallback_anchor": fallback_anchor, "notes": notes,
+    write_json(report.bdrate_json, {"anchor": anchor, "fallback_anchor": fallback_anchor, "preset": report_preset(points), "notes": notes,
                                      "results": [b.as_dict() for b in bd]})
     write_bytes(report.markdown, text.encode())  # last: its presence means the report is complete
     return report

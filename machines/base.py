@@ -50,7 +50,7 @@ class Evaluation:
 
 
 def feature_mse(features: FeatureSet, reference: FeatureSet) -> float:
-    """Mean over samples of mean((orig - rec)^2) (TEST_CONDITIONS.md §2)."""
+    """Mean over samples of mean((orig - rec)^2) (docs/test-conditions.md §2)."""
     missing = [s for s in reference.ids if s not in features]
     if missing:
         raise ValueError(f"reconstructed feature set lacks {len(missing)} reference samples, e.g. {missing[:3]}")

@@ -1,6 +1,6 @@
 """Llama-3-8B-Instruct on ARC-Challenge (csr), split after the last decoder layer.
 
-Feature (TEST_CONDITIONS.md §1): the output hidden state of `model.model.layers[31]` (before
+Feature (docs/test-conditions.md §1): the output hidden state of `model.model.layers[31]` (before
 the final RMSNorm) over every prompt token, stored float32 (bfloat16 origin) as (1, 1, L, 4096).
 Head (§2): re-inject the feature with a forward hook on that same stock layer (cast to the
 model dtype, bf16 as the reference), finish the forward pass, greedy-generate one token;

@@ -1,6 +1,6 @@
 """Stable Diffusion 3 medium, text-to-image (tti), split at the final denoised latent.
 
-Feature (TEST_CONDITIONS.md §1): the pipeline's `output_type="latent"` result with the
+Feature (docs/test-conditions.md §1): the pipeline's `output_type="latent"` result with the
 reference settings (28 steps, guidance 7.0, 1024x1024, empty negative prompt), captions in
 list order in batches of 16 with one generator seeded 3407 once; stored float16 as
 (1, 16, 128, 128). Head (§2): `latent / scaling_factor + shift_factor` -> VAE decode -> image

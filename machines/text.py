@@ -22,7 +22,7 @@ ARC_SHAPES = "arc_challenge_test_longest100_shape.txt"
 COCO_OFFICIAL = "captions_val2017_select100.txt"
 LETTERS = ("A", "B", "C", "D")
 
-# TEST_CONDITIONS.md §1, verbatim; the tokenizer adds <|begin_of_text|> itself.
+# docs/test-conditions.md §1: the reference prompt, verbatim; the tokenizer adds <|begin_of_text|> itself.
 ARC_TEMPLATE = (
     "<|start_header_id|>user<|end_header_id|>\n\n"
     "Given the following question and four candidate answers (A, B, C and D), choose the best answer.\n"

@@ -5,7 +5,7 @@ the test conditions' 5 QPs and a tiny hyperprior trained for about a minute at 3
 evaluate -> report table + RD plot, run by the kfp local runner as the `full` pipeline, with a
 local MLflow sqlite store. Everything is written under one folder (default ./fcbench-out/demo).
 The demo trains the hyperpriors on the features of its own test images (it has no separate
-training images); real runs pass training inputs (TEST_CONDITIONS.md §5 "feature_train").
+training images); real runs pass training inputs (docs/test-conditions.md §5 "feature_train").
 """
 from __future__ import annotations
 

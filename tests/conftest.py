@@ -1,4 +1,4 @@
-"""Session-wide test settings: offline, no telemetry (PLATFORM_NOTES.md)."""
+"""Session-wide test settings: offline, no telemetry (docs/test-conditions.md §9)."""
 import os
 from pathlib import Path
 
@@ -22,7 +22,7 @@ FIXTURES = REPO / "tests" / "fixtures"
 
 @pytest.fixture(scope="session")
 def vtm_fixtures() -> Path:
-    """Real VTM 23.13 outputs (copied from shared/fixtures/vtm): features, packed frames,
+    """Real VTM 23.13 outputs (recorded runs, described in tests/fixtures/vtm/fixtures.json): features, packed frames,
     bitstreams, encoder/decoder logs, decoded frames and fixtures.json."""
     path = FIXTURES / "vtm"
     assert (path / "fixtures.json").is_file(), f"VTM fixtures missing at {path}"

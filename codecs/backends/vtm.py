@@ -1,4 +1,4 @@
-"""VTM (the VVC reference software) exactly as the reference runs it (TEST_CONDITIONS.md §4).
+"""VTM (the VVC reference software) exactly as the reference runs it (docs/test-conditions.md §4).
 
     EncoderAppStatic -c encoder_intra_vtm.cfg -i in.yuv -o "" -b out.bin -q QP
         --ConformanceWindowMode=1 -wdt COLS -hgt ROWS -f 1 -fr 1 --InternalBitDepth=10

@@ -1,7 +1,7 @@
 """x265 (HEVC) all-intra, constant QP, 4:0:0 through PyAV's libx265, in-process.
 
 Works on every machine with PyAV; it is the codec CI uses for real end-to-end coding.
-Settings follow PLATFORM_NOTES.md so that a QP means what VTM's QP means: `ipratio=1` (else
+Settings (docs/test-conditions.md §9) so that a QP means what VTM's QP means: `ipratio=1` (else
 the I frame is coded at QP-3), `info=0` (no ~1 KB version SEI in every stream), `aq-mode=0`
 (no perceptual bit reallocation). Frames smaller than x265's minimum or not a multiple of the
 8x8 minimum CU are padded by edge replication; the container's header.frame gives the crop.

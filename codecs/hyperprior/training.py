@@ -1,6 +1,6 @@
 """Train one learned codec per (task, lambda) on packed, normalised feature frames.
 
-As the reference (TEST_CONDITIONS.md §5): random crops, loss = lambda*255^2*MSE + bpp (bpp from
+As the reference (docs/test-conditions.md §5): random crops, loss = lambda*255^2*MSE + bpp (bpp from
 the likelihoods, over the crop's pixels), Adam 1e-4 on the network, Adam 1e-3 on the entropy
 bottleneck quantiles (aux loss), grad-norm clip 1.0, ReduceLROnPlateau on the validation loss.
 A checkpoint is written atomically after every epoch (`last.pt`) and whenever validation

@@ -4,7 +4,7 @@ the task metric and feature MSE, joined with the codec's rate into one RD point.
 Runs in the GPU image and requests a GPU in the pipelines (the big models need one). The rate
 comes from the codec task's `results` (the sweep's results.json); for the uncompressed reference
 (codec "uncompressed") `rate` is the feature set itself and the rate is the bits of its stored
-dtype (TEST_CONDITIONS.md §6).
+dtype (docs/test-conditions.md §6).
 """
 from kfp.dsl import Artifact, Dataset, Input, Metrics, Output
 

@@ -136,7 +136,7 @@ class Tracker:
             raise TypeError(f"log_point needs an RDPoint, got {type(point).__name__}")
         core = {"model": point.model, "task": point.task, "codec": point.codec, "rate_point": point.rate_point,
                 "codec_version": point.codec_version, "metric": point.metric, "direction": point.direction,
-                "samples": point.samples}
+                "samples": point.samples, "preset": point.preset}
         knobs = {**point.params, **(params or {})}
         clash = sorted(k for k in knobs if k in core and str(knobs[k]) != str(core[k]))
         if clash:

@@ -1,4 +1,4 @@
-"""Input preprocessing exactly as the reference runs it (TEST_CONDITIONS.md §1).
+"""Input preprocessing exactly as the reference runs it (docs/test-conditions.md §1).
 
 - cls: torchvision Resize(256) (bilinear, antialiased, PIL) + CenterCrop(224) + ToTensor +
   Normalize(ImageNet mean/std).

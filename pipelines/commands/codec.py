@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Union
 
+from fcbench.codecs.presets import get_preset, preset_names
 from fcbench.pipelines.commands.options import parse_options, scalar_or_list
 from fcbench.pipelines.commands.uris import stage_inputs
 
@@ -32,6 +33,9 @@ def _add_sweep_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--layout", default=None, help="packing layout (llama3, dinov2, sd3, generic)")
     p.add_argument("--no-truncate", action="store_true", help="quantize without clipping")
     p.add_argument("--legacy", action="store_true", help="the reference's floor quantization")
+    p.add_argument("--preset", default=None, choices=preset_names(),
+                   help="fcbench (default: round to nearest) or paper (the reference chain: floor quantization; "
+                        "its codec is vtm); docs/test-conditions.md §7")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="codec option (value parsed as JSON when it is, e.g. preset=fast, level=19)")
     add_chain_arguments(p)
@@ -96,10 +100,13 @@ def parse_rate_point(text: str) -> Union[int, float]:
 
 
 def resolve_conditions(args: argparse.Namespace, frame_kind: str) -> tuple[dict, list]:
-    """(conditions for Codec.encode, default rate points from the test conditions or [])."""
-    from fcbench.codecs.conditions import coding_conditions, load_conditions
+    """(conditions for Codec.encode, default rate points from the test conditions or []),
+    under the preset of `args.preset` (its quantization; --legacy forces the floor)."""
+    from fcbench.codecs.conditions import load_conditions
     from fcbench.codecs.featureset import FeatureSet
 
+    preset = get_preset(args.preset)
+    legacy = args.legacy or preset.legacy
     family = "learned" if frame_kind == "unit" else "traditional"
     if (args.low is None) != (args.high is None):
         raise ValueError("give both --low and --high")
@@ -109,7 +116,7 @@ def resolve_conditions(args: argparse.Namespace, frame_kind: str) -> tuple[dict,
     if args.low is not None:
         conds: dict = {"low": scalar_or_list(args.low), "high": scalar_or_list(args.high), "layout": args.layout or "generic"}
         if family == "traditional":
-            conds.update(bit_depth=args.bit_depth or 10, quant="legacy" if args.legacy else "round")
+            conds.update(bit_depth=args.bit_depth or 10, quant="legacy" if legacy else "round")
     else:
         model, task = args.model, args.task
         if model is None:
@@ -119,7 +126,7 @@ def resolve_conditions(args: argparse.Namespace, frame_kind: str) -> tuple[dict,
             tc = load_conditions().get(model, task)
         except KeyError as exc:
             raise ValueError(f"no truncation range: give --low/--high or --model/--task ({exc.args[0]})") from None
-        conds = coding_conditions(tc, family, legacy=args.legacy)
+        conds = preset.conditions(tc, family, legacy=args.legacy)
         defaults = list(tc.traditional.qps if family == "traditional" else tc.learned.lambdas)
         if args.layout:
             conds["layout"] = args.layout
@@ -139,6 +146,15 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
     cls = codec_class(args.codec)
     conditions, defaults = resolve_conditions(args, cls.frame_kind)
+    preset = get_preset(args.preset)
+    if preset.codec and cls.frame_kind == "integer" and args.codec != preset.codec:
+        print(f"note: preset {preset.name} is the reference chain with {preset.codec}; coding with {args.codec}",
+              file=sys.stderr)
+    if preset.vtm_cfg_sha256 and args.codec == "vtm":
+        from fcbench.codecs.registry import get_codec
+
+        if get_codec("vtm", **parse_options(args.option)).cfg_sha256() != preset.vtm_cfg_sha256:
+            print(f"note: the VTM cfg in use is not the reference's all-intra cfg (see fcbench doctor)", file=sys.stderr)
     if args.qp:
         rate_points = list(args.qp)
     elif args.rate_points:
@@ -149,7 +165,8 @@ def cmd_encode(args: argparse.Namespace) -> int:
         raise ValueError("no rate points: give --qp or --rate-points")
     try:
         result = run_sweep(args.features, args.codec, parse_options(args.option), rate_points, conditions,
-                           args.out, jobs=args.jobs, progress=not args.no_progress, cache_dir=args.cache_dir)
+                           args.out, jobs=args.jobs, progress=not args.no_progress, cache_dir=args.cache_dir,
+                           preset=preset.name)
     except SweepError as exc:
         _print_result(exc.result, args.json)
         print(f"fcbench encode: error: {exc}", file=sys.stderr)

@@ -120,7 +120,32 @@ def _codec_report() -> dict:
         found = shutil.which(binary)
         if found:
             out[f"PATH:{binary}"] = found
+    out["vtm_cfg"] = vtm_cfg_status()
     return out
+
+
+def vtm_cfg_status() -> str:
+    """Is the VTM cfg in use the reference's all-intra cfg (what the `paper` preset needs)?"""
+    from fcbench.codecs.backends.vtm import VTMCodec
+    from fcbench.codecs.presets import get_preset
+
+    try:
+        path = settings.VTM_CFG.get() or VTMCodec(decoder="pyav").cfg
+    except Exception as exc:  # no encoder, no cfg: say why, doctor never fails
+        return f"not found ({str(exc).splitlines()[0]})"
+    return cfg_verdict(Path(path), get_preset("paper").vtm_cfg_sha256 or "")
+
+
+def cfg_verdict(path: Path, expected_sha256: str) -> str:
+    from fcbench.codecs.hashing import sha256_file
+
+    if not path.is_file():
+        return f"{path}: does not exist"
+    sha = sha256_file(path)
+    if sha == expected_sha256:
+        return f"{path}: the reference's all-intra cfg (VTM 23.13 stock encoder_intra_vtm.cfg, sha256 {sha[:12]}...)"
+    return (f"{path}: NOT the reference's all-intra cfg (sha256 {sha[:12]}..., the paper preset expects "
+            f"{expected_sha256[:12]}...): results are not comparable with the paper's")
 
 
 def _has_av_codec(name: str, mode: str) -> bool:

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from fcbench.codecs.presets import preset_names
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="RD table, RD plots and BD-rate vs the anchor, from results files and/or MLflow",
@@ -17,7 +19,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--run", metavar="RUN_ID", help="parent (pipeline) run to read; default: the latest with points")
     p.add_argument("--no-log", action="store_true", help="do not log the report to the MLflow parent run")
     p.add_argument("--out", type=Path, required=True, metavar="DIR")
-    p.add_argument("--anchor", default="vtm", help="codec every other codec is compared with (default vtm)")
+    p.add_argument("--anchor", default=None, help="codec every other codec is compared with (default: the preset's, vtm)")
+    p.add_argument("--preset", default=None, choices=preset_names(),
+                   help="label points that record no preset with this one (a point of another preset is an error); "
+                        "docs/test-conditions.md §7")
     p.add_argument("--fallback-anchor", metavar="CODEC", help="anchor to use where --anchor has no points")
     p.add_argument("--title")
     p.set_defaults(func=cmd_report)
@@ -29,7 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from fcbench.components.reporting import dedupe, load_points
+    from fcbench.codecs.presets import get_preset
+    from fcbench.components.reporting import dedupe, load_points, report_preset, with_preset
     from fcbench.components.tracking import Tracker, pipeline_points, report_to_run
 
     if not args.results and not args.mlflow:
@@ -42,7 +48,9 @@ def cmd_report(args: argparse.Namespace) -> int:
         tracker = Tracker(args.mlflow)  # fails fast, naming the URI, if the server is down
         run_id, from_runs = pipeline_points(tracker.sink, args.experiment, args.run)  # type: ignore[arg-type]
         points = dedupe([*points, *from_runs])
-    report = report_to_run(points, args.out, None if args.no_log else tracker, run_id, anchor=args.anchor,
+    points = with_preset(points, args.preset)
+    anchor = args.anchor or get_preset(report_preset(points)).anchor
+    report = report_to_run(points, args.out, None if args.no_log else tracker, run_id, anchor=anchor,
                            fallback_anchor=args.fallback_anchor, title=args.title)
     print(report.text)
     print(f"wrote {', '.join(str(p) for p in report.files)}")

@@ -1,4 +1,4 @@
-"""The test conditions as typed data match TEST_CONDITIONS.md."""
+"""The test conditions as typed data match docs/test-conditions.md."""
 import hashlib
 import json
 from importlib import resources

@@ -1,4 +1,4 @@
-"""Packaging and layering rules of DESIGN.md."""
+"""Packaging and layering rules of docs/architecture.md."""
 import ast
 import subprocess
 import sys

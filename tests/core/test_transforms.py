@@ -1,4 +1,4 @@
-"""Truncation, uniform quantization and normalisation (TEST_CONDITIONS.md §3)."""
+"""Truncation, uniform quantization and normalisation (docs/test-conditions.md §3)."""
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -14,7 +14,7 @@ ranges = st.tuples(st.floats(-100, 0, allow_nan=False), st.floats(0.01, 100, all
 
 def reference_legacy(x, low, high, bit_depth, clip=True):
     """The reference's truncation + uniform_quantization + uniform_dequantization, as
-    TEST_CONDITIONS.md §3 states them."""
+    docs/test-conditions.md §3 states them."""
     if clip:
         x = np.clip(x, low, high)
     scale = (2**bit_depth - 1) / (high - low)

@@ -13,7 +13,7 @@ def test_official_arc_list_loads_100_questions_matching_the_shape_list():
     counts = text.arc_token_counts()
     assert len(questions) == 100
     assert {q.id for q in questions} == set(counts)
-    assert all(153 <= n <= 259 for n in counts.values())  # TEST_CONDITIONS.md §1
+    assert all(153 <= n <= 259 for n in counts.values())  # docs/test-conditions.md §1
     assert all(q.answer in "ABCD" for q in questions)
 
 

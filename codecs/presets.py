@@ -1,0 +1,58 @@
+"""Presets: the `fcbench` defaults or the reference chain (`paper`), as data
+(`data/presets.yaml`; docs/test-conditions.md §7).
+
+A preset decides the quantization (round to nearest, or the reference's floor), the codec the
+source used, the BD-rate anchor and the VTM cfg the source ran; ranges, QPs and lambdas always
+come from the test conditions. Every result records the name of the preset it was made under.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib import resources
+from typing import Literal, Optional
+
+import yaml
+from pydantic import BaseModel, ConfigDict
+
+from fcbench.codecs.conditions import TaskConditions, coding_conditions
+
+DEFAULT = "fcbench"
+
+
+class Preset(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    description: str
+    quantization: Literal["round", "legacy"]
+    codec: Optional[str] = None
+    anchor: str
+    vtm_cfg_sha256: Optional[str] = None
+
+    @property
+    def legacy(self) -> bool:
+        return self.quantization == "legacy"
+
+    def conditions(self, tc: TaskConditions, family: Literal["traditional", "learned"], legacy: bool = False) -> dict:
+        """Codec.encode conditions of a task under this preset (`legacy` forces the floor)."""
+        return coding_conditions(tc, family, legacy=legacy or self.legacy)
+
+
+@lru_cache(maxsize=1)
+def load_presets() -> dict[str, Preset]:
+    text = resources.files("fcbench.codecs").joinpath("data/presets.yaml").read_text()
+    items = [Preset.model_validate(p) for p in yaml.safe_load(text)["presets"]]
+    return {p.name: p for p in items}
+
+
+def preset_names() -> list[str]:
+    return list(load_presets())
+
+
+def get_preset(name: Optional[str] = None) -> Preset:
+    """The preset called `name` (None: the default); KeyError names the known ones."""
+    presets = load_presets()
+    key = DEFAULT if name is None else name
+    if key not in presets:
+        raise KeyError(f"unknown preset {key!r}; known: {', '.join(presets)}")
+    return presets[key]
