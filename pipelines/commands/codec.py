@@ -154,7 +154,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
         from fcbench.codecs.registry import get_codec
 
         if get_codec("vtm", **parse_options(args.option)).cfg_sha256() != preset.vtm_cfg_sha256:
-            print(f"note: the VTM cfg in use is not the reference's all-intra cfg (see fcbench doctor)", file=sys.stderr)
+            print("note: the VTM cfg in use is not the reference's all-intra cfg (see fcbench doctor)", file=sys.stderr)
     if args.qp:
         rate_points = list(args.qp)
     elif args.rate_points:
