@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from cluster_helpers import find_tool
+from tests.cluster.helpers import find_tool
 
 
 @pytest.fixture(scope="session")

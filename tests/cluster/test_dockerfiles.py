@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from cluster_helpers import IMAGES, REPO
+from tests.cluster.helpers import IMAGES, REPO
 
 DOCKERFILES = ("Dockerfile.codec", "Dockerfile.gpu", "Dockerfile.mlflow")
 FCBENCH_IMAGES = ("Dockerfile.codec", "Dockerfile.gpu")

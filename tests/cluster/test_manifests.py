@@ -14,7 +14,7 @@ import yaml
 
 from fcbench.components import cluster
 
-from cluster_helpers import (
+from tests.cluster.helpers import (
     OVERLAYS, OWN_MINIO_OVERLAYS, SECRETS_TEMPLATE, containers, named, of_kind, pod_specs, render,
 )
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from cluster_helpers import named, render
+from tests.cluster.helpers import named, render
 from fcbench.components import cluster
 
 

@@ -7,7 +7,8 @@ import pytest
 import yaml
 from kfp import compiler
 
-from fcbench.components import cluster, images
+from fcbench.components import cluster
+from fcbench.components.stages import container_images
 from fcbench.pipelines.commands.kfp import PIPELINES, load_pipeline
 
 GPU_COMPONENTS = ("extract", "evaluate", "hyperprior-train")
@@ -63,14 +64,14 @@ def test_images_gpu_requests_and_cluster_settings(compiled, name):
         # install_kfp_package=False: the images contain kfp, nothing is pip-installed at run time.
         assert "pip install" not in " ".join(container["command"] + container.get("args", []))
         if kind in GPU_COMPONENTS:
-            assert container["image"] == images.gpu_image()
+            assert container["image"] == container_images.gpu_image()
             assert resources["accelerator"]["resourceType"] == cluster.GPU_RESOURCE
             assert resources["accelerator"]["resourceCount"] == "1"
             assert settings["nodeSelector"]["labels"] == dict([cluster.GPU_NODE_LABEL])
             assert settings["tolerations"] == [dict(cluster.GPU_TOLERATION)]
         else:
             assert kind in CPU_COMPONENTS, kind
-            assert container["image"] == images.codec_image()
+            assert container["image"] == container_images.codec_image()
             assert "accelerator" not in resources
             assert "nodeSelector" not in settings
 

@@ -10,6 +10,7 @@ from fcbench.pipelines.local import prepare_tracking_store
 
 
 @pytest.mark.slow
+@pytest.mark.integration  # the kfp local runner
 def test_demo_runs_the_full_pipeline_locally(tmp_path):
     settings = DemoSettings(n_images=4, qps=(32,), lambdas=(0.01,), steps=3, batch_size=4, N=8, M=8,
                             tracking=False)

@@ -31,6 +31,7 @@ def poison(features, out, sample_index=1):
     return entry["id"]
 
 
+@pytest.mark.integration  # the kfp local runner
 def test_pipeline_error_names_stage_sample_and_rate_point(tiny_cls, tiny_features, tmp_path, monkeypatch):
     monkeypatch.delenv("FCBENCH_SWEEP_JOBS", raising=False)
     bad = poison(tiny_features, tmp_path / "poisoned")

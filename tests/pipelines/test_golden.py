@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from fcbench.codecs import settings
+from tests.paths import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 GOLDEN = REPO / "pipelines" / "golden" / "benchmark.yaml"
 REGEN = settings.REGEN_GOLDEN.get()
 IMAGE_ENV = ("FCBENCH_IMAGE_REGISTRY", "FCBENCH_IMAGE_TAG", "FCBENCH_CODEC_IMAGE", "FCBENCH_GPU_IMAGE")

@@ -16,6 +16,8 @@ from fcbench.pipelines.benchmark import codec_spec
 from fcbench.pipelines.cli import main
 from fcbench.pipelines.local import LocalRun
 
+pytestmark = pytest.mark.integration  # the kfp local runner
+
 QPS = [27, 37]
 LAMBDA = 0.01
 

@@ -1,5 +1,4 @@
-"""Helpers shared by the traditional-codec tests (a unique module name: every test folder
-has a conftest, so `from conftest import ...` would be ambiguous in a full-suite run)."""
+"""Helpers shared by the traditional-codec tests (imported as tests.codecs.traditional.helpers)."""
 from __future__ import annotations
 
 import numpy as np

@@ -9,7 +9,7 @@ from fcbench.codecs.backends.bypass import pack_bits, unpack_bits
 from fcbench.codecs.protocol import Conditions
 from fcbench.codecs.rate import container_rate
 
-from traditional_helpers import smooth_feature
+from tests.codecs.traditional.helpers import smooth_feature
 
 COND = dict(low=-5.0, high=5.0, layout="llama3")
 

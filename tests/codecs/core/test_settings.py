@@ -7,8 +7,8 @@ import pytest
 
 from fcbench.codecs import settings
 from fcbench.codecs.settings import Setting, SettingError
+from tests.paths import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 PACKAGES = ("codecs", "machines", "components", "pipelines")
 
 

@@ -31,6 +31,7 @@ def _rd(checkpoint, lmbda, features):
     return float(np.mean(rates)), float(np.mean(errors))
 
 
+@pytest.mark.slow  # the session-wide `trained` models: ~45 s of training on 2 cores
 def test_trained_beats_untrained(trained, test_features, peaky_set, tmp_path, train_kw):
     lam = 0.0008
     # The same network and seed after a single step at a vanishing learning rate = untrained.
@@ -42,6 +43,7 @@ def test_trained_beats_untrained(trained, test_features, peaky_set, tmp_path, tr
     assert d1 < d0
 
 
+@pytest.mark.slow  # the session-wide `trained` models: ~45 s of training on 2 cores
 def test_higher_lambda_gives_higher_rate_and_lower_mse(trained, test_features):
     points = [(lam, *_rd(trained[lam].checkpoint, lam, test_features)) for lam in sorted(trained)]
     print("rate-distortion points (lambda, bpfp, mse):", points)
@@ -51,6 +53,7 @@ def test_higher_lambda_gives_higher_rate_and_lower_mse(trained, test_features):
     assert errors == sorted(errors, reverse=True), points
 
 
+@pytest.mark.slow  # the session-wide `trained` models: ~45 s of training on 2 cores
 def test_curves_and_checkpoints(trained):
     result = trained[0.0008]
     assert result.evaluate == "best" and result.checkpoint == result.best
@@ -83,6 +86,7 @@ def test_same_seed_same_model_and_plot(peaky_set, tmp_path, train_kw):
     assert b.plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow  # trains, is killed, resumes: ~20 s
 def test_resume_after_kill_loses_nothing(peaky_set, tmp_path, train_kw):
     kw = {**train_kw, "N": 8, "M": 8, "crops_per_epoch": 16}
     epochs = 30

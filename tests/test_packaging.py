@@ -3,11 +3,11 @@ import ast
 import subprocess
 import sys
 import tomllib
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.paths import REPO
+
 FOLDERS = {"codecs": "fcbench.codecs", "machines": "fcbench.machines", "components": "fcbench.components", "pipelines": "fcbench.pipelines"}
 
 

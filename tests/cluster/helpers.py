@@ -7,10 +7,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.paths import REPO
+
 MANIFESTS = REPO / "manifests"
 IMAGES = REPO / "images"
 # Every kustomization a user may apply or render; the secrets template is rendered too.

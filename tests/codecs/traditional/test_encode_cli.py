@@ -10,7 +10,7 @@ from fcbench.codecs import FeatureSet
 from fcbench.pipelines.cli import main
 from fcbench.pipelines.commands.codec import parse_options, parse_rate_point
 
-from traditional_helpers import smooth_feature
+from tests.codecs.traditional.helpers import smooth_feature
 
 
 @pytest.fixture

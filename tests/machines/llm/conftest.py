@@ -5,8 +5,9 @@ from pathlib import Path
 import pytest
 
 from fcbench.machines import get_machine
+from tests.paths import FIXTURES
 
-TOKENIZER_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "tokenizer"
+TOKENIZER_DIR = FIXTURES / "tokenizer"
 
 
 @pytest.fixture(scope="session")

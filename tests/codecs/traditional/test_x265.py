@@ -8,7 +8,7 @@ from fcbench.codecs import ContainerError, get_codec, pack_container, unpack_con
 from fcbench.codecs.backends._av import AVError
 from fcbench.codecs.protocol import Conditions
 
-from traditional_helpers import smooth_feature
+from tests.codecs.traditional.helpers import smooth_feature
 
 COND = dict(low=-20.0, high=20.0, layout="dinov2", bit_depth=10)
 QPS = (12, 22, 27, 32, 37, 42)

@@ -4,9 +4,10 @@ import json
 import numpy as np
 import pytest
 
-from fcbench.components import runtime
+from fcbench.components.inputs import local_path
 from fcbench.components.stages.evaluate import rate_summary, uncompressed_rate
 from fcbench.components.stages.hyperprior_infer import checkpoint_file
+from fcbench.components.stages.params import log_metrics, parse_json, restore_rate_point
 from fcbench.components.stages.prepare_coding import prepare, rate_grid, resolve_conditions
 
 
@@ -60,24 +61,24 @@ def test_missing_rate_results_are_named(tmp_path):
 
 
 def test_rate_point_types_survive_kfp_floats():
-    assert runtime.rate_point(32.0, integer=True) == 32 and isinstance(runtime.rate_point(32.0, True), int)
-    assert runtime.rate_point(0.0017, integer=False) == 0.0017
+    assert restore_rate_point(32.0, integer=True) == 32 and isinstance(restore_rate_point(32.0, True), int)
+    assert restore_rate_point(0.0017, integer=False) == 0.0017
     with pytest.raises(ValueError, match="not finite"):
-        runtime.rate_point(float("nan"), integer=False)
+        restore_rate_point(float("nan"), integer=False)
 
 
 def test_parse_json_names_the_parameter():
-    assert runtime.parse_json("", "machine_options") == {}
+    assert parse_json("", "machine_options") == {}
     with pytest.raises(ValueError, match="parameter machine_options is not valid JSON"):
-        runtime.parse_json("{oops", "machine_options")
+        parse_json("{oops", "machine_options")
 
 
 def test_local_path_checks_existence_and_schemes(tmp_path):
-    assert runtime.local_path(f"file://{tmp_path}") == tmp_path
+    assert local_path(f"file://{tmp_path}") == tmp_path
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        runtime.local_path(str(tmp_path / "missing"))
+        local_path(str(tmp_path / "missing"))
     with pytest.raises(ValueError, match="unsupported URI"):
-        runtime.local_path("gs://bucket/x")
+        local_path("gs://bucket/x")
 
 
 def test_checkpoint_file_inside_a_model_artifact(tmp_path):
@@ -97,5 +98,5 @@ def test_log_metrics_skips_non_finite_values():
             self.values[k] = v
 
     sink = Sink()
-    runtime.log_metrics(sink, {"bpfp": 1, "psnr_q": float("inf"), "mse": None, "x": np.float64(2.0)})
+    log_metrics(sink, {"bpfp": 1, "psnr_q": float("inf"), "mse": None, "x": np.float64(2.0)})
     assert sink.values == {"bpfp": 1.0, "x": 2.0}

@@ -8,7 +8,7 @@ import pytest
 
 from fcbench.codecs import FeatureSet
 
-from traditional_helpers import smooth_feature
+from tests.codecs.traditional.helpers import smooth_feature
 
 
 @pytest.fixture
