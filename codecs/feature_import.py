@@ -16,17 +16,17 @@ import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Optional, Union
+from typing import BinaryIO, Optional
 
 import numpy as np
 
 from fcbench.codecs import atomic, testsets
 from fcbench.codecs.conditions import TaskConditions, conditions_version, load_conditions
 from fcbench.codecs.featureset import MANIFEST, FeatureSet, FeatureSetError
+from fcbench.codecs.types import PathLike
 
 CHUNK = 8 << 20  # bytes per read; a multiple of every item size
 SOURCE_NAME = "released FCM-LM feature test set"
-PathLike = Union[str, Path]
 
 
 class ReleasedFileError(ValueError):

@@ -21,8 +21,8 @@ from fcbench.codecs.container import DTYPES, ContainerError, Header, compact_ran
 from fcbench.codecs.hashing import sha256_file
 from fcbench.codecs.packing import frame_size, pack, unpack
 from fcbench.codecs.rate import PayloadParts
+from fcbench.codecs.types import RatePoint
 
-RatePoint = Union[int, float]
 FrameKind = Literal["integer", "unit"]
 QuantKind = Literal["round", "legacy", "nonlinear"]
 

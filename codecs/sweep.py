@@ -22,7 +22,6 @@ import io
 import math
 import multiprocessing
 import os
-import re
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -36,7 +35,8 @@ import numpy as np
 from fcbench.codecs import atomic
 from fcbench.codecs.cache import JobCache, jsonable, cache_key, canonical_json
 from fcbench.codecs.featureset import FeatureSet
-from fcbench.codecs.protocol import Codec, Conditions, RatePoint
+from fcbench.codecs.protocol import Codec, Conditions
+from fcbench.codecs.types import RatePoint, rate_tag
 from fcbench.codecs.rate import RATE_FIELDS, container_rate
 from fcbench.codecs.registry import get_codec
 
@@ -81,14 +81,6 @@ def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.6g}"
     return "" if v is None else str(v)
-
-
-def rate_tag(rate_point: RatePoint) -> str:
-    """Folder name of a rate point: '22' for QP 22, '0.0017' for lambda 0.0017."""
-    tag = str(int(rate_point)) if isinstance(rate_point, (int, np.integer)) else format(float(rate_point), "g")
-    if not re.fullmatch(r"[A-Za-z0-9.+-]+", tag):
-        raise ValueError(f"rate point {rate_point!r} has no safe folder name")
-    return tag
 
 
 # ---- the job (runs in a worker process) ------------------------------------------------------

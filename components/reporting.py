@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence, Union
 
 from fcbench.codecs.atomic import write_bytes, write_json
+from fcbench.codecs.types import PathLike, RatePoint
 from fcbench.components.bdrate import BDResult, bd_compare, monotone_curve
 
 log = logging.getLogger(__name__)
 
-UNCOMPRESSED = "uncompressed"
-RatePoint = Union[int, float, str, None]
-PathLike = Union[str, Path]
+UNCOMPRESSED = "uncompressed"  # the pseudo-codec of the uncompressed reference point
+# An RD point's rate point: a codec's RatePoint, or a label (results from elsewhere), or None.
+PointRate = Union[RatePoint, str, None]
 
 
 def _finite(name: str, value: Any, where: str, allow_none: bool = False) -> Optional[float]:
@@ -47,7 +48,7 @@ class RDPoint:
     model: str
     task: str
     codec: str
-    rate_point: RatePoint
+    rate_point: PointRate
     bpfp: float
     ebpfp: float
     metric: str
@@ -162,7 +163,7 @@ def load_points_csv(path: PathLike) -> list[RDPoint]:
     return out
 
 
-def _parse_rate_point(v: str) -> RatePoint:
+def _parse_rate_point(v: str) -> PointRate:
     if v == "":
         return None
     for cast in (int, float):

@@ -19,7 +19,7 @@ import torch
 from tqdm import tqdm
 
 from fcbench.codecs.featureset import FeatureSet, FeatureSetError
-from fcbench.machines import runtime
+from fcbench.machines import model_setup
 from fcbench.machines.base import Evaluation, Machine, feature_mse, register_machine
 from fcbench.machines.metrics import accuracy
 from fcbench.machines.text import LETTERS, ArcQuestion, PathLike, SampleList, evaluation_ids, load_prompts, select
@@ -78,9 +78,9 @@ class Llama3CSR(Machine):
             raise ValueError(f"llama3/csr runs prompts one at a time as the reference (padding would change the features); batch_size={batch_size}")
         self.source = source
         self.progress = bool(progress)
-        self.weights = runtime.local_checkpoint(weights, "Llama-3 (transformers)")
-        self.device = runtime.resolve_device(device)
-        self.dtype = runtime.resolve_dtype(dtype)
+        self.weights = model_setup.local_checkpoint(weights, "Llama-3 (transformers)")
+        self.device = model_setup.resolve_device(device)
+        self.dtype = model_setup.resolve_dtype(dtype)
         self.sample_list = sample_list
         self.limit = limit
         self._layer = layer
@@ -115,7 +115,7 @@ class Llama3CSR(Machine):
     @property
     def checkpoint_sha256(self) -> str:
         if self._digest is None:
-            self._digest = runtime.checkpoint_digest(self.weights)
+            self._digest = model_setup.checkpoint_digest(self.weights)
         return self._digest
 
     def tokenize(self, prompt: str) -> torch.Tensor:
@@ -165,7 +165,7 @@ class Llama3CSR(Machine):
         self._load()
         fs = FeatureSet.create(
             out, self.model, self.task, SPLIT_POINT.format(layer=self._layer), resume=resume,
-            checkpoint_sha256=self.checkpoint_sha256, dtype=runtime.dtype_name(self.dtype),
+            checkpoint_sha256=self.checkpoint_sha256, dtype=model_setup.dtype_name(self.dtype),
             prompt_format=PROMPT_FORMAT, layer=self._layer,
         )
         for item in tqdm(items, desc="llama3 extract", disable=not self.progress):
@@ -174,7 +174,7 @@ class Llama3CSR(Machine):
             ids = self.tokenize(item.prompt)
             hidden, token, _ = self.run(ids)
             feature = hidden.float().cpu().numpy()[None]  # (1, 1, L, H)
-            fs.write(item.id, feature.astype(np.float32), origin_dtype=runtime.dtype_name(self.dtype),
+            fs.write(item.id, feature.astype(np.float32), origin_dtype=model_setup.dtype_name(self.dtype),
                      tokens=int(ids.shape[1]), generated=self._tokenizer.decode([token], skip_special_tokens=True))
         return fs
 

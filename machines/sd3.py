@@ -19,7 +19,7 @@ import torch
 from tqdm import tqdm
 
 from fcbench.codecs.featureset import FeatureSet, FeatureSetError
-from fcbench.machines import runtime
+from fcbench.machines import model_setup
 from fcbench.machines.base import Evaluation, Machine, Metric, feature_mse, register_machine
 from fcbench.machines.generative_metrics import FID, ClipScore, TINY_SUFFIX, Source, TinyImageFeatures
 from fcbench.machines.text import PathLike, SampleList, evaluation_ids, load_captions, select
@@ -58,9 +58,9 @@ class SD3TTI(Machine):
         self.progress = bool(progress)
         if batch < 1 or steps < 1:
             raise ValueError(f"batch and steps must be >= 1, got batch={batch} steps={steps}")
-        self.weights = runtime.local_checkpoint(weights, "Stable Diffusion 3 (diffusers)")
-        self.device = runtime.resolve_device(device)
-        self.dtype = runtime.resolve_dtype(dtype)
+        self.weights = model_setup.local_checkpoint(weights, "Stable Diffusion 3 (diffusers)")
+        self.device = model_setup.resolve_device(device)
+        self.dtype = model_setup.resolve_dtype(dtype)
         self.settings = {"steps": int(steps), "guidance": float(guidance), "seed": int(seed), "height": int(height), "width": int(width), "batch": int(batch)}
         self.sample_list = sample_list
         self.limit = limit
@@ -122,7 +122,7 @@ class SD3TTI(Machine):
         store = np.float16 if self.dtype in (torch.float16, torch.bfloat16) else np.float32
         fs = FeatureSet.create(
             out, self.model, self.task, SPLIT_POINT, resume=resume,
-            checkpoint_sha256=runtime.checkpoint_digest(self.weights), dtype=runtime.dtype_name(self.dtype),
+            checkpoint_sha256=model_setup.checkpoint_digest(self.weights), dtype=model_setup.dtype_name(self.dtype),
             **self.settings,
         )
         generator = torch.Generator(device=self.device).manual_seed(self.settings["seed"])

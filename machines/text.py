@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence, Union
+from fcbench.codecs.types import PathLike
 
-PathLike = Union[str, Path]
 SampleList = Union[PathLike, Sequence[str], None]
 
 ARC_OFFICIAL = "sampled_longest100.jsonl"

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional, Union
+from typing import Any, Callable, Iterable, Optional
 from urllib.parse import urlparse
 
 from fcbench.codecs import hashing
+from fcbench.codecs.types import PathLike
 
-PathLike = Union[str, Path]
 Stager = Callable[[str], Path]
 
 _STAGERS: dict[str, Stager] = {}

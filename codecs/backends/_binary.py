@@ -10,11 +10,11 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import Optional, Sequence
 
 from fcbench.codecs import settings
+from fcbench.codecs.types import PathLike
 
-PathLike = Union[str, Path]
 
 
 class BinaryNotFound(FileNotFoundError):

@@ -8,10 +8,10 @@ dtype (docs/test-conditions.md §6).
 """
 from kfp.dsl import Artifact, Dataset, Input, Metrics, Output
 
+from fcbench.codecs.rate import DTYPE_BITS
+from fcbench.components.reporting import UNCOMPRESSED
 from fcbench.components.stages import container_images
 
-UNCOMPRESSED = "uncompressed"
-_DTYPE_BITS = {"float32": 32, "float16": 16, "bfloat16": 16, "float64": 64}
 
 
 def identity_tags(identity: dict | None) -> dict:
@@ -28,9 +28,9 @@ def uncompressed_rate(features_dir: str) -> dict:
 
     fs = FeatureSet.open(features_dir)
     dtypes = {fs.info(s).origin_dtype for s in fs.ids}
-    if len(dtypes) != 1 or next(iter(dtypes)) not in _DTYPE_BITS:
+    if len(dtypes) != 1 or next(iter(dtypes)) not in DTYPE_BITS:
         raise ValueError(f"cannot state the uncompressed rate of origin dtypes {sorted(dtypes)}")
-    bits = _DTYPE_BITS[dtypes.pop()]
+    bits = DTYPE_BITS[dtypes.pop()]
     return {"bpfp": float(bits), "side_bpfp": 0.0, "container_bpfp": 0.0, "ebpfp": 32.0, "samples": len(fs)}
 
 

@@ -10,15 +10,16 @@ Keys are relative to a storage root (a local folder or `s3://bucket/prefix`):
     <model>/<task>/hyperprior/<lambda_tag>/           a trained hyperprior model
     reports/<run>/                                    the RD table, plot and BD-rate of a run
 
-`rate_tag` is `qp<QP>` for an integer rate point (block codecs) and `lambda<λ>` for a float
-one (learned codecs), so the two never collide and sort readably.
+`rate_tag` (fcbench.codecs.types, the sweep's folder names too) is `qp<QP>` for an integer rate
+point (block codecs) and `lambda<λ>` for a float one (learned codecs), so the two never collide
+and sort readably.
 """
 from __future__ import annotations
 
 import re
 from typing import Optional
 
-from fcbench.codecs.types import RatePoint
+from fcbench.codecs.types import RatePoint, rate_tag as _rate_tag
 
 # Segments are file names on local storage and key parts on S3: keep them portable.
 _SEGMENT = re.compile(r"^[A-Za-z0-9._=+-]+$")
@@ -55,16 +56,11 @@ def check_key(key: str, allow_prefix: bool = False) -> str:
 
 
 def rate_tag(rate_point: RatePoint) -> str:
-    """`qp32` for an integer QP, `lambda0.0018` for a float lambda."""
-    if isinstance(rate_point, bool):
-        raise StorageKeyError(f"rate point must be an int (QP) or a float (lambda), got {rate_point!r}")
-    if isinstance(rate_point, int):
-        return f"qp{rate_point}"
-    if isinstance(rate_point, float):
-        if not rate_point > 0 or rate_point != rate_point or rate_point == float("inf"):
-            raise StorageKeyError(f"lambda must be a positive finite float, got {rate_point!r}")
-        return f"lambda{rate_point:g}"
-    raise StorageKeyError(f"rate point must be an int (QP) or a float (lambda), got {type(rate_point).__name__}")
+    """fcbench.codecs.types.rate_tag, its errors as StorageKeyError."""
+    try:
+        return _rate_tag(rate_point)
+    except ValueError as exc:
+        raise StorageKeyError(str(exc)) from None
 
 
 def artifact_key(

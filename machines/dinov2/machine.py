@@ -25,8 +25,8 @@ from fcbench.machines.dinov2.backbone import Backbone
 from fcbench.machines.dinov2.checkpoints import HEAD_FILES, load_backbone, load_head
 from fcbench.machines.dinov2.heads import DepthLinearHead, LinearClsHead, SegBNHead
 from fcbench.machines.weights import resolve, sha256_file
+from fcbench.codecs.types import PathLike
 
-PathLike = Union[str, Path]
 MODEL = "dinov2"
 
 

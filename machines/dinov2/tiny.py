@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 import torch
@@ -19,8 +19,8 @@ import torch
 from fcbench.machines.dinov2.backbone import Backbone, swiglu_hidden
 from fcbench.machines.dinov2.checkpoints import BACKBONE_FILE, HEAD_FILES, original_to_hf
 from fcbench.machines.images import Sample
+from fcbench.codecs.types import PathLike
 
-PathLike = Union[str, Path]
 TASKS = ("cls", "seg", "dpt")
 
 

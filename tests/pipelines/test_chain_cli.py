@@ -41,7 +41,7 @@ def test_fit_show_and_encode_with_the_chain_options(tmp_path, capsys):
     assert side["summary"][0]["side_bpfp"] > 0 and side["summary"][0]["mse"] < paper["summary"][0]["mse"] / 100
     fitted = encode(test.root, tmp_path / "fitted", "--ranges", str(table), "--outliers")
     assert fitted["conditions"]["range_axis"] == 3 and len(fitted["conditions"]["low"]) == 32
-    header, _ = unpack_container((tmp_path / "fitted" / "bitstreams" / "bypass" / "0" / "s3.bin").read_bytes())
+    header, _ = unpack_container((tmp_path / "fitted" / "bitstreams" / "bypass" / "qp0" / "s3.bin").read_bytes())
     assert header.range_axis == 3 and header.outliers is not None
 
 

@@ -35,7 +35,7 @@ def test_paper_preset_codes_with_the_reference_floor(tmp_path):
     conds = get_preset("paper").conditions(tc, "traditional")
     res = run_sweep(fs.root, "bypass", {}, [0], conds, tmp_path / "o", jobs=1, progress=False, preset="paper")
     assert res.preset == "paper" and res.rows[0]["preset"] == "paper" and res.summary[0]["preset"] == "paper"
-    recon = FeatureSet.open(tmp_path / "o" / "recon" / "bypass" / "0").read("a")
+    recon = FeatureSet.open(tmp_path / "o" / "recon" / "bypass" / "qp0").read("a")
     xt = np.clip(x, -20, 20)
     floor = dequantize(quantize(xt, -20, 20, 10, mode="legacy"), -20, 20, 10, mode="legacy")
     np.testing.assert_array_equal(recon, floor)

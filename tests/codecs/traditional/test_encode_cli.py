@@ -51,7 +51,7 @@ def test_explicit_ranges_and_decode(dinov2_set, tmp_path, capsys):
     assert main(["encode", "--features", str(dinov2_set.root), "--codec", "lossless", "--rate-points", "0",
                  "--out", str(tmp_path / "o"), "--low", "-3", "--high", "3", "--layout", "dinov2",
                  "--bit-depth", "8", "--option", "level=3", "-j", "1", "--no-progress"]) == 0
-    container = tmp_path / "o" / "bitstreams" / "lossless" / "0" / "img0.bin"
+    container = tmp_path / "o" / "bitstreams" / "lossless" / "qp0" / "img0.bin"
     assert main(["codec", "decode", str(container), "-o", str(tmp_path / "img0.npy")]) == 0
     recon = np.load(tmp_path / "img0.npy")
     assert recon.shape == (1, 1, 24, 192)

@@ -17,6 +17,7 @@ from fcbench.codecs import FeatureSet, get_codec, unpack_container
 from fcbench.codecs.backends.x265 import X265Codec
 from fcbench.codecs.cache import JobCache
 from fcbench.codecs.sweep import ROW_FIELDS, SweepError, run_sweep
+from fcbench.codecs.types import rate_tag
 
 COND = dict(low=-5.0, high=5.0, layout="llama3", bit_depth=10)
 OPTS = {"preset": "fast"}
@@ -34,7 +35,7 @@ def test_sweep_writes_bitstreams_recon_and_tables(make_featureset, tmp_path):
     assert [(r["sample"], r["rate_point"]) for r in res.rows] == [(s, q) for q in (22, 32, 42) for s in fs.ids]
     codec = get_codec("x265", **OPTS)
     for row in res.rows:
-        data = (out / "bitstreams" / "x265" / str(row["rate_point"]) / f"{row['sample']}.bin").read_bytes()
+        data = (out / "bitstreams" / "x265" / rate_tag(row["rate_point"]) / f"{row['sample']}.bin").read_bytes()
         header, payload = unpack_container(data)
         assert row["bytes"] == len(data) == row["bitstream_bytes"] + row["container_bytes"]
         assert row["bitstream_bytes"] == len(payload) and row["side_bytes"] == 0  # x265: the stream itself
@@ -42,7 +43,7 @@ def test_sweep_writes_bitstreams_recon_and_tables(make_featureset, tmp_path):
         assert row["container_bpfp"] == 8 * (len(data) - len(payload)) / row["points"]
         assert row["ebpfp"] == pytest.approx(2 * row["bpfp"])  # bf16 origin: 16 bits
         assert row["enc_s"] > 0 and row["dec_s"] > 0 and row["cache_hit"] is False
-        recon = FeatureSet.open(out / "recon" / "x265" / str(row["rate_point"]))
+        recon = FeatureSet.open(out / "recon" / "x265" / rate_tag(row["rate_point"]))
         np.testing.assert_array_equal(recon.read(row["sample"]), codec.decode(data))
         feature = fs.read(row["sample"]).astype(np.float64)
         assert row["mse"] == pytest.approx(np.mean((feature - recon.read(row["sample"])) ** 2), rel=1e-5)
@@ -51,10 +52,10 @@ def test_sweep_writes_bitstreams_recon_and_tables(make_featureset, tmp_path):
     assert by_qp[22]["psnr_q"] > by_qp[32]["psnr_q"] > by_qp[42]["psnr_q"]
     assert by_qp[32]["samples"] == 3
     assert by_qp[32]["bpfp"] == pytest.approx(np.mean([r["bpfp"] for r in res.rows if r["rate_point"] == 32]))
-    meta = FeatureSet.open(out / "recon" / "x265" / "22").meta
+    meta = FeatureSet.open(out / "recon" / "x265" / "qp22").meta
     assert meta["model"] == "llama3" and meta["codec"] == "x265" and meta["rate_point"] == 22
     assert meta["conditions"]["layout"] == "llama3" and meta["codec_identity"]["name"] == "x265"
-    assert FeatureSet.open(out / "recon" / "x265" / "22").info("sample00").origin_dtype == "bfloat16"
+    assert FeatureSet.open(out / "recon" / "x265" / "qp22").info("sample00").origin_dtype == "bfloat16"
     with open(out / "results.csv") as f:
         table = list(csv.DictReader(f))
     assert list(table[0]) == list(ROW_FIELDS) and len(table) == 9
@@ -86,9 +87,9 @@ def test_lost_outputs_are_rebuilt_from_the_cache_without_encoding(make_featurese
     fs = make_featureset(2, (1, 1, 24, 128))
     out = tmp_path / "out"
     first = run_sweep(fs.root, "x265", OPTS, [32], COND, out, jobs=1, progress=False)
-    recon_dir = out / "recon" / "x265" / "32"
+    recon_dir = out / "recon" / "x265" / "qp32"
     recon_before = snapshot(recon_dir)
-    for p in list(recon_dir.iterdir()) + list((out / "bitstreams" / "x265" / "32").iterdir()):
+    for p in list(recon_dir.iterdir()) + list((out / "bitstreams" / "x265" / "qp32").iterdir()):
         p.unlink()
     monkeypatch.setattr(X265Codec, "encode_frame", lambda *a, **k: (_ for _ in ()).throw(AssertionError("encoded")))
     again = run_sweep(fs.root, "x265", OPTS, [32], COND, out, jobs=1, progress=False)
@@ -171,10 +172,10 @@ def test_sigkill_then_resume_redoes_only_unfinished_jobs(make_featureset, tmp_pa
         assert cache.get(key).container == container and cache.get(key).metrics == metrics
     codec = get_codec("x265", preset="slow")
     for qp in (22, 27, 32):
-        recon = FeatureSet.open(out / "recon" / "x265" / str(qp))
+        recon = FeatureSet.open(out / "recon" / "x265" / rate_tag(qp))
         assert recon.verify() == [] and len(recon) == 6
         for sample in fs.ids:
-            data = (out / "bitstreams" / "x265" / str(qp) / f"{sample}.bin").read_bytes()
+            data = (out / "bitstreams" / "x265" / rate_tag(qp) / f"{sample}.bin").read_bytes()
             np.testing.assert_array_equal(recon.read(sample), codec.decode(data))
 
 
@@ -200,8 +201,8 @@ def test_the_sweep_runs_a_learned_unit_frame_codec_unchanged(make_featureset, tm
     res = run_sweep(fs.root, "hyperprior", {"checkpoints": checkpoints}, [0.001, 0.01], cond, tmp_path / "o",
                     jobs=1, progress=False)
     assert len(res.rows) == 4 and all(r["psnr_q"] is None and r["bpfp"] > 0 for r in res.rows)
-    assert (tmp_path / "o" / "bitstreams" / "hyperprior" / "0.001" / "sample00.bin").is_file()
-    assert FeatureSet.open(tmp_path / "o" / "recon" / "hyperprior" / "0.01").meta["rate_point"] == 0.01
+    assert (tmp_path / "o" / "bitstreams" / "hyperprior" / "lambda0.001" / "sample00.bin").is_file()
+    assert FeatureSet.open(tmp_path / "o" / "recon" / "hyperprior" / "lambda0.01").meta["rate_point"] == 0.01
     again = run_sweep(fs.root, "hyperprior", {"checkpoints": checkpoints}, [0.001, 0.01], cond, tmp_path / "o",
                       jobs=1, progress=False)
     assert again.cache_hits == 4 and again.jobs_run == 0

@@ -1,4 +1,5 @@
-"""Shared runtime helpers of the generative machines: local checkpoints, device and dtype."""
+"""Where a generative machine's model comes from and what it runs on: the local checkpoint folder
+(and its digest), the device and the dtype."""
 from __future__ import annotations
 
 import hashlib
@@ -8,8 +9,8 @@ from typing import Union
 import torch
 
 from fcbench.machines.weights import resolve, sha256_file
+from fcbench.codecs.types import PathLike
 
-PathLike = Union[str, Path]
 
 _DTYPES = {"bfloat16": torch.bfloat16, "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16,
            "float32": torch.float32, "fp32": torch.float32}
