@@ -1,7 +1,15 @@
-"""Benchmark: serial vs parallel wall time of an x265 sweep, and encode seconds per megapixel.
+"""Benchmark: serial vs parallel wall time of an x265 sweep, and encode seconds per megapixel;
+with --rd, AV1 (SVT-AV1 presets) against x265 slow: BD-rate and CPU seconds per megapixel.
 
     .venv/bin/python benchmarks/codec_sweep.py                # 8 cls-sized frames x 5 QPs
-    .venv/bin/python benchmarks/codec_sweep.py --frames 2 --qps 22 32 --codecs x265 bypass
+    .venv/bin/python benchmarks/codec_sweep.py --frames 2 --qps 22 32 --codecs x265 bypass av1
+    .venv/bin/python benchmarks/codec_sweep.py --rd --presets 2 3 4 5 6 7 8 \
+        --features post=minilm_l2_post_coco100.npy residual=minilm_l2_residual_coco100.npy
+
+--rd codes every feature given (NAME=PATH of a .npy, e.g. the MiniLM hidden states that
+benchmarks/make_real_features.py makes) and the synthetic sets (--synthetic, default: the cls-like
+frame below and fcbench.codecs.synthetic's "massive" and "student" token features); see
+benchmarks/codec_rd.py for what is measured.
 
 A cls feature (1, 1, 257, 1536) packs to one 257x1536 frame (0.39 megapixel). The features are
 synthetic (smooth fields, noise, heavy-tailed outliers), so the figures measure speed, not RD.
@@ -66,16 +74,49 @@ def encode_speed(codec_name: str, options: dict, rate_point: int, feature: np.nd
             "cpu_s_per_megapixel": min(times) / megapixels, "bpfp": container_rate(data, codec=codec).bpfp}
 
 
+def rd_features(specs: list[str], synthetic: list[str]) -> dict[str, np.ndarray]:
+    from codec_rd import load_feature
+    from fcbench.codecs.synthetic import heavy_tailed
+
+    out = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep:
+            raise SystemExit(f"--features takes NAME=PATH, got {spec!r}")
+        out[name] = load_feature(path)
+    for kind in synthetic:
+        # cls: the sweep's ViT-like frame seen as tokens x channels; others: 1703 tokens x 384 like MiniLM
+        out[f"synthetic {kind}"] = (synthetic_feature(0).reshape(1, 1, SHAPE[2], SHAPE[3]) if kind == "cls"
+                                    else heavy_tailed(kind, tokens=1703, channels=384, seed=7))
+    return out
+
+
+def run_rd(args: argparse.Namespace) -> int:
+    from codec_rd import markdown, rd_table
+
+    rows = rd_table(rd_features(args.features, args.synthetic), args.presets, args.qps)
+    print("\n" + markdown(rows))
+    if args.json:
+        args.json.write_text(json.dumps({"rd": rows}, indent=2, default=list) + "\n")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--frames", type=int, default=8)
     p.add_argument("--qps", type=int, nargs="+", default=[22, 27, 32, 37, 42])
     p.add_argument("--preset", default="slow")
     p.add_argument("-j", "--jobs", type=int, default=default_jobs())
-    p.add_argument("--codecs", nargs="+", default=["x265", "bypass", "lossless", "vtm", "vvenc"])
+    p.add_argument("--codecs", nargs="+", default=["x265", "av1", "bypass", "lossless", "vtm", "vvenc"])
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--json", type=Path, help="also write the figures here")
+    p.add_argument("--rd", action="store_true", help="AV1 presets vs x265 slow: BD-rate and CPU s/MP")
+    p.add_argument("--features", nargs="*", default=[], metavar="NAME=PATH", help="--rd: real features (.npy)")
+    p.add_argument("--synthetic", nargs="*", default=["cls", "massive", "student"], help="--rd: synthetic sets")
+    p.add_argument("--presets", type=int, nargs="+", default=[2, 3, 4, 5, 6, 7, 8], help="--rd: SVT-AV1 presets")
     args = p.parse_args(argv)
+    if args.rd:
+        return run_rd(args)
 
     figures: dict = {"frame": f"{SHAPE[2]}x{SHAPE[3]} (cls)"}
     with tempfile.TemporaryDirectory(prefix="fcbench-bench-") as tmp:
@@ -90,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         feature = synthetic_feature(0)
         speeds = []
         cases = {"x265": [({"preset": pr}, 32) for pr in ("ultrafast", "medium", "slow")],
+                 "av1": [({"preset": pr}, 33) for pr in (8, 4)],
                  "bypass": [({}, 0)], "lossless": [({}, 0)], "vtm": [({}, 32)], "vvenc": [({"preset": "faster"}, 32)]}
         print("encode CPU seconds per megapixel (one 257x1536 frame, best of repeats):")
         for name in args.codecs:

@@ -104,6 +104,18 @@ class Codec(abc.ABC):
 
     name: ClassVar[str] = "abstract"
     frame_kind: ClassVar[FrameKind] = "integer"
+    # What a rate point is: it names folders and storage keys (qp22, crf35, lambda0.01), grids
+    # and report rows. "qp": a VTM-style QP, the unit of the test conditions' traditional grid.
+    rate_unit: ClassVar[str] = "qp"
+
+    @classmethod
+    def rate_points_for_qps(cls, qps: Sequence[int]) -> list[RatePoint]:
+        """This codec's rate points for a grid given in VTM QPs (the test conditions' and the
+        pipelines' `qps`): the QPs themselves for a QP codec; a codec with another rate unit
+        maps them to its own (or refuses, asking for its rate points explicitly)."""
+        if cls.rate_unit == "qp":
+            return list(qps)
+        raise ValueError(f"codec {cls.name!r} takes {cls.rate_unit} rate points, not VTM QPs: give them explicitly")
 
     # ---- what a backend implements -------------------------------------------------------
     @property

@@ -12,6 +12,7 @@ _REGISTRY: dict[str, type["Codec"]] = {}
 # Backend modules imported lazily on first lookup (heavy deps such as torch stay unloaded).
 _BACKEND_MODULES = (
     "fcbench.codecs.backends.x265",
+    "fcbench.codecs.backends.av1",
     "fcbench.codecs.backends.vtm",
     "fcbench.codecs.backends.vvenc",
     "fcbench.codecs.backends.bypass",
@@ -20,6 +21,7 @@ _BACKEND_MODULES = (
 # Where a known name lives, so building one codec imports only its backend (not torch for x265).
 _NAME_MODULES = {
     "x265": "fcbench.codecs.backends.x265",
+    "av1": "fcbench.codecs.backends.av1",
     "vtm": "fcbench.codecs.backends.vtm",
     "vvenc": "fcbench.codecs.backends.vvenc",
     "bypass": "fcbench.codecs.backends.bypass",

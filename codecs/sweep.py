@@ -12,6 +12,7 @@ codec-specific: rate points, options and conditions are passed through to the co
 Output layout under out_dir:
     bitstreams/<codec>/<rate_tag>/<sample>.bin   containers (what the rate is counted from)
     recon/<codec>/<rate_tag>/                    reconstructed feature set
+    (rate_tag = the codec's rate unit and the rate point: qp22, crf35, lambda0.0017)
     results.csv, results.json                    per-sample rows + per-rate-point summary
     cache/                                       finished jobs (unless cache_dir is given)
 """
@@ -43,7 +44,7 @@ from fcbench.codecs.registry import get_codec
 ROW_FIELDS = ("sample", "codec", "preset", "rate_point", *RATE_FIELDS, "mse", "psnr_q", "enc_s", "dec_s", "cache_hit")
 # Means over samples: bpfp is the paper's; side and container bits are shown apart.
 MEAN_FIELDS = ("bpfp", "side_bpfp", "container_bpfp", "ebpfp", "mse", "psnr_q", "enc_s", "dec_s")
-SUMMARY_FIELDS = ("codec", "preset", "rate_point", "samples", *MEAN_FIELDS)
+SUMMARY_FIELDS = ("codec", "preset", "rate_point", "rate_unit", "samples", *MEAN_FIELDS)
 
 
 class SweepError(RuntimeError):
@@ -181,14 +182,15 @@ def _mean(values: Sequence[Optional[float]]) -> Optional[float]:
     return float(np.mean(values))
 
 
-def summarize(rows: list[dict], rate_points: Sequence[RatePoint]) -> list[dict]:
-    """Per (codec, rate point): sample count and means of the per-sample values."""
+def summarize(rows: list[dict], rate_points: Sequence[RatePoint], rate_unit: str = "qp") -> list[dict]:
+    """Per (codec, rate point): its unit, sample count and means of the per-sample values."""
     out = []
     for rp in rate_points:
         sel = [r for r in rows if r["rate_point"] == rp]
         if not sel:
             continue
-        entry = {"codec": sel[0]["codec"], "preset": sel[0].get("preset"), "rate_point": rp, "samples": len(sel)}
+        entry = {"codec": sel[0]["codec"], "preset": sel[0].get("preset"), "rate_point": rp, "rate_unit": rate_unit,
+                 "samples": len(sel)}
         for k in MEAN_FIELDS:
             entry[k] = _mean([r[k] for r in sel])
         out.append(entry)
@@ -203,7 +205,9 @@ def _write_tables(out_dir: Path, result: SweepResult, identity: dict, conditions
         writer.writerow({k: row[k] for k in ROW_FIELDS})
     atomic.write_bytes(out_dir / "results.csv", buf.getvalue().encode())
     atomic.write_json(out_dir / "results.json", jsonable({
-        "codec": result.codec, "preset": result.preset, "identity": identity, "conditions": conditions, "rows": result.rows,
+        "codec": result.codec, "preset": result.preset,
+        "rate_unit": result.summary[0]["rate_unit"] if result.summary else None,
+        "identity": identity, "conditions": conditions, "rows": result.rows,
         "summary": result.summary, "failures": result.failures, "cache_hits": result.cache_hits,
         "jobs_run": result.jobs_run, "wall_s": result.wall_s}))
 
@@ -243,15 +247,16 @@ def run_sweep(
     for rp in rps:
         master.check_rate_point(rp)
     identity = master.identity
+    unit = master.rate_unit
     out = Path(out_dir)
     cache = JobCache(cache_dir if cache_dir is not None else out / "cache")
     n_jobs = jobs if jobs is not None else default_jobs()
     if n_jobs < 1:
         raise ValueError(f"jobs must be >= 1, got {n_jobs}")
 
-    recon_sets = {rp: FeatureSet.create(out / "recon" / codec / rate_tag(rp), fs.meta.get("model", ""),
+    recon_sets = {rp: FeatureSet.create(out / "recon" / codec / rate_tag(rp, unit), fs.meta.get("model", ""),
                                         fs.meta.get("task", ""), fs.meta.get("split_point", ""),
-                                        codec=codec, rate_point=rp, conditions=jsonable(conds),
+                                        codec=codec, rate_point=rp, rate_unit=unit, conditions=jsonable(conds),
                                         codec_identity=identity, source=str(fs.root))
                   for rp in rps}
     rows: dict[tuple[str, RatePoint], dict] = {}
@@ -260,7 +265,7 @@ def run_sweep(
         for sample in fs.ids:
             info = fs.info(sample)
             key = cache_key(info.sha256, conds, identity, rp)
-            bitstream = out / "bitstreams" / codec / rate_tag(rp) / f"{sample}.bin"
+            bitstream = out / "bitstreams" / codec / rate_tag(rp, unit) / f"{sample}.bin"
             entry = cache.get(key)
             recon = recon_sets[rp]
             done = (entry is not None and sample in recon and recon.info(sample).extra.get("cache_key") == key)
@@ -305,7 +310,7 @@ def run_sweep(
                for rp in rps for s in fs.ids if (s, rp) in rows]
     for row in ordered:  # column order of ROW_FIELDS
         row.update({k: row.pop(k) for k in ROW_FIELDS if k in row})
-    result = SweepResult(out, codec, ordered, summarize(ordered, rps), failures,
+    result = SweepResult(out, codec, ordered, summarize(ordered, rps, unit), failures,
                          cache_hits=sum(1 for r in ordered if r["cache_hit"]), jobs_run=len(pending),
                          wall_s=time.perf_counter() - t_start, job_seconds=job_seconds, preset=preset)
     out.mkdir(parents=True, exist_ok=True)

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 from pathlib import Path
-from typing import Union
+from typing import Optional, Union
 
 PathLike = Union[str, Path]
 
@@ -13,15 +14,21 @@ PathLike = Union[str, Path]
 RatePoint = Union[int, float]
 
 
-def rate_tag(rate_point: RatePoint) -> str:
+def rate_tag(rate_point: RatePoint, unit: Optional[str] = None) -> str:
     """The folder / storage-key name of a rate point: `qp32` for an integer QP, `lambda0.0018` for
-    a float lambda (so the two never collide and sort readably). ValueError for anything else."""
+    a float lambda (so the two never collide and sort readably); with the codec's unit
+    (`Codec.rate_unit`), `<unit><value>`: `crf33` for AV1's CRF 33. ValueError for anything else."""
     if isinstance(rate_point, bool) or not isinstance(rate_point, numbers.Real):
         raise ValueError(f"rate point must be an int (QP) or a float (lambda), got {rate_point!r}")
-    if isinstance(rate_point, numbers.Integral):
+    integral = isinstance(rate_point, numbers.Integral)
+    if unit is None:
+        unit = "qp" if integral else "lambda"
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", unit):
+        raise ValueError(f"rate unit {unit!r} must be a lowercase word (qp, crf, lambda...)")
+    if integral:
         if int(rate_point) < 0:
-            raise ValueError(f"a QP cannot be negative, got {rate_point!r}")
-        return f"qp{int(rate_point)}"
+            raise ValueError(f"a rate point ({unit}) cannot be negative, got {rate_point!r}")
+        return f"{unit}{int(rate_point)}"
     if not (math.isfinite(rate_point) and rate_point > 0):
-        raise ValueError(f"lambda must be a positive finite float, got {rate_point!r}")
-    return f"lambda{float(rate_point):g}"
+        raise ValueError(f"a float rate point ({unit}) must be positive and finite, got {rate_point!r}")
+    return f"{unit}{float(rate_point):g}"

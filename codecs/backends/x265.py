@@ -3,20 +3,20 @@
 Works on every machine with PyAV; it is the codec CI uses for real end-to-end coding.
 Settings (docs/test-conditions.md §9) so that a QP means what VTM's QP means: `ipratio=1` (else
 the I frame is coded at QP-3), `info=0` (no ~1 KB version SEI in every stream), `aq-mode=0`
-(no perceptual bit reallocation). Frames smaller than x265's minimum or not a multiple of the
+(no perceptual bit reallocation); `extra_params` may not touch the rate control or these settings
+(_params.py). Frames smaller than x265's minimum or not a multiple of the
 8x8 minimum CU are padded by edge replication; the container's header.frame gives the crop.
 """
 from __future__ import annotations
 
 import functools
-import glob
-import os
 import re
 from typing import Optional
 
 import numpy as np
 
 from fcbench.codecs.backends import _av
+from fcbench.codecs.backends._params import parse_extra_params, reasons
 from fcbench.codecs.backends._qp import check_qp
 from fcbench.codecs.container import Header
 from fcbench.codecs.protocol import Codec, RatePoint, file_sha256
@@ -25,6 +25,20 @@ from fcbench.codecs.registry import register
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
 MIN_CU = 8
 MIN_SIZE = 16  # libx265 refuses pictures narrower or lower than this (measured with PyAV 18.1)
+
+
+# x265 parameters that set the rate or the quantizer, or that fcbench fixes (see params()).
+RESERVED = {
+    **reasons("qp crf crf-max crf-min bitrate lossless vbv-maxrate vbv-bufsize vbv-init vbv-end "
+              "vbv-end-fr-adj const-vbv strict-cbr qpmin qpmax qpstep qcomp qblur cplxblur ratetol "
+              "pass multi-pass-opt-rps multi-pass-opt-analysis multi-pass-opt-distortion stats slow-firstpass "
+              "zones zonefile qpfile rc-grain cutree aq-motion hevc-aq qp-adaptation-range qg-size "
+              "scenecut-aware-qp masking-strength pbratio cbqpoffs crqpoffs",
+              "it is x265 rate control"),
+    **reasons("ipratio aq-mode aq-strength", "fcbench fixes it so that a QP means what VTM's QP means"),
+    **reasons("keyint min-keyint bframes info pools frame-threads log-level",
+              "fcbench sets it (one intra picture, no version SEI, threads from the `threads` option)"),
+}
 
 
 def padded_size(rows: int, cols: int) -> tuple[int, int]:
@@ -51,13 +65,9 @@ def x265_version() -> str:
     return match.group(1).decode("ascii", "replace") if match else "unknown"
 
 
-@functools.lru_cache(maxsize=1)
 def x265_library_sha256() -> Optional[str]:
     """sha256 of the libx265 shared library bundled with PyAV (None if linked elsewhere)."""
-    import av
-
-    libs = sorted(glob.glob(os.path.join(os.path.dirname(os.path.dirname(av.__file__)), "av.libs", "libx265*")))
-    return file_sha256(libs[0]) if libs else None
+    return file_sha256(_av.bundled_library("libx265"))
 
 
 @register("x265")
@@ -67,13 +77,12 @@ class X265Codec(Codec):
     def __init__(self, preset: str = "slow", threads: int = 1, extra_params: str = "") -> None:
         """preset: an x265 preset; threads: worker threads per encode (1 suits parallel sweeps,
         whose workers already use every core; the stream does not depend on it);
-        extra_params: more `key=value:...` x265 parameters."""
+        extra_params: more `key=value:...` x265 parameters (none that changes the rate control)."""
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
             raise ValueError(f"x265 threads must be a positive integer, got {threads!r}")
         if preset not in PRESETS:
             raise ValueError(f"unknown x265 preset {preset!r}; choose one of {PRESETS}")
-        if extra_params and not re.fullmatch(r"[A-Za-z0-9_-]+=[^:=]+(:[A-Za-z0-9_-]+=[^:=]+)*", extra_params):
-            raise ValueError(f"x265 extra_params must look like 'key=value:key=value', got {extra_params!r}")
+        parse_extra_params("x265", extra_params, RESERVED)
         self.preset = preset
         self.threads = threads
         self.extra_params = extra_params

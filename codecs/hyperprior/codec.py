@@ -83,6 +83,7 @@ class HyperpriorCodec(Codec):
     """Learned codec: `checkpoint=PATH` (one lambda) or `checkpoints={lambda: PATH}` (a sweep)."""
 
     frame_kind = "unit"
+    rate_unit = "lambda"  # one trained model per rate-distortion trade-off
 
     def __init__(self, checkpoint: Union[str, Path, None] = None,
                  checkpoints: Optional[dict[float, Union[str, Path]]] = None, device: str = "cpu"):

@@ -1,6 +1,6 @@
 """KFP component `code_traditional`: a traditional codec (vtm, vvenc, x265, ... chosen by parameter;
-the paper's "VTM encode" stage) codes the feature set at one QP -> reconstructed feature set,
-bitstreams and rate results.
+the paper's "VTM encode" stage) codes the feature set at one rate point (a QP; AV1: a CRF) ->
+reconstructed feature set, bitstreams and rate results.
 
 The codec identity hash (name, version, binary and cfg sha256, options) is an explicit input and
 is checked against the codec found in the image, so KFP caching never reuses a result made by
@@ -17,8 +17,10 @@ def encode_decode(features_dir: str, codec: str, codec_options: dict, codec_iden
                   rate_point: float, conditions: str, recon_dir: str, bitstreams_dir: str,
                   results_path: str, model: str = "", task: str = "", storage_uri: str = "") -> dict:
     """Plain-function body of the component; with a `storage_uri` the reconstruction, bitstreams
-    and results are also published under <model>/<task>/<codec>/qp<QP>/ there."""
+    and results are also published under <model>/<task>/<codec>/<unit><rate point>/ there
+    (qp32; AV1: crf33)."""
     from fcbench.components.coding import code_features
+    from fcbench.codecs.registry import codec_class
     from fcbench.components.storage.publish import publish_coding
     from fcbench.components.stages.context import stage_context
     from fcbench.components.stages.params import parse_json, restore_rate_point
@@ -27,7 +29,8 @@ def encode_decode(features_dir: str, codec: str, codec_options: dict, codec_iden
         qp = restore_rate_point(rate_point, integer=True)
         summary = code_features(features_dir, codec, dict(codec_options or {}), codec_identity_hash, qp,
                                 parse_json(conditions, "conditions"), recon_dir, results_path, bitstreams_dir)
-        publish_coding(storage_uri, model, task, codec, qp, recon_dir, results_path, bitstreams_dir)
+        publish_coding(storage_uri, model, task, codec, qp, recon_dir, results_path, bitstreams_dir,
+                       rate_unit=codec_class(codec).rate_unit)
         return summary
 
 
@@ -36,7 +39,7 @@ def code_traditional(features: Input[Dataset], codec: str, codec_options: dict, 
                      rate_point: float, conditions: str, recon: Output[Dataset], bitstreams: Output[Dataset],
                      results: Output[Dataset], metrics: Output[Metrics], model: str = "", task: str = "",
                      storage_uri: str = ""):
-    """Encode + decode every sample at one QP with a traditional codec."""
+    """Encode + decode every sample at one rate point (QP, CRF) with a traditional codec."""
     from fcbench.components.stages.params import log_metrics
     from fcbench.components.stages.code_traditional import SUMMARY_METRICS, encode_decode
 

@@ -38,11 +38,30 @@ def default_rate_points(model: str, task: str, family: str) -> list:
     return list(tc.traditional.qps) if family == "traditional" else list(tc.learned.lambdas)
 
 
+def codec_rate_points(spec: dict, points: list, family: str) -> list:
+    """The rate points of one codec entry: its own `rate_point` (one trained model) or
+    `rate_points`, else the family's points; the traditional family's are VTM QPs, which a
+    codec with another rate unit maps to its own (AV1: CRFs, `Codec.rate_points_for_qps`)."""
+    from fcbench.codecs.registry import codec_class
+
+    if "rate_point" in spec:
+        return [spec["rate_point"]]
+    if spec.get("rate_points"):
+        own = list(spec["rate_points"])
+    elif family == "traditional":
+        own = codec_class(spec["codec"]).rate_points_for_qps(points)
+    else:
+        own = list(points)
+    return list(dict.fromkeys(own))  # two QPs may map to one rate point: code it once
+
+
 def rate_grid(codecs: list, rate_points: list, model: str, task: str, family: str, conditions: dict) -> list:
-    """One loop item per (codec, rate point): {codec, options, identity_hash, rate_point, conditions}
-    plus any other keys of the codec entry (e.g. a checkpoint `uri`). An entry with its own
-    `rate_point` (one trained model) gives one item; others get every rate point."""
+    """One loop item per (codec, rate point): {codec, options, identity_hash, rate_point,
+    rate_unit, conditions} plus any other keys of the codec entry (e.g. a checkpoint `uri`).
+    See codec_rate_points for which rate points each entry gets."""
     import json
+
+    from fcbench.codecs.registry import codec_class
 
     points = list(rate_points) or default_rate_points(model, task, family)
     text = json.dumps(conditions, sort_keys=True)
@@ -51,8 +70,11 @@ def rate_grid(codecs: list, rate_points: list, model: str, task: str, family: st
         missing = {"codec", "identity_hash"} - set(spec)
         if missing:
             raise ValueError(f"codec entry {spec} lacks {sorted(missing)}")
-        base = {**spec, "options": spec.get("options") or {}, "conditions": text}
-        for rp in ([spec["rate_point"]] if "rate_point" in spec else points):
+        base = {k: v for k, v in spec.items() if k != "rate_points"}
+        base.update(options=spec.get("options") or {}, conditions=text)
+        if family == "traditional":  # (learned codecs' classes import torch: not here)
+            base.setdefault("rate_unit", codec_class(spec["codec"]).rate_unit)
+        for rp in codec_rate_points(spec, points, family):
             grid.append({**base, "rate_point": rp})
     return grid
 

@@ -10,9 +10,10 @@ Keys are relative to a storage root (a local folder or `s3://bucket/prefix`):
     <model>/<task>/hyperprior/<lambda_tag>/           a trained hyperprior model
     reports/<run>/                                    the RD table, plot and BD-rate of a run
 
-`rate_tag` (fcbench.codecs.types, the sweep's folder names too) is `qp<QP>` for an integer rate
-point (block codecs) and `lambda<λ>` for a float one (learned codecs), so the two never collide
-and sort readably.
+`rate_tag` (fcbench.codecs.types, the sweep's folder names too) is the rate point in its codec's
+unit (`Codec.rate_unit`): `qp<QP>` for VTM-style QPs, `crf<CRF>` for AV1, `lambda<λ>` for learned
+codecs; without a unit, `qp` for an integer and `lambda` for a float. Tags never collide and
+sort readably.
 """
 from __future__ import annotations
 
@@ -55,10 +56,10 @@ def check_key(key: str, allow_prefix: bool = False) -> str:
     return key
 
 
-def rate_tag(rate_point: RatePoint) -> str:
+def rate_tag(rate_point: RatePoint, unit: Optional[str] = None) -> str:
     """fcbench.codecs.types.rate_tag, its errors as StorageKeyError."""
     try:
-        return _rate_tag(rate_point)
+        return _rate_tag(rate_point, unit)
     except ValueError as exc:
         raise StorageKeyError(str(exc)) from None
 
@@ -71,11 +72,13 @@ def artifact_key(
     rate_point: Optional[RatePoint] = None,
     sample: Optional[str] = None,
     run: Optional[str] = None,
+    rate_unit: Optional[str] = None,
 ) -> str:
     """The key (a folder prefix ending in '/', or a sample file) of one artifact.
 
     `sample` names one file inside a per-sample folder (`<sample>.npy` for features and recon,
-    `<sample>.bin` for bitstreams); `run` is required for kind='reports' and ignores model and task."""
+    `<sample>.bin` for bitstreams); `run` is required for kind='reports' and ignores model and task;
+    `rate_unit` is the codec's (default: `qp` for an integer rate point, `lambda` for a float)."""
     if kind not in KINDS:
         raise StorageKeyError(f"unknown artifact kind {kind!r}; expected one of {', '.join(KINDS)}")
     if kind == "reports":
@@ -95,7 +98,7 @@ def artifact_key(
         else:
             if codec is None or rate_point is None:
                 raise StorageKeyError(f"kind={kind!r} needs codec and rate_point")
-            base += f"{check_segment(codec, 'codec')}/{rate_tag(rate_point)}/{kind}/"
+            base += f"{check_segment(codec, 'codec')}/{rate_tag(rate_point, rate_unit)}/{kind}/"
     if sample is None:
         return base
     if kind not in ("features", "bitstreams", "recon"):

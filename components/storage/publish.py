@@ -37,14 +37,15 @@ def publish(storage_uri: str, path: PathLike, key: str, name: Optional[str] = No
 
 def publish_coding(storage_uri: str, model: str, task: str, codec: str, rate_point: RatePoint,
                    recon_dir: PathLike, results_path: PathLike,
-                   bitstreams_dir: Optional[PathLike] = None) -> dict[str, str]:
-    """Reconstruction, bitstreams and rate results of one (codec, rate point): their URIs."""
+                   bitstreams_dir: Optional[PathLike] = None, rate_unit: Optional[str] = None) -> dict[str, str]:
+    """Reconstruction, bitstreams and rate results of one (codec, rate point): their URIs.
+    `rate_unit` is the codec's (`crf` for AV1; default: `qp` for an integer rate point)."""
     if not storage_uri:
         return {}
     if not model or not task:
         raise ValueError(f"publishing {codec} at {rate_point} to {storage_uri} needs the model and task "
                          f"(got model={model!r}, task={task!r}): they are part of the storage key")
-    where = dict(model=model, task=task, codec=codec, rate_point=rate_point)
+    where = dict(model=model, task=task, codec=codec, rate_point=rate_point, rate_unit=rate_unit)
     out = {"recon": publish(storage_uri, recon_dir, artifact_key(kind="recon", **where)),
            "metrics": publish(storage_uri, results_path, artifact_key(kind="metrics", **where), "results.json")}
     if bitstreams_dir is not None:

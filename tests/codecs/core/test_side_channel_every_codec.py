@@ -17,6 +17,7 @@ from fcbench.codecs.registry import codec_class
 # an entry fails test_every_registered_codec_has_a_case: add one.
 CASES = {
     "x265": (dict, 32, None),
+    "av1": (dict, 32, None),  # rate point: a CRF
     "bypass": (dict, 0, None),
     "lossless": (dict, 0, None),
     "hyperprior": ("untrained", 0.01, None),

@@ -1,0 +1,45 @@
+"""A rate point says what it is: the traditional grid is in VTM QPs, AV1 gets CRFs (mapped),
+and grids, storage keys and sweep folders carry the codec's unit (qp32, crf33, lambda0.01)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fcbench.codecs.registry import codec_class
+from fcbench.components.stages.prepare_coding import rate_grid
+from fcbench.components.storage.keys import StorageKeyError, artifact_key, rate_tag
+
+CONDS = {"low": -20}
+
+
+def test_grid_gives_each_codec_its_own_rate_points_and_unit():
+    grid = rate_grid([{"codec": "x265", "identity_hash": "h"}, {"codec": "av1", "identity_hash": "a"}], [],
+                     "dinov2", "cls", "traditional", CONDS)
+    x265 = [(g["rate_point"], g["rate_unit"]) for g in grid if g["codec"] == "x265"]
+    av1 = [(g["rate_point"], g["rate_unit"]) for g in grid if g["codec"] == "av1"]
+    assert x265 == [(q, "qp") for q in (22, 27, 32, 37, 42)]  # the test conditions' QPs
+    assert av1 == [(c, "crf") for c in codec_class("av1").rate_points_for_qps([22, 27, 32, 37, 42])]
+    assert all(g["conditions"] == json.dumps(CONDS) for g in grid)
+
+
+def test_a_codec_entry_may_carry_its_own_rate_points():
+    own = rate_grid([{"codec": "av1", "identity_hash": "a", "rate_points": [20, 40, 40]}], [32], "dinov2", "cls",
+                    "traditional", CONDS)
+    assert [g["rate_point"] for g in own] == [20, 40] and all("rate_points" not in g for g in own)
+
+
+def test_qps_map_to_crfs_monotonically_within_range():
+    crfs = codec_class("av1").rate_points_for_qps(range(0, 64))
+    assert crfs == sorted(crfs) and min(crfs) >= 1 and max(crfs) <= 63
+    assert codec_class("x265").rate_points_for_qps([22, 37]) == [22, 37]
+    with pytest.raises(ValueError, match="lambda rate points, not VTM QPs"):
+        type("Learned", (codec_class("bypass"),), {"rate_unit": "lambda", "name": "learned"}).rate_points_for_qps([22])
+
+
+def test_storage_keys_name_the_unit():
+    assert artifact_key("llama3", "csr", "recon", codec="av1", rate_point=33, rate_unit="crf") == "llama3/csr/av1/crf33/recon/"
+    assert artifact_key("llama3", "csr", "recon", codec="x265", rate_point=32) == "llama3/csr/x265/qp32/recon/"
+    assert rate_tag(0.01, "lambda") == "lambda0.01" and rate_tag(37) == "qp37"
+    with pytest.raises(StorageKeyError):
+        rate_tag(33, "c/rf")
