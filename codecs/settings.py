@@ -190,11 +190,25 @@ MLFLOW_CLIENT_DEFAULTS: dict[str, str] = {
 }
 
 
+# SVT-AV1's (the av1 codec's encoder library) own variable: unless its log level says errors
+# only, it prints its whole configuration to stderr at every encode.
+SVT_AV1_DEFAULTS: dict[str, str] = {"SVT_LOG": "1"}
+
+
+def _set_where_unset(defaults: Mapping[str, str]) -> None:
+    for name, value in defaults.items():
+        os.environ.setdefault(name, value)
+
+
 def apply_mlflow_client_defaults() -> None:
     """Set MLFLOW_CLIENT_DEFAULTS where the environment leaves them unset (MLflow reads them from
     the environment at every request: there is no other way to configure them)."""
-    for name, value in MLFLOW_CLIENT_DEFAULTS.items():
-        os.environ.setdefault(name, value)
+    _set_where_unset(MLFLOW_CLIENT_DEFAULTS)
+
+
+def apply_svt_av1_defaults() -> None:
+    """Set SVT_AV1_DEFAULTS where unset (SVT-AV1 reads them when an encoder starts)."""
+    _set_where_unset(SVT_AV1_DEFAULTS)
 
 
 def export(values: Mapping[Union[Setting, str], str]) -> None:

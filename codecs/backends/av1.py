@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import os
 from typing import Sequence
 
 import numpy as np
 
+from fcbench.codecs import settings
 from fcbench.codecs.backends import _av
 from fcbench.codecs.backends._params import parse_extra_params, reasons
 from fcbench.codecs.backends._qp import check_qp
@@ -135,7 +135,7 @@ class AV1Codec(Codec):
         self.check_rate_point(rate_point)
         if bit_depth not in (8, 10):
             raise ValueError(f"av1 (SVT-AV1, main profile) codes 8 or 10-bit samples, not {bit_depth}-bit")
-        os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its configuration unless told errors only
+        settings.apply_svt_av1_defaults()  # SVT-AV1 prints its configuration unless told errors only
         padded = pad_edges(frame, *padded_size(*frame.shape))
         return _av.encode_frame(padded, "libsvtav1", "obu", bit_depth, self.options(int(rate_point)), kind="yuv420")
 

@@ -120,3 +120,16 @@ def test_sweep_names_crf_folders_and_units(tmp_path):
     assert FeatureSet.open(tmp_path / "o" / "recon" / "av1" / "crf40").meta["rate_unit"] == "crf"
     assert json.loads((tmp_path / "o" / "results.json").read_text())["rate_unit"] == "crf"
     assert "crf" in res.table().splitlines()[1]
+
+
+def test_svt_av1_keeps_quiet(tmp_path):
+    """SVT-AV1 prints its configuration to stderr at every encode unless SVT_LOG says errors only."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import numpy as np; from fcbench.codecs import get_codec; "
+            "get_codec('av1', preset=8).encode(np.zeros((1, 1, 64, 64), np.float32), 30, low=-1.0, high=1.0)")
+    env = {k: v for k, v in os.environ.items() if k != "SVT_LOG"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert "Svt[" not in out.stderr + out.stdout
