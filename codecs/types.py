@@ -30,5 +30,5 @@ def rate_tag(rate_point: RatePoint, unit: Optional[str] = None) -> str:
             raise ValueError(f"a rate point ({unit}) cannot be negative, got {rate_point!r}")
         return f"{unit}{int(rate_point)}"
     if not (math.isfinite(rate_point) and rate_point > 0):
-        raise ValueError(f"a float rate point ({unit}) must be positive and finite, got {rate_point!r}")
+        raise ValueError(f"a float rate point ({unit}) must be a positive finite float, got {rate_point!r}")
     return f"{unit}{float(rate_point):g}"
