@@ -17,10 +17,15 @@ from typing import Any, Iterator, Optional, Union
 import numpy as np
 
 from fcbench.codecs import atomic
+from fcbench.codecs.names import check_name
 
 MANIFEST = "manifest.json"
 FORMAT = "fcbench-featureset/1"
-_SAFE_ID = re.compile(r"^[A-Za-z0-9._-]+$")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+# What a sample may be stored as (bfloat16 features are stored as float32, origin_dtype says so).
+STORED_DTYPES: tuple[str, ...] = ("float16", "float32", "float64")
 
 
 class FeatureSetError(ValueError):
@@ -37,10 +42,51 @@ class SampleInfo:
     extra: dict = field(default_factory=dict)
 
 
-def check_sample_id(sample_id: str) -> str:
-    if not _SAFE_ID.match(sample_id) or sample_id in (".", ".."):
-        raise FeatureSetError(f"sample id {sample_id!r} is not a safe file name ([A-Za-z0-9._-]+)")
-    return sample_id
+def check_sample_id(sample_id: Any) -> str:
+    """The sample id when it is a safe file name (fcbench.codecs.names), else FeatureSetError."""
+    return check_name(sample_id, "sample id", FeatureSetError)
+
+
+def parse_manifest(body: Any, where: str) -> tuple[dict[str, Any], dict[str, SampleInfo]]:
+    """(meta, samples by id) of a manifest's parsed JSON; FeatureSetError naming `where` and the
+    first problem. A manifest is untrusted input: every sample id must be a safe file name and
+    unique, every entry must carry a shape, a floating dtype and a sha256."""
+    if not isinstance(body, dict):
+        raise FeatureSetError(f"{where}: a manifest is a JSON object, got a JSON {type(body).__name__}")
+    if body.get("format", FORMAT) != FORMAT:
+        raise FeatureSetError(f"{where}: format {body['format']!r} is not {FORMAT!r}")
+    if not isinstance(body.get("samples"), list):
+        raise FeatureSetError(f"{where}: no 'samples' list")
+    meta = {k: v for k, v in body.items() if k != "samples"}
+    samples: dict[str, SampleInfo] = {}
+    for n, entry in enumerate(body["samples"]):
+        info = _sample_info(entry, f"{where}: sample entry {n}")
+        if info.id in samples:
+            raise FeatureSetError(f"{where}: sample id {info.id!r} appears more than once")
+        samples[info.id] = info
+    return meta, samples
+
+
+def _sample_info(entry: Any, where: str) -> SampleInfo:
+    if not isinstance(entry, dict):
+        raise FeatureSetError(f"{where} is not a JSON object")
+    missing = [k for k in ("id", "shape", "dtype", "sha256") if k not in entry]
+    if missing:
+        raise FeatureSetError(f"{where} ({entry.get('id', '?')!r}) has no {', '.join(missing)}")
+    sample_id = check_sample_id(entry["id"])
+    where = f"{where} ({sample_id!r})"
+    shape = entry["shape"]
+    if not isinstance(shape, list) or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape):
+        raise FeatureSetError(f"{where}: shape {shape!r} is not a list of sizes")
+    dtype, origin = entry["dtype"], entry.get("origin_dtype", entry["dtype"])
+    if dtype not in STORED_DTYPES or not isinstance(origin, str):
+        raise FeatureSetError(f"{where}: dtype {dtype!r} is not one of {STORED_DTYPES}")
+    if not isinstance(entry["sha256"], str) or not _SHA256.fullmatch(entry["sha256"]):
+        raise FeatureSetError(f"{where}: sha256 {entry['sha256']!r} is not 64 lower-case hex digits")
+    extra = entry.get("extra", {})
+    if not isinstance(extra, dict):
+        raise FeatureSetError(f"{where}: extra {extra!r} is not a JSON object")
+    return SampleInfo(sample_id, list(shape), dtype, origin, entry["sha256"], extra)
 
 
 class FeatureSet:
@@ -81,8 +127,8 @@ class FeatureSet:
         """Write one sample atomically and record it in the manifest."""
         check_sample_id(sample_id)
         array = np.asarray(array)
-        if not np.issubdtype(array.dtype, np.floating):
-            raise FeatureSetError(f"sample {sample_id}: features must be floating point, got {array.dtype}")
+        if array.dtype.name not in STORED_DTYPES:
+            raise FeatureSetError(f"sample {sample_id}: features are stored as {', '.join(STORED_DTYPES)}, got {array.dtype}")
         if not np.all(np.isfinite(array)):
             raise FeatureSetError(f"sample {sample_id}: feature contains NaN or Inf")
         data = atomic.write_npy(self.root / f"{sample_id}.npy", array)
@@ -123,11 +169,11 @@ class FeatureSet:
         if not path.is_file():
             raise FeatureSetError(f"{root} is not a feature set: {MANIFEST} is missing")
         try:
-            body = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
+            body = json.loads(path.read_bytes())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise FeatureSetError(f"{path} is not valid JSON: {exc}") from exc
-        samples = {s["id"]: SampleInfo(**s) for s in body.pop("samples", [])}
-        return cls(root, body, samples)
+        meta, samples = parse_manifest(body, str(path))
+        return cls(root, meta, samples)
 
     @property
     def ids(self) -> list[str]:
@@ -152,9 +198,19 @@ class FeatureSet:
         data = path.read_bytes()
         if verify and hashlib.sha256(data).hexdigest() != info.sha256:
             raise FeatureSetError(f"sample {sample_id!r}: {path} does not match its sha256 in the manifest")
-        array = np.load(io.BytesIO(data), allow_pickle=False)
-        if list(array.shape) != info.shape:
-            raise FeatureSetError(f"sample {sample_id!r}: shape {array.shape} != manifest {info.shape}")
+        try:
+            array = np.load(io.BytesIO(data), allow_pickle=False)
+        except Exception as exc:  # numpy raises ValueError, EOFError, even tokenize errors on bad headers
+            raise FeatureSetError(f"sample {sample_id!r}: {path} is not a readable .npy file "
+                                  f"({type(exc).__name__}: {exc})") from None
+        if list(array.shape) != info.shape or array.dtype.name != info.dtype:
+            raise FeatureSetError(f"sample {sample_id!r}: {path} holds {array.dtype.name} {list(array.shape)}, "
+                                  f"the manifest says {info.dtype} {info.shape}")
+        # A set never holds NaN/Inf (write refuses them): a reconstruction that does came from
+        # elsewhere and would give a meaningless score.
+        if not np.all(np.isfinite(array)):
+            nan, inf = int(np.isnan(array).sum()), int(np.isinf(array).sum())
+            raise FeatureSetError(f"sample {sample_id!r}: {path} contains non-finite values ({nan} NaN, {inf} Inf)")
         return array
 
     def __iter__(self) -> Iterator[tuple[str, np.ndarray]]:

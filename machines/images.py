@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
+
+from fcbench.codecs.names import check_name, check_relative_path
 from fcbench.codecs.types import PathLike
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -40,7 +42,8 @@ class Sample:
 
 
 def list_lines(sample_list: PathLike) -> list[str]:
-    """Non-empty lines of a list: a path, or the name of an official list in the package."""
+    """Non-empty lines of a list: a path, or the name of an official list in the package. A
+    list without any line is an error (it would make an empty feature set)."""
     path = Path(sample_list)
     if path.is_file():
         text = path.read_text()
@@ -49,11 +52,24 @@ def list_lines(sample_list: PathLike) -> list[str]:
         if not ref.is_file():
             raise DataError(f"sample list {sample_list} is neither a file nor an official list")
         text = ref.read_text()
-    return [line.strip() for line in text.splitlines() if line.strip()]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        raise DataError(f"sample list {sample_list} names no samples")
+    return lines
+
+
+def sample_id(value: str, where: str) -> str:
+    """A sample id from a list or a file name: it becomes `<id>.npy` in a feature set, so it must
+    be a safe file name (fcbench.codecs.names)."""
+    return check_name(value, f"{where}: sample id", DataError)
 
 
 def _limit(samples: list[Sample], limit: Optional[int]) -> list[Sample]:
-    return samples if limit is None else samples[: int(limit)]
+    if limit is None:
+        return samples
+    if int(limit) < 1:
+        raise DataError(f"limit must be >= 1, got {limit}")
+    return samples[: int(limit)]
 
 
 def imagenet_samples(root: PathLike, sample_list: PathLike = "imagenet_selected_label100.txt", limit: Optional[int] = None) -> list[Sample]:
@@ -67,6 +83,7 @@ def imagenet_samples(root: PathLike, sample_list: PathLike = "imagenet_selected_
         parts = line.split()
         if len(parts) != 2 or not parts[1].lstrip("-").isdigit():
             raise DataError(f"{sample_list} line {n}: expected '<image id> <label>', got {line!r}")
+        sample_id(parts[0], f"{sample_list} line {n}")
         if parts[0] not in index:
             raise DataError(f"ImageNet sample {parts[0]}: no image {parts[0]}.JPEG under {root}")
         samples.append(Sample(parts[0], index[parts[0]], label=int(parts[1])))
@@ -82,12 +99,13 @@ def voc_samples(root: PathLike, sample_list: PathLike = "val_20.txt", limit: Opt
     else:
         raise DataError(f"VOC2012 data: no JPEGImages/ folder under {root}")
     samples = []
-    for sample_id in list_lines(sample_list):
-        image, mask = root / "JPEGImages" / f"{sample_id}.jpg", root / "SegmentationClass" / f"{sample_id}.png"
+    for n, line in enumerate(list_lines(sample_list), 1):
+        sid = sample_id(line, f"{sample_list} line {n}")
+        image, mask = root / "JPEGImages" / f"{sid}.jpg", root / "SegmentationClass" / f"{sid}.png"
         for path in (image, mask):
             if not path.is_file():
-                raise DataError(f"VOC sample {sample_id}: {path} is missing")
-        samples.append(Sample(sample_id, image, target=mask))
+                raise DataError(f"VOC sample {sid}: {path} is missing")
+        samples.append(Sample(sid, image, target=mask))
     return _limit(samples, limit)
 
 
@@ -98,13 +116,16 @@ def nyu_samples(root: PathLike, sample_list: PathLike = "nyu_test.txt", limit: O
         parts = line.split()
         if len(parts) != 3:
             raise DataError(f"{sample_list} line {n}: expected '<rgb path> <depth path> <focal>', got {line!r}")
+        where = f"{sample_list} line {n}"
+        for rel in parts[:2]:  # paths inside the data folder, never outside it
+            check_relative_path(rel, f"{where}: path", DataError)
         rgb, depth = root / parts[0], root / parts[1]
         # the reference names a sample <scene>_<file stem>
-        sample_id = f"{Path(parts[0]).parent.name}_{Path(parts[0]).stem}".lstrip("_")
+        sid = sample_id(f"{Path(parts[0]).parent.name}_{Path(parts[0]).stem}".lstrip("_"), where)
         for path in (rgb, depth):
             if not path.is_file():
-                raise DataError(f"NYU sample {sample_id}: {path} is missing")
-        samples.append(Sample(sample_id, rgb, target=depth, meta={"focal": float(parts[2])}))
+                raise DataError(f"NYU sample {sid}: {path} is missing")
+        samples.append(Sample(sid, rgb, target=depth, meta={"focal": float(parts[2])}))
     return _limit(samples, limit)
 
 
@@ -117,12 +138,13 @@ def folder_samples(root: PathLike, limit: Optional[int] = None) -> list[Sample]:
     samples, seen = [], set()
     for p in paths:
         rel = p.relative_to(root).with_suffix("")
-        sample_id = "_".join(rel.parts).replace(" ", "_")
-        sample_id = "".join(c if c.isalnum() or c in "._-" else "_" for c in sample_id)
-        if sample_id in seen:
-            raise DataError(f"two images under {root} map to the same sample id {sample_id!r}")
-        seen.add(sample_id)
-        samples.append(Sample(sample_id, p))
+        sid = "_".join(rel.parts).replace(" ", "_")
+        sid = "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "_" for c in sid)
+        sid = sample_id(sid, f"image {p}")
+        if sid in seen:
+            raise DataError(f"two images under {root} map to the same sample id {sid!r}")
+        seen.add(sid)
+        samples.append(Sample(sid, p))
     return _limit(samples, limit)
 
 

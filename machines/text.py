@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence, Union
+
+from fcbench.codecs.names import check_name
 from fcbench.codecs.types import PathLike
 
 SampleList = Union[PathLike, Sequence[str], None]
@@ -157,6 +159,8 @@ def select(items: Sequence[Any], sample_list: SampleList, limit: Optional[int], 
         chosen = chosen[:limit]
     if not chosen:
         raise DataError(f"no samples selected from {source}")
+    for item in chosen:  # ids become feature-set file names (fcbench.codecs.names)
+        check_name(item.id, f"{source}: sample id", DataError)
     return chosen
 
 

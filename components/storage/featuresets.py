@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
-from fcbench.codecs.featureset import MANIFEST, FeatureSet, FeatureSetError, check_sample_id
+from fcbench.codecs.featureset import MANIFEST, FeatureSet, FeatureSetError, parse_manifest
 from fcbench.codecs.types import PathLike
 from fcbench.components.storage.errors import StorageIntegrityError
 
@@ -25,25 +25,21 @@ def load_json(data: bytes, where: str) -> dict:
 
 
 def manifest_samples(manifest: dict, where: str) -> list[tuple[str, str]]:
-    """(sample id, sha256) pairs of a feature-set manifest; ids must be safe file names (a
-    manifest read from a bucket must not steer downloads outside the target folder)."""
-    samples = manifest.get("samples")
-    if not isinstance(samples, list):
-        raise StorageIntegrityError(f"{where}: no 'samples' list")
-    out = []
-    for sample in samples:
-        try:
-            out.append((check_sample_id(str(sample["id"])), str(sample["sha256"])))
-        except (FeatureSetError, KeyError, TypeError) as exc:
-            raise StorageIntegrityError(f"{where}: bad sample entry {sample!r}: {exc}") from None
-    return out
+    """(sample id, sha256) pairs of a feature-set manifest, checked by the feature sets' own
+    rule (fcbench.codecs.featureset.parse_manifest): a manifest read from a bucket must not
+    steer downloads outside the target folder."""
+    try:
+        _, samples = parse_manifest(manifest, where)
+    except FeatureSetError as exc:
+        raise StorageIntegrityError(str(exc)) from None
+    return [(sid, info.sha256) for sid, info in samples.items()]
 
 
 def featureset_problems(folder: Path) -> list[str]:
     """Problems of a local feature set (FeatureSet.verify), a broken manifest included."""
     try:
         return FeatureSet.open(folder).verify()
-    except (FeatureSetError, TypeError, KeyError) as exc:
+    except (FeatureSetError, OSError) as exc:
         return [f"{folder / MANIFEST}: {exc}"]
 
 

@@ -17,13 +17,10 @@ sort readably.
 """
 from __future__ import annotations
 
-import re
 from typing import Optional
 
+from fcbench.codecs.names import check_name
 from fcbench.codecs.types import RatePoint, rate_tag as _rate_tag
-
-# Segments are file names on local storage and key parts on S3: keep them portable.
-_SEGMENT = re.compile(r"^[A-Za-z0-9._=+-]+$")
 
 # kind -> does it need (codec, rate_point)?
 _PER_RATE_POINT = ("bitstreams", "recon", "metrics")
@@ -35,11 +32,9 @@ class StorageKeyError(ValueError):
 
 
 def check_segment(value: str, what: str) -> str:
-    """One path segment: a model, task, codec, sample id or run name."""
-    value = str(value)
-    if not _SEGMENT.match(value) or value in (".", ".."):
-        raise StorageKeyError(f"{what} {value!r} cannot be part of a storage key (allowed: [A-Za-z0-9._=+-], not '.' or '..')")
-    return value
+    """One path segment: a model, task, codec, sample id or run name. Segments are file names
+    on local storage and key parts on S3: the one safe-name rule (fcbench.codecs.names)."""
+    return check_name(str(value), what, StorageKeyError)
 
 
 def check_key(key: str, allow_prefix: bool = False) -> str:

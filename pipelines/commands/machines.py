@@ -82,5 +82,5 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     body = {"model": args.model, "task": args.task, "features": str(args.features), **ev.as_dict()}
     if args.out:
         atomic.write_json(args.out, body)
-    print(json.dumps(body, indent=2))
+    print(json.dumps(atomic.strict_json(body), indent=2, allow_nan=False))  # strict JSON, as the file
     return 0

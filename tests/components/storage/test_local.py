@@ -162,10 +162,11 @@ def test_index_is_valid_json_with_every_file(tmp_path, featureset):
 
 def test_hostile_or_broken_manifest_is_reported_not_followed(tmp_path):
     st = open_storage(str(tmp_path / "store"))
-    st.put_bytes("fs/manifest.json", json.dumps({"samples": [{"id": "../../etc/passwd", "sha256": "0" * 64}]}).encode())
+    entry = {"id": "../../etc/passwd", "shape": [1], "dtype": "float32", "sha256": "0" * 64}
+    st.put_bytes("fs/manifest.json", json.dumps({"samples": [entry]}).encode())
     problems = st.verify_featureset("fs")
-    assert len(problems) == 1 and "bad sample entry" in problems[0]
-    with pytest.raises(StorageIntegrityError, match="bad sample entry"):
+    assert len(problems) == 1 and "sample id '../../etc/passwd' is not a safe file name" in problems[0]
+    with pytest.raises(StorageIntegrityError, match="not a safe file name"):
         st.pull_dir("fs", tmp_path / "out")
     assert not (tmp_path / "etc").exists()
     st.put_bytes("fs2/manifest.json", b"{not json")

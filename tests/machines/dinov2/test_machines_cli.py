@@ -36,3 +36,36 @@ def test_errors_are_reported_not_raised(cls_assets, tmp_path, capsys):
     assert rc == 1 and "manifest.json is missing" in capsys.readouterr().err
     rc = main(["extract", "--model", "dinov2", "--task", "nope", "--weights", "w", "--data", str(tmp_path), "--out", str(tmp_path / "o")])
     assert rc == 1 and "no machine for model 'dinov2' task 'nope'" in capsys.readouterr().err
+
+
+def _base(cls_assets) -> list[str]:
+    return ["--model", "dinov2", "--task", "cls", "--weights", str(cls_assets["weights"]), "--data", str(cls_assets["data"]),
+            "--device", "cpu", "--option", "num_heads=4", "--no-progress"]
+
+
+def test_extract_with_an_empty_sample_list_is_an_error(cls_assets, tmp_path, capsys):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n")
+    rc = main(["extract", *_base(cls_assets), "--sample-list", str(empty), "--out", str(tmp_path / "fs")])
+    assert rc == 1 and f"sample list {empty} names no samples" in capsys.readouterr().err
+    assert not (tmp_path / "fs").exists()
+    rc = main(["extract", *_base(cls_assets), "--sample-list", str(cls_assets["sample_list"]), "--limit", "0",
+               "--out", str(tmp_path / "fs")])
+    assert rc == 1 and "limit must be >= 1" in capsys.readouterr().err
+
+
+def test_evaluate_refuses_a_non_finite_reconstruction_naming_the_sample(cls_assets, tmp_path, capsys):
+    from tests.codecs.core.manifest_edits import poison_with_nan
+
+    out = tmp_path / "fs"
+    assert main(["extract", *_base(cls_assets), "--sample-list", str(cls_assets["sample_list"]), "--limit", "2",
+                 "--out", str(out)]) == 0
+    capsys.readouterr()
+    bad = json.loads((out / "manifest.json").read_text())["samples"][1]["id"]
+    poison_with_nan(out, bad)
+    rc = main(["evaluate", *_base(cls_assets), "--sample-list", str(cls_assets["sample_list"]), "--features", str(out),
+               "--out", str(tmp_path / "eval.json")])
+    captured = capsys.readouterr()
+    assert rc == 1 and captured.out == ""
+    assert f"sample {bad!r}" in captured.err and "non-finite values (1 NaN, 0 Inf)" in captured.err
+    assert not (tmp_path / "eval.json").exists()
