@@ -343,6 +343,25 @@ def _md_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]
     return lines
 
 
+def _chain_table(pts: Sequence[RDPoint]) -> list[str]:
+    """Which coding chain each codec label used (params chain.* of its points), when any
+    point says (fcbench.codecs.chain.describe)."""
+    chains: dict[str, dict] = {}
+    for p in pts:
+        if any(k.startswith("chain.") for k in p.params):
+            chains.setdefault(p.codec, {k[len("chain."):]: v for k, v in p.params.items() if k.startswith("chain.")})
+    if not chains:
+        return []
+
+    def side(c: dict) -> str:
+        on = str(c.get("outliers")).lower() in ("true", "1")
+        return f"on: {c.get('outlier_bits')}-bit values, {c.get('outlier_fill')} fill" if on else "off"
+
+    rows = [(codec, c.get("ranges", ""), side(c)) for codec, c in chains.items()]
+    return ["", "Coding chains (docs/codecs.md, 'Outliers and fitted ranges'):", ""] + _md_table(
+        ("codec", "truncation ranges", "outlier side channel"), rows)
+
+
 def render_markdown(points: Sequence[RDPoint], bd: Sequence[BDResult], notes: Sequence[str], title: str, plots: dict[tuple[str, str], str]) -> str:
     lines = [f"# {title}", "", preset_line(report_preset(points)), ""]
     for (model, task), pts in _group(points).items():
@@ -357,6 +376,7 @@ def render_markdown(points: Sequence[RDPoint], bd: Sequence[BDResult], notes: Se
                 for ps in _codecs(pts).values() for p in ps]
         lines += _md_table(("codec", "rate point", "BPFP", *(("of which side BPFP",) if side else ()),
                             "container BPFP", "EBPFP", metric, "feature MSE", "enc s", "dec s"), rows)
+        lines += _chain_table(pts)
         group_bd = [b for b in bd if (b.model, b.task) == (model, task)]
         if group_bd:
             lines += ["", f"BD-rate vs {group_bd[0].anchor} (PCHIP on log10 BPFP over the common {metric} range; "

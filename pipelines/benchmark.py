@@ -101,8 +101,8 @@ def traditional_branch(machine: MachineArgs, features: Any, codecs: Any, qps: An
         enc = on_cpu(code_traditional(features=features, codec=item.codec, codec_options=item.options,
                                       codec_identity_hash=item.identity_hash, rate_point=item.rate_point,
                                       conditions=item.conditions, model=machine.model, task=machine.task,
-                                      storage_uri=machine.storage_uri))
-        ev = machine.evaluate(enc.outputs["recon"], features, item.codec, item.rate_point, enc.outputs["results"])
+                                      storage_uri=machine.storage_uri, label=item.label))
+        ev = machine.evaluate(enc.outputs["recon"], features, item.label, item.rate_point, enc.outputs["results"])
     return Traditional(quantized, uncompressed, ev)
 
 
@@ -122,8 +122,8 @@ def learned_evaluation(machine: MachineArgs, features: Any, item: Any, tracking_
     source = {"checkpoint": checkpoint} if checkpoint is not None else {"checkpoint_uri": checkpoint_uri}
     inf = on_cpu(hyperprior_infer(features=features, lmbda=item.rate_point, conditions=item.conditions,
                                   codec_identity_hash=item.identity_hash, model=machine.model, task=machine.task,
-                                  storage_uri=machine.storage_uri, tracking_uri=tracking_uri, **source))
-    return machine.evaluate(inf.outputs["recon"], features, "hyperprior", item.rate_point, inf.outputs["results"])
+                                  storage_uri=machine.storage_uri, tracking_uri=tracking_uri, label=item.label, **source))
+    return machine.evaluate(inf.outputs["recon"], features, item.label, item.rate_point, inf.outputs["results"])
 
 
 def report_step(trad: Traditional, learned_points: Any, anchor: Any, title: Any, tracking_uri: Any,
@@ -166,8 +166,9 @@ def build_benchmark(learned: bool) -> Callable:
         tracking_uri: str = "",
         storage_uri: str = "",
     ):
-        """codecs: [{codec, options, identity_hash}] (the hash of the codec identity as built where it
-        runs: `--codec NAME` computes it); qps: [] =
+        """codecs: [{codec, options, identity_hash, chain}] (the hash of the codec identity as built where it
+        runs: `--codec NAME` computes it; chain: optional, {} = the paper's chain, e.g. {"outliers":
+        true} or {"ranges": "s3://.../table.json"}, see docs/codecs.md); qps: [] =
         the test conditions' QPs; hyperprior: [{codec: "hyperprior", rate_point: lambda, uri:
         checkpoint URI (local path, s3:// or models:/<name>/<version> of the tracking_uri
         registry), identity_hash: '' (trust the checkpoint) or the codec identity hash}] (ignored by the

@@ -34,6 +34,16 @@ def uncompressed_rate(features_dir: str) -> dict:
     return {"bpfp": float(bits), "side_bpfp": 0.0, "container_bpfp": 0.0, "ebpfp": 32.0, "samples": len(fs)}
 
 
+def chain_params(conditions: dict | None) -> dict:
+    """The coding chain's options (ranges, outlier side channel) as RD-point params, so the
+    report and MLflow name what was used; none for the uncompressed point."""
+    if not conditions:
+        return {}
+    from fcbench.codecs import chain
+
+    return chain.describe(conditions)
+
+
 def rate_summary(rate_path: str, codec: str) -> dict:
     """The one summary row of a codec task's results.json, or the uncompressed rate."""
     import json
@@ -48,7 +58,7 @@ def rate_summary(rate_path: str, codec: str) -> dict:
     rows = doc.get("summary", []) if isinstance(doc, dict) else []
     if len(rows) != 1 or "bpfp" not in rows[0]:
         raise ValueError(f"{path}: expected one summary row with bpfp, got {rows}")
-    return {**rows[0], "identity": doc.get("identity")}
+    return {**rows[0], "identity": doc.get("identity"), "conditions": doc.get("conditions")}
 
 
 def evaluate_point(recon_dir: str, reference_dir: str, model: str, task: str, weights_uri: str,
@@ -76,6 +86,7 @@ def evaluate_point(recon_dir: str, reference_dir: str, model: str, task: str, we
             feature_mse=evaluation.feature_mse,
             enc_s=rate.get("enc_s"), dec_s=rate.get("dec_s"), samples=rate.get("samples"),
             codec_version=(rate.get("identity") or {}).get("version"),
+            params=chain_params(rate.get("conditions")),
             tags=identity_tags(rate.get("identity")),
         )
         return point.as_dict()

@@ -5,8 +5,11 @@ quantize only: the reference's "QP0" point, the floor every codec of the family 
 against).
 
 Outputs the grid as a parameter list: one item per (codec, rate point) holding the codec, its
-options and identity hash, the rate point and the conditions (JSON), so every downstream codec
-task gets them as explicit inputs (part of its KFP cache key).
+options and identity hash, the rate point, the conditions (JSON) and a label, so every
+downstream codec task gets them as explicit inputs (part of its KFP cache key). A codec entry
+may carry a `chain` (fcbench.codecs.chain: the outlier side channel, a fitted range table given
+by path or s3:// URI); its conditions then include it and its label names it ("x265+side"),
+which is the codec name of its RD points.
 """
 from kfp.dsl import Dataset, Input, Metrics, Output
 
@@ -55,23 +58,40 @@ def codec_rate_points(spec: dict, points: list, family: str) -> list:
     return list(dict.fromkeys(own))  # two QPs may map to one rate point: code it once
 
 
+def _with_chain(conditions: dict, spec: dict) -> dict:
+    """The conditions of a codec entry with its `chain` (a range table URI staged first)."""
+    from fcbench.codecs import chain
+
+    spec = chain.check(spec)
+    if spec.get("ranges"):
+        from fcbench.components.inputs import local_path
+
+        spec["ranges"] = str(local_path(str(spec["ranges"])))
+    return chain.apply(conditions, spec)
+
+
 def rate_grid(codecs: list, rate_points: list, model: str, task: str, family: str, conditions: dict) -> list:
     """One loop item per (codec, rate point): {codec, options, identity_hash, rate_point,
-    rate_unit, conditions} plus any other keys of the codec entry (e.g. a checkpoint `uri`).
-    See codec_rate_points for which rate points each entry gets."""
+    rate_unit, conditions, label} plus any other keys of the codec entry (e.g. a checkpoint
+    `uri`). See codec_rate_points for which rate points each entry gets."""
     import json
 
+    from fcbench.codecs import chain
     from fcbench.codecs.registry import codec_class
 
     points = list(rate_points) or default_rate_points(model, task, family)
-    text = json.dumps(conditions, sort_keys=True)
-    grid = []
+    grid, labels = [], set()
     for spec in codecs:
         missing = {"codec", "identity_hash"} - set(spec)
         if missing:
             raise ValueError(f"codec entry {spec} lacks {sorted(missing)}")
+        label = chain.label(spec["codec"], spec.get("chain"))
+        if label in labels and "rate_point" not in spec:
+            raise ValueError(f"two codec entries are both {label!r}: give them different chains")
+        labels.add(label)
+        text = json.dumps(_with_chain(conditions, spec.get("chain") or {}), sort_keys=True)
         base = {k: v for k, v in spec.items() if k != "rate_points"}
-        base.update(options=spec.get("options") or {}, conditions=text)
+        base.update(options=spec.get("options") or {}, conditions=text, label=label)
         if family == "traditional":  # (learned codecs' classes import torch: not here)
             base.setdefault("rate_unit", codec_class(spec["codec"]).rate_unit)
         for rp in codec_rate_points(spec, points, family):
