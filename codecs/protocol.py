@@ -167,8 +167,9 @@ class Codec(abc.ABC):
         if c.outliers:
             pos_axis = outliers.position_axis(c.layout, axis, len(lo_arr) > 1)
             found = outliers.find(x, low, high, axis, pos_axis, c.side_channel_bits)
-            side = outliers.encode(found, x.shape)
-            xt = outliers.fill(xt, found, c.outlier_fill)
+            if len(found):  # nothing outside: no section, the container is the paper chain's
+                side = outliers.encode(found, x.shape)
+                xt = outliers.fill(xt, found, c.outlier_fill)
         points = None
         if self.frame_kind == "unit":
             q = transforms.normalize(xt, low, high, axis)

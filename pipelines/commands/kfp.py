@@ -45,14 +45,18 @@ def pipeline_parameters(pipeline: Callable) -> list[str]:
 
 # ---- parameters -------------------------------------------------------------------------------
 def _codec_entry(text: str) -> dict:
-    """NAME or NAME:{json options} -> {codec, options, identity_hash} built here."""
+    """NAME or NAME:{json options} -> {codec, options, identity_hash} built here. The key
+    "chain" of the JSON is the entry's chain spec, not a codec option
+    (x265:{"chain": {"outliers": true}}: x265 with the outlier side channel)."""
+    from fcbench.codecs import chain
     from fcbench.pipelines.benchmark import codec_spec
 
     name, _, opts = text.partition(":")
     options = json.loads(opts) if opts else {}
     if not isinstance(options, dict):
         raise ValueError(f"--codec {text!r}: options must be a JSON object")
-    return codec_spec(name, **options)
+    spec = chain.check(options.pop("chain", None))
+    return {**codec_spec(name, **options), **({"chain": spec} if spec else {})}
 
 
 def _hyperprior_entry(text: str) -> dict:
@@ -128,7 +132,9 @@ def _add_params(p: argparse.ArgumentParser) -> None:
     g.add_argument("--train-sample-list", dest="train_sample_list")
     g.add_argument("--train-features", dest="train_features")
     g.add_argument("--option", action="append", metavar="KEY=VALUE", help="machine option (repeatable)")
-    g.add_argument("--codec", action="append", metavar="NAME[:JSON]", help="traditional codec (repeatable)")
+    g.add_argument("--codec", action="append", metavar="NAME[:JSON]",
+                   help='traditional codec (repeatable); JSON: its options, plus "chain": {...} for the '
+                        'outlier side channel or fitted ranges (docs/codecs.md)')
     g.add_argument("--qp", action="append", type=int, help="QP (repeatable; default: test conditions)")
     g.add_argument("--lambda", dest="lmbda", action="append", type=float, help="hyperprior lambda (repeatable)")
     g.add_argument("--hyperprior", action="append", metavar="LAMBDA=URI",

@@ -152,3 +152,10 @@ def test_side_channel_options_are_checked():
         codec.encode(x, 0, low=-1, high=1, outliers="yes", layout="llama3")
     with pytest.raises(ValueError, match="range_axis must be"):
         codec.encode(x, 0, low=-1, high=1, range_axis=0, layout="llama3")
+
+
+def test_nothing_outside_gives_the_paper_chain_container():
+    codec = get_codec("bypass")
+    x = np.clip(heavy((1, 1, 8, 16)), -1, 1)
+    cond = dict(low=-1, high=1, layout="llama3")
+    assert codec.encode(x, 0, outliers=True, **cond) == codec.encode(x, 0, **cond)
