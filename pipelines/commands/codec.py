@@ -168,18 +168,23 @@ def cmd_encode(args: argparse.Namespace) -> int:
                            args.out, jobs=args.jobs, progress=not args.no_progress, cache_dir=args.cache_dir,
                            preset=preset.name)
     except SweepError as exc:
-        _print_result(exc.result, args.json)
+        _print_result(exc.result, args.json, conditions)
         print(f"fcbench encode: error: {exc}", file=sys.stderr)
         return 1
-    _print_result(result, args.json)
+    _print_result(result, args.json, conditions)
     return 0
 
 
-def _print_result(result, as_json: bool) -> None:
+def _print_result(result, as_json: bool, conditions: dict) -> None:
+    from fcbench.codecs import chain
+
+    described = chain.describe(conditions)
     if as_json:
         print(json.dumps({"summary": result.summary, "cache_hits": result.cache_hits, "jobs_run": result.jobs_run,
-                          "failures": result.failures, "out": str(result.out_dir)}, indent=2, default=str))
+                          "failures": result.failures, "out": str(result.out_dir), "chain": described},
+                         indent=2, default=str))
         return
+    print("chain: " + ", ".join(f"{k[len('chain.'):]} {v}" for k, v in described.items()))
     print(result.table())
     print(f"{len(result.rows)} results ({result.cache_hits} from cache, {result.jobs_run} jobs run) "
           f"in {result.wall_s:.1f} s -> {result.out_dir}")

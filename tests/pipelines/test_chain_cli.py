@@ -35,7 +35,9 @@ def test_fit_show_and_encode_with_the_chain_options(tmp_path, capsys):
 
     paper = encode(test.root, tmp_path / "paper")  # the csr test conditions: [-5, 5]
     assert "outliers" not in paper["conditions"] and paper["summary"][0]["side_bpfp"] == 0
+    assert "chain: ranges [-5, 5], outliers False" in capsys.readouterr().out
     side = encode(test.root, tmp_path / "side", "--outliers", "--outlier-bits", "8", "--outlier-fill", "clip")
+    assert "chain: ranges [-5, 5], outliers True, outlier_bits 8, outlier_fill clip" in capsys.readouterr().out
     assert side["conditions"]["outliers"] is True and side["conditions"]["outlier_bits"] == 8
     assert side["conditions"]["outlier_fill"] == "clip" and side["conditions"]["low"] == -5
     assert side["summary"][0]["side_bpfp"] > 0 and side["summary"][0]["mse"] < paper["summary"][0]["mse"] / 100
