@@ -2,7 +2,8 @@
 (`data/presets.yaml`; docs/test-conditions.md §7).
 
 A preset decides the quantization (round to nearest, or the reference's floor), the codec the
-source used, the BD-rate anchor and the VTM cfg the source ran; ranges, QPs and lambdas always
+source used, the BD-rate anchor, the VTM cfg the source ran and its coding chain (a chain spec,
+fcbench.codecs.chain: {} = fixed ranges, no outlier side channel); ranges, QPs and lambdas always
 come from the test conditions. Every result records the name of the preset it was made under.
 """
 from __future__ import annotations
@@ -12,7 +13,7 @@ from importlib import resources
 from typing import Literal, Optional
 
 import yaml
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from fcbench.codecs.conditions import TaskConditions, coding_conditions
 
@@ -28,6 +29,14 @@ class Preset(BaseModel):
     codec: Optional[str] = None
     anchor: str
     vtm_cfg_sha256: Optional[str] = None
+    chain: dict = {}
+
+    @field_validator("chain")
+    @classmethod
+    def _chain(cls, v: dict) -> dict:
+        from fcbench.codecs.chain import check
+
+        return check(v)
 
     @property
     def legacy(self) -> bool:

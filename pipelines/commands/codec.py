@@ -136,7 +136,7 @@ def resolve_conditions(args: argparse.Namespace, frame_kind: str) -> tuple[dict,
         conds["truncate"] = False
     from fcbench.codecs import chain
 
-    return chain.apply(conds, chain_spec(args)), defaults
+    return chain.apply(conds, {**preset.chain, **chain_spec(args)}), defaults
 
 
 def cmd_encode(args: argparse.Namespace) -> int:
@@ -150,6 +150,9 @@ def cmd_encode(args: argparse.Namespace) -> int:
     if preset.codec and cls.frame_kind == "integer" and args.codec != preset.codec:
         print(f"note: preset {preset.name} is the reference chain with {preset.codec}; coding with {args.codec}",
               file=sys.stderr)
+    if preset.codec and {**preset.chain, **chain_spec(args)} != preset.chain:  # a preset that reproduces a source
+        print(f"note: preset {preset.name} codes with the chain {preset.chain or '{} (fixed ranges, no side channel)'}; "
+              f"coding with {chain_spec(args)}", file=sys.stderr)
     if preset.vtm_cfg_sha256 and args.codec == "vtm":
         from fcbench.codecs.registry import get_codec
 
@@ -184,8 +187,8 @@ def _print_result(result, as_json: bool, conditions: dict) -> None:
                           "failures": result.failures, "out": str(result.out_dir), "chain": described},
                          indent=2, default=str))
         return
-    print("chain: " + ", ".join(f"{k[len('chain.'):]} {v}" for k, v in described.items()))
     print(result.table())
+    print("chain: " + ", ".join(f"{k[len('chain.'):]} {v}" for k, v in described.items()))
     print(f"{len(result.rows)} results ({result.cache_hits} from cache, {result.jobs_run} jobs run) "
           f"in {result.wall_s:.1f} s -> {result.out_dir}")
 

@@ -41,6 +41,10 @@ def test_fit_show_and_encode_with_the_chain_options(tmp_path, capsys):
     assert side["conditions"]["outliers"] is True and side["conditions"]["outlier_bits"] == 8
     assert side["conditions"]["outlier_fill"] == "clip" and side["conditions"]["low"] == -5
     assert side["summary"][0]["side_bpfp"] > 0 and side["summary"][0]["mse"] < paper["summary"][0]["mse"] / 100
+    paper_side = encode(test.root, tmp_path / "paper-side", "--preset", "paper", "--outliers")
+    assert paper_side["preset"] == "paper" and paper_side["conditions"]["quant"] == "legacy"
+    assert "note: preset paper codes with the chain {} (fixed ranges, no side channel); coding with {'outliers': True}" \
+        in capsys.readouterr().err
     fitted = encode(test.root, tmp_path / "fitted", "--ranges", str(table), "--outliers")
     assert fitted["conditions"]["range_axis"] == 3 and len(fitted["conditions"]["low"]) == 32
     header, _ = unpack_container((tmp_path / "fitted" / "bitstreams" / "bypass" / "qp0" / "s3.bin").read_bytes())

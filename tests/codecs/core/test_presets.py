@@ -24,6 +24,7 @@ def test_the_two_presets():
     with pytest.raises(KeyError, match="unknown preset 'papers'; known: fcbench, paper"):
         get_preset("papers")
     assert all(p.description for p in load_presets().values())
+    assert fc.chain == paper.chain == {}  # the side channel and fitted ranges are opt-in
 
 
 def test_paper_preset_codes_with_the_reference_floor(tmp_path):
