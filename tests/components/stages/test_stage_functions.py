@@ -30,7 +30,7 @@ def test_grid_crosses_codecs_and_default_rate_points():
     one = rate_grid([{"codec": "hyperprior", "identity_hash": "", "rate_point": 0.01, "uri": "/m.pt"}], [],
                     "dinov2", "cls", "learned", conds)
     assert one == [{"codec": "hyperprior", "identity_hash": "", "rate_point": 0.01, "uri": "/m.pt", "options": {},
-                    "conditions": json.dumps(conds)}]
+                    "conditions": json.dumps(conds), "label": "hyperprior"}]
     lambdas = rate_grid([{"codec": "hyperprior", "identity_hash": ""}], [], "dinov2", "cls", "learned", conds)
     assert [g["rate_point"] for g in lambdas] == [0.001, 0.0017, 0.003, 0.0035, 0.01]
     with pytest.raises(ValueError, match="lacks"):
