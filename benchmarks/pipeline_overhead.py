@@ -24,6 +24,7 @@ def direct(assets: dict, args: dict, work: Path) -> float:
     from fcbench.components.stages.evaluate import UNCOMPRESSED, evaluate_point
     from fcbench.components.stages.extract import extract_features
     from fcbench.components.stages.hyperprior_infer import infer
+    from fcbench.codecs.hyperprior import training_settings
     from fcbench.components.stages.hyperprior_train import train_model
     from fcbench.components.stages.report import make_report
     from fcbench.components.stages.prepare_coding import prepare
@@ -59,9 +60,8 @@ def direct(assets: dict, args: dict, work: Path) -> float:
                             str(work / "quantized-l.json"))
     for item in learned:
         lmbda, tag = item["rate_point"], f"hyperprior-{item['rate_point']}"
-        train_model(train_feats, args["model"], args["task"], lmbda, args["crop"], args["epochs"], args["steps"],
-                    args["batch_size"], args["seed"], args["N"], args["M"], "last", "auto", str(work / f"{tag}.pt"),
-                    str(work / f"{tag}-curves"), "off", lr=args["lr"])
+        train_model(train_feats, args["model"], args["task"], lmbda, str(work / f"{tag}.pt"), str(work / f"{tag}-curves"),
+                    "auto", "off", **training_settings.pick(args))
         infer(feats, str(work / f"{tag}.pt"), lmbda, item["conditions"], "cpu", str(work / tag),
               str(work / f"{tag}.bits"), str(work / f"{tag}.json"))
         evaluate(str(work / tag), "hyperprior", lmbda, str(work / f"{tag}.json"))

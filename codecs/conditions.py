@@ -44,6 +44,7 @@ class LearnedConditions(_Range):
     epochs: int
     batch: int
     crop: tuple[int, int]
+    lr: float  # Adam's learning rate on the network (the entropy bottleneck's quantiles: 1e-3)
 
 
 class Observed(_Strict):

@@ -26,9 +26,8 @@ from fcbench.components.stages.hyperprior_infer import hyperprior_infer
 from fcbench.components.stages.report import report
 from fcbench.components.stages.prepare_coding import prepare_coding
 from fcbench.components.stages.code_traditional import code_traditional
+from fcbench.pipelines.parameters import DEFAULTS
 from fcbench.pipelines.steps import on_cpu, on_gpu
-
-DEFAULT_MODEL, DEFAULT_TASK = "dinov2", "cls"
 
 
 def codec_spec(name: str, **options: Any) -> dict:
@@ -150,21 +149,21 @@ def build_benchmark(learned: bool) -> Callable:
                   description="Feature coding benchmark of one (model, task): features -> codecs x rate points -> "
                               "task evaluation -> RD report with BD-rate.")
     def benchmark(
-        model: str = DEFAULT_MODEL,
-        task: str = DEFAULT_TASK,
-        weights_uri: str = "",
-        data_uri: str = "",
-        sample_list_uri: str = "",
-        machine_options: str = "{}",
-        features_uri: str = "",
+        model: str = DEFAULTS["model"],
+        task: str = DEFAULTS["task"],
+        weights_uri: str = DEFAULTS["weights_uri"],
+        data_uri: str = DEFAULTS["data_uri"],
+        sample_list_uri: str = DEFAULTS["sample_list_uri"],
+        machine_options: str = DEFAULTS["machine_options"],
+        features_uri: str = DEFAULTS["features_uri"],
         codecs: list = default_codecs(),
-        qps: list = [],
-        hyperprior: list = [],
-        legacy: bool = False,
-        anchor: str = "vtm",
-        title: str = "",
-        tracking_uri: str = "",
-        storage_uri: str = "",
+        qps: list = DEFAULTS["qps"],
+        hyperprior: list = DEFAULTS["hyperprior"],
+        legacy: bool = DEFAULTS["legacy"],
+        anchor: str = DEFAULTS["anchor"],
+        title: str = DEFAULTS["title"],
+        tracking_uri: str = DEFAULTS["tracking_uri"],
+        storage_uri: str = DEFAULTS["storage_uri"],
     ):
         """codecs: [{codec, options, identity_hash, chain}] (the hash of the codec identity as built where it
         runs: `--codec NAME` computes it; chain: optional, {} = the paper's chain, e.g. {"outliers":

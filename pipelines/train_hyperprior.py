@@ -3,78 +3,66 @@ hyperprior_train -> one Model artifact per lambda (registered in MLflow when tra
 
 The lambdas default to the test conditions of the (model, task): prepare_coding lays them
 out (with the learned-path conditions and the clipping statistics of the training features).
+The training settings (crop, epochs, steps, batch_size, lr, seed, N, M, evaluate) are those of
+fcbench.codecs.hyperprior.training_settings; left at their defaults they are the test conditions'.
 """
-from dataclasses import dataclass
 from typing import Any
 
 from kfp import dsl
 
+from fcbench.codecs.hyperprior import training_settings
 from fcbench.components.stages.hyperprior_train import hyperprior_train
-from fcbench.pipelines.benchmark import DEFAULT_MODEL, DEFAULT_TASK, MachineArgs, learned_grid, with_features
+from fcbench.pipelines.benchmark import MachineArgs, learned_grid, with_features
+from fcbench.pipelines.parameters import DEFAULTS
 from fcbench.pipelines.steps import on_gpu
 
 # Trained in the pipeline: the Model artifact (an input of hyperprior_infer) is the identity.
 HYPERPRIOR = [{"codec": "hyperprior", "identity_hash": ""}]
 
 
-@dataclass
-class TrainArgs:
-    """Training knobs (pipeline parameters); 0 epochs and 0 steps = the test conditions' epochs."""
-
-    crop: Any
-    epochs: Any
-    steps: Any
-    batch_size: Any
-    seed: Any
-    N: Any
-    M: Any
-    evaluate: Any
-    tracking_uri: Any
-    storage_uri: Any = ""  # where each trained model is published ('' = nowhere)
-    lr: Any = 1e-4  # Adam learning rate (the reference's 1e-4)
-
-    def train(self, train_features: Any, machine: MachineArgs, lmbda: Any) -> dsl.PipelineTask:
-        return on_gpu(hyperprior_train(train_features=train_features, model_name=machine.model, task=machine.task,
-                                       lmbda=lmbda, crop=self.crop, epochs=self.epochs, steps=self.steps,
-                                       batch_size=self.batch_size, seed=self.seed, N=self.N, M=self.M,
-                                       evaluate=self.evaluate, tracking_uri=self.tracking_uri,
-                                       storage_uri=self.storage_uri, lr=self.lr))
+def train_step(train_features: Any, machine: MachineArgs, lmbda: Any, training: dict, tracking_uri: Any,
+               storage_uri: Any = "") -> dsl.PipelineTask:
+    """hyperprior_train for one lambda; `training`: the pipeline's training settings
+    (training_settings.pick of its parameters); `storage_uri`: where the model is published."""
+    return on_gpu(hyperprior_train(train_features=train_features, model_name=machine.model, task=machine.task,
+                                   lmbda=lmbda, tracking_uri=tracking_uri, storage_uri=storage_uri, **training))
 
 
 @dsl.pipeline(name="fcbench-train-hyperprior",
               description="Train one hyperprior per lambda on a training feature set (extracted or imported).")
 def train_hyperprior(
-    model: str = DEFAULT_MODEL,
-    task: str = DEFAULT_TASK,
-    weights_uri: str = "",
-    train_data_uri: str = "",
-    train_sample_list_uri: str = "",
-    machine_options: str = "{}",
-    train_features_uri: str = "",
-    lambdas: list = [],
-    crop: list = [256, 256],
-    epochs: int = 0,
-    steps: int = 0,
-    batch_size: int = 128,
-    seed: int = 0,
-    N: int = 128,
-    M: int = 192,
-    evaluate: str = "last",
-    lr: float = 1e-4,
-    legacy: bool = False,
-    tracking_uri: str = "",
-    storage_uri: str = "",
+    model: str = DEFAULTS["model"],
+    task: str = DEFAULTS["task"],
+    weights_uri: str = DEFAULTS["weights_uri"],
+    train_data_uri: str = DEFAULTS["train_data_uri"],
+    train_sample_list_uri: str = DEFAULTS["train_sample_list_uri"],
+    machine_options: str = DEFAULTS["machine_options"],
+    train_features_uri: str = DEFAULTS["train_features_uri"],
+    lambdas: list = DEFAULTS["lambdas"],
+    crop: list = DEFAULTS["crop"],
+    epochs: int = DEFAULTS["epochs"],
+    steps: int = DEFAULTS["steps"],
+    batch_size: int = DEFAULTS["batch_size"],
+    lr: float = DEFAULTS["lr"],
+    seed: int = DEFAULTS["seed"],
+    N: int = DEFAULTS["N"],
+    M: int = DEFAULTS["M"],
+    evaluate: str = DEFAULTS["evaluate"],
+    legacy: bool = DEFAULTS["legacy"],
+    tracking_uri: str = DEFAULTS["tracking_uri"],
+    storage_uri: str = DEFAULTS["storage_uri"],
 ):
-    """lambdas: [] = the test conditions'; train_features_uri: '' = extract the training
-    features from train_data_uri with the machine, else import that feature set; storage_uri:
-    '' = local only, else each trained model is published to <model>/<task>/hyperprior/lambda<λ>/
-    there (the training features are not: the key layout's features/ are the test features)."""
+    """lambdas: [] = the test conditions'; crop, epochs, batch_size, lr: [] / 0 = the test
+    conditions'; train_features_uri: '' = extract the training features from train_data_uri
+    with the machine, else import that feature set; storage_uri: '' = local only, else each
+    trained model is published to <model>/<task>/hyperprior/lambda<λ>/ there (the training
+    features are not: the key layout's features/ are the test features)."""
+    training = training_settings.pick(locals())
     machine = MachineArgs(model, task, weights_uri, train_data_uri, train_sample_list_uri, machine_options)
-    knobs = TrainArgs(crop, epochs, steps, batch_size, seed, N, M, evaluate, tracking_uri, storage_uri, lr)
 
     def body(train_features: Any) -> None:
         grid = learned_grid(machine, train_features, HYPERPRIOR, lambdas, legacy)
         with dsl.ParallelFor(grid.outputs["Output"], name="lambdas") as item:
-            knobs.train(train_features, machine, item.rate_point)
+            train_step(train_features, machine, item.rate_point, training, tracking_uri, storage_uri)
 
     with_features(machine, train_features_uri, body)

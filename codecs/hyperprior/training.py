@@ -13,7 +13,7 @@ import json
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal, Optional, Sequence, Union
 
@@ -27,6 +27,7 @@ from fcbench.codecs.hyperprior.checkpoint import CheckpointError, load_checkpoin
 from fcbench.codecs.hyperprior.data import CropDataset, load_frames, seed_worker, split_ids
 from fcbench.codecs.hyperprior.model import DEFAULT_ARCH, ModelConfig, build_model, parameter_groups
 from fcbench.codecs.hyperprior.plot import plot_curves
+from fcbench.codecs.hyperprior.training_settings import resolve as resolve_training
 
 Evaluate = Literal["last", "best"]
 Range = Union[float, Sequence[float]]
@@ -82,6 +83,14 @@ def _task_conditions(task: str):
     return tc.for_task(task)
 
 
+def _manifest_conditions(fs: FeatureSet):
+    """The test conditions of the feature set's own (model, task), or None when unknown."""
+    try:
+        return _task_conditions(f"{fs.meta.get('model')}/{fs.meta.get('task')}")
+    except KeyError:
+        return None
+
+
 def _open_sets(features: Union[str, Path, FeatureSet], val_features, val_fraction: float, seed: int):
     """(train set, train ids, val set, val ids): explicit val set, a folder holding train/ and
     val/ (as build_training_sets writes), or one set split by val_fraction."""
@@ -120,11 +129,6 @@ def _normalisation(fs: FeatureSet, ids: Sequence[str], low, high, layout, tconds
     manifest's task, or the training set's own min/max."""
     if (low is None) != (high is None):
         raise ValueError("give both low and high, or neither")
-    if tconds is None and low is None:
-        try:
-            tconds = _task_conditions(f"{fs.meta.get('model')}/{fs.meta.get('task')}")
-        except KeyError:
-            tconds = None
     if low is None and tconds is not None:
         return tconds.learned.low, tconds.learned.high, layout or tconds.layout, f"test conditions {tconds.key}"
     if low is None:
@@ -196,9 +200,9 @@ def train(
     epochs: Optional[int] = None,
     steps: Optional[int] = None,
     batch_size: Optional[int] = None,
-    lr: float = 1e-4,
+    lr: Optional[float] = None,
     aux_lr: float = 1e-3,
-    seed: int = 0,
+    seed: Optional[int] = None,
     val_fraction: float = 0.1,
     val_features: Union[str, Path, FeatureSet, None] = None,
     low: Optional[Range] = None,
@@ -206,10 +210,10 @@ def train(
     layout: Optional[str] = None,
     task: Optional[str] = None,
     arch: str = DEFAULT_ARCH,
-    N: int = 128,
-    M: int = 192,
+    N: Optional[int] = None,
+    M: Optional[int] = None,
     device: str = "auto",
-    evaluate: Evaluate = "last",
+    evaluate: Optional[Evaluate] = None,
     resume: bool = True,
     progress: bool = True,
     crops_per_epoch: Optional[int] = None,
@@ -219,34 +223,31 @@ def train(
 ) -> TrainResult:
     """Train a hyperprior at one lambda; returns the evaluated checkpoint and the curves.
 
-    `task` ("cls" or "dinov2/cls") takes the learned-path range and layout plus epochs, batch
-    and crop from the test conditions; explicit arguments override them. Without `task` or
-    low/high, the manifest's (model, task) conditions are used if known, else the training
-    set's min/max. An epoch is `crops_per_epoch` random crops (default: one per training
-    frame, as the reference). `steps` caps the optimizer steps (the last epoch may be partial).
-    `plot=False` skips the PNG (the curves are still returned and written as JSON).
+    The training settings (crop, epochs, steps, batch_size, lr, seed, N, M, evaluate) are
+    defined in training_settings.py: left unset (None, or the pipelines' 0 / [] / 0.0) they are
+    the test conditions' of `task` ("cls" or "dinov2/cls"), else of the manifest's (model, task)
+    when known, else the fallbacks there. The range and layout come from the same conditions
+    unless low/high are given (without any conditions: the training set's min/max). An epoch is
+    `crops_per_epoch` random crops (default: one per training frame, as the reference). `steps`
+    caps the optimizer steps (the last epoch may be partial). `plot=False` skips the PNG (the
+    curves are still returned and written as JSON). The result's config records every
+    effective setting and where it came from (`settings_source`).
     """
     if not (isinstance(lmbda, (int, float)) and math.isfinite(lmbda) and lmbda > 0):
         raise ValueError(f"lambda must be a positive number, got {lmbda!r}")
-    if evaluate not in ("last", "best"):
-        raise ValueError(f"evaluate must be 'last' or 'best', got {evaluate!r}")
-    tconds = _task_conditions(task) if task else None
-    crop = tuple(int(c) for c in (crop or (tconds.learned.crop if tconds else (256, 256))))
-    if len(crop) != 2:
-        raise ValueError(f"crop must be (rows, cols), got {crop}")
-    batch_size = int(batch_size or (tconds.learned.batch if tconds else 8))
-    if epochs is None and steps is None:
-        if tconds is None:
-            raise ValueError("give epochs or steps (or a task whose test conditions set the epochs)")
-        epochs = tconds.learned.epochs
-    for name, v in (("epochs", epochs), ("steps", steps), ("batch_size", batch_size)):
-        if v is not None and int(v) < 1:
-            raise ValueError(f"{name} must be >= 1, got {v}")
+    seed = int(seed or 0)
+    tconds = _task_conditions(task) if task else None  # a wrong task is named before any file is read
+    fs, train_ids, vs, val_ids = _open_sets(features, val_features, val_fraction, seed)
+    tconds = tconds or _manifest_conditions(fs)
+    knobs, sources = resolve_training(dict(crop=crop, epochs=epochs, steps=steps, batch_size=batch_size, lr=lr,
+                                           seed=seed, N=N, M=M, evaluate=evaluate),
+                                      tconds.learned if tconds else None)
+    crop, epochs, steps, batch_size = tuple(knobs["crop"]), knobs["epochs"], knobs["steps"], int(knobs["batch_size"])
+    lr, N, M, evaluate = float(knobs["lr"]), knobs["N"], knobs["M"], knobs["evaluate"]
     dev = resolve_device(device)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
 
-    fs, train_ids, vs, val_ids = _open_sets(features, val_features, val_fraction, seed)
     low, high, layout, range_source = _normalisation(fs, train_ids, low, high, layout, tconds)
     cfg = ModelConfig(arch=arch, N=int(N), M=int(M))
     train_set = CropDataset(load_frames(_Subset(fs, train_ids), low, high, layout), crop, seed, crops_per_epoch)
@@ -259,6 +260,7 @@ def train(
         "layout": layout, "crops_per_epoch": len(train_set), "train_ids": list(train_ids), "val_ids": list(val_ids),
         "epochs": max_epochs, "steps": steps, "task": task or "", "range_source": range_source,
         "device": dev.type, "evaluate": evaluate, "clip": clip, "features": str(fs.root),
+        "settings": knobs, "settings_source": sources,
     }
 
     torch.manual_seed(int(seed))

@@ -2,58 +2,64 @@
 -> Model artifact (the evaluated checkpoint) + loss curves.
 
 Runs in the GPU image and requests a GPU in the pipelines. Every knob that changes the model is
-an explicit input (task, lambda, crop, epochs/steps, batch, seed, widths, evaluated checkpoint).
+an explicit input: task, lambda and the training settings of
+fcbench.codecs.hyperprior.training_settings (crop, epochs, steps, batch_size, lr, seed, N, M,
+evaluate), whose unset values (0, 0.0, []) mean the test conditions' values. The signature
+repeats their defaults as literals (KFP runs the function's own source), and a test checks them
+against the definition.
 """
+from typing import Any
+
 from kfp.dsl import Artifact, Dataset, Input, Metrics, Model, Output
 
 from fcbench.components.stages import container_images
 
 
-def train_model(features_dir: str, model_name: str, task: str, lmbda: float, crop: list, epochs: int,
-                steps: int, batch_size: int, seed: int, N: int, M: int, evaluate: str, device: str,
-                checkpoint_path: str, curves_dir: str, tracking_uri: str = "", storage_uri: str = "",
-                lr: float = 1e-4) -> dict:
+def train_model(features_dir: str, model_name: str, task: str, lmbda: float, checkpoint_path: str, curves_dir: str,
+                device: str = "auto", tracking_uri: str = "", storage_uri: str = "", **settings: Any) -> dict:
     """Plain-function body: trains in a work folder beside the outputs, then moves the evaluated
-    checkpoint to `checkpoint_path` and the curves (JSON + PNG) to `curves_dir`. 0 epochs/steps
-    = the test conditions' value; lr is Adam's learning rate (the reference's 1e-4). With a `storage_uri` the checkpoint (model.pt) and the curves
-    (curves/) are also published under <model>/<task>/hyperprior/lambda<λ>/ there."""
+    checkpoint to `checkpoint_path` and the curves (JSON + PNG) to `curves_dir`. `settings`: the
+    training settings, unset ones = the test conditions' of `task`. The run (with tracking) logs
+    every effective setting as an MLflow param. With a `storage_uri` the checkpoint (model.pt) and
+    the curves (curves/) are also published under <model>/<task>/hyperprior/lambda<λ>/ there."""
     import hashlib
     import json
     import shutil
     import tempfile
     from pathlib import Path
 
-    from fcbench.codecs import atomic
+    from fcbench.codecs import atomic, settings as env_settings
     from fcbench.codecs.hyperprior import train
+    from fcbench.codecs.hyperprior.training_settings import BY_NAME, unset_values
+    from fcbench.components.stages.context import stage_context
     from fcbench.components.storage.keys import artifact_key
     from fcbench.components.storage.publish import publish
-    from fcbench.codecs import settings
-    from fcbench.components.stages.context import stage_context
     from fcbench.components.tracking.server import stage_tracking_uri
 
     with stage_context("hyperprior_train", model=model_name, task=task, rate_point=lmbda):
+        unknown = sorted(set(settings) - set(BY_NAME))
+        if unknown:
+            raise ValueError(f"unknown training setting(s) {unknown}; known: {', '.join(BY_NAME)}")
         out = Path(checkpoint_path)
         out.parent.mkdir(parents=True, exist_ok=True)
         # A persistent cache folder lets a retried training task resume from its last epoch;
         # the folder is keyed by the features and every knob, so only the same training resumes.
-        persistent = settings.CACHE_DIR.get()
-        knobs = [model_name, task, float(lmbda), list(crop), epochs, steps, batch_size, seed, N, M, evaluate, float(lr),
-                 hashlib.sha256((Path(features_dir) / "manifest.json").read_bytes()).hexdigest()]
-        key = hashlib.sha256(json.dumps(knobs, default=str).encode()).hexdigest()[:24]
+        persistent = env_settings.CACHE_DIR.get()
+        knobs = {**unset_values(), **settings, "model": model_name, "task": task, "lambda": float(lmbda),
+                 "features": hashlib.sha256((Path(features_dir) / "manifest.json").read_bytes()).hexdigest()}
+        key = hashlib.sha256(json.dumps(knobs, sort_keys=True, default=str).encode()).hexdigest()[:24]
         work = (persistent / "hyperprior" / key if persistent
                 else Path(tempfile.mkdtemp(prefix=".train-", dir=out.parent)))
-        result = train(features_dir, work, float(lmbda), crop=tuple(int(c) for c in crop),
-                       epochs=int(epochs) or None, steps=int(steps) or None, batch_size=int(batch_size),
-                       seed=int(seed), task=task, N=int(N), M=int(M), device=device, evaluate=evaluate,
-                       lr=float(lr))
+        result = train(features_dir, work, float(lmbda), task=task, device=device, **settings)
         atomic.write_bytes(out, Path(result.checkpoint).read_bytes())
         curves = Path(curves_dir)
         curves.mkdir(parents=True, exist_ok=True)
         atomic.write_json(curves / "curves.json", result.curves)
         if result.plot and Path(result.plot).is_file():
             atomic.write_bytes(curves / "curves.png", Path(result.plot).read_bytes())
-        info = {"lmbda": float(lmbda), "lr": float(lr), "task": task, "model": model_name, "evaluate": evaluate,
-                "epochs_run": len(result.curves), "last": result.curves[-1] if result.curves else {}}
+        info = {"lmbda": float(lmbda), "task": task, "model": model_name, "settings": result.config["settings"],
+                "settings_source": result.config["settings_source"], "epochs_run": len(result.curves),
+                "last": result.curves[-1] if result.curves else {}}
         uri = stage_tracking_uri(tracking_uri)
         if uri:
             from fcbench.components.tracking import Tracker
@@ -72,15 +78,16 @@ def train_model(features_dir: str, model_name: str, task: str, lmbda: float, cro
 
 @container_images.component("gpu")
 def hyperprior_train(train_features: Input[Dataset], model_name: str, task: str, lmbda: float,
-                     crop: list, epochs: int, steps: int, batch_size: int, seed: int, N: int, M: int,
-                     evaluate: str, tracking_uri: str, model: Output[Model], curves: Output[Artifact],
-                     metrics: Output[Metrics], storage_uri: str = "", lr: float = 1e-4):
-    """Train the hyperprior for one lambda (GPU when the node has one)."""
+                     tracking_uri: str, model: Output[Model], curves: Output[Artifact], metrics: Output[Metrics],
+                     storage_uri: str = "", crop: list = [], epochs: int = 0, steps: int = 0, batch_size: int = 0,
+                     lr: float = 0.0, seed: int = 0, N: int = 128, M: int = 192, evaluate: str = "last"):
+    """Train the hyperprior for one lambda (GPU when the node has one); unset settings = the test
+    conditions' of the task."""
     from fcbench.components.stages.hyperprior_train import train_model
     from fcbench.components.stages.params import log_metrics
 
-    info = train_model(train_features.path, model_name, task, lmbda, crop, epochs, steps, batch_size,
-                       seed, N, M, evaluate, "auto", model.path, curves.path, tracking_uri,
-                       storage_uri, lr)
+    info = train_model(train_features.path, model_name, task, lmbda, model.path, curves.path, "auto", tracking_uri,
+                       storage_uri, crop=crop, epochs=epochs, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
+                       N=N, M=M, evaluate=evaluate)
     model.metadata.update({k: v for k, v in info.items() if k != "last"})
     log_metrics(metrics, {k: v for k, v in info["last"].items() if k not in ("epoch", "step")})

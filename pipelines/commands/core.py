@@ -67,7 +67,8 @@ def cmd_conditions(args: argparse.Namespace) -> int:
         print(f"  feature {list(t.feature_shape)} {t.feature_dtype} (origin {t.origin_dtype}), {t.samples} samples from {t.sample_list}, layout {t.layout}")
         print(f"  metric {t.metric.name} ({t.metric.direction} is better)")
         print(f"  VTM/traditional: truncate [{tr.low}, {tr.high}], {tr.bit_depth}-bit, QPs {tr.qps}")
-        print(f"  hyperprior: normalise [{le.low}, {le.high}], lambdas {le.lambdas}, {le.epochs} epochs, batch {le.batch}, crop {list(le.crop)}")
+        print(f"  hyperprior: normalise [{le.low}, {le.high}], lambdas {le.lambdas}, {le.epochs} epochs, batch {le.batch}, "
+              f"crop {list(le.crop)}, Adam lr {le.lr:g}")
     return 0
 
 

@@ -5,7 +5,7 @@ import argparse
 import json
 from pathlib import Path
 
-from fcbench.pipelines.commands.options import scalar_or_list
+from fcbench.pipelines.commands.options import add_training_flags, scalar_or_list, training_flags
 from fcbench.pipelines.commands.uris import stage_inputs
 
 
@@ -20,25 +20,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--val-features", type=Path, default=None, help="explicit validation feature set")
     t.add_argument("--lambda", dest="lmbda", type=float, required=True, help="rate-distortion lambda (the rate point)")
     t.add_argument("--out", type=Path, required=True, help="output folder (checkpoints, curves, plot)")
-    t.add_argument("--task", default=None, help="test-condition task (cls or dinov2/cls): range, layout, epochs, batch, crop")
-    t.add_argument("--epochs", type=int, default=None)
-    t.add_argument("--steps", type=int, default=None, help="cap on optimizer steps")
-    t.add_argument("--batch", type=int, default=None, help="batch size (default: task's, else 8)")
-    t.add_argument("--crop", type=int, nargs=2, default=None, metavar=("ROWS", "COLS"))
+    t.add_argument("--task", default=None,
+                   help="test-condition task (cls or dinov2/cls): range, layout and the unset training settings "
+                        "(default: the features' own model/task)")
+    add_training_flags(t.add_argument_group("training settings (default: the test conditions')"))
     t.add_argument("--crops-per-epoch", type=int, default=None, help="default: one per training frame")
     t.add_argument("--arch", default="bmshj2018-hyperprior")
-    t.add_argument("--N", type=int, default=128)
-    t.add_argument("--M", type=int, default=192)
-    t.add_argument("--lr", type=float, default=1e-4)
     t.add_argument("--aux-lr", type=float, default=1e-3)
     t.add_argument("--low", type=float, nargs="+", default=None, help="normalisation range: scalar or one per channel")
     t.add_argument("--high", type=float, nargs="+", default=None)
     t.add_argument("--layout", default=None)
     t.add_argument("--val-fraction", type=float, default=0.1)
-    t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     t.add_argument("--workers", type=int, default=0, help="data-loader worker processes")
-    t.add_argument("--evaluate", choices=("last", "best"), default="last", help="checkpoint to evaluate (reference: last)")
     t.add_argument("--no-resume", action="store_true", help="start over even if OUT/last.pt exists")
     t.add_argument("--no-plot", action="store_true")
     t.add_argument("--quiet", action="store_true", help="no per-epoch progress lines")
@@ -75,12 +69,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     from fcbench.codecs.hyperprior import train
 
     result = train(
-        args.features, args.out, args.lmbda, crop=tuple(args.crop) if args.crop else None, epochs=args.epochs,
-        steps=args.steps, batch_size=args.batch, lr=args.lr, aux_lr=args.aux_lr, seed=args.seed,
-        val_fraction=args.val_fraction, val_features=args.val_features, low=scalar_or_list(args.low),
-        high=scalar_or_list(args.high), layout=args.layout, task=args.task, arch=args.arch, N=args.N, M=args.M,
-        device=args.device, evaluate=args.evaluate, resume=not args.no_resume, progress=not args.quiet,
-        crops_per_epoch=args.crops_per_epoch, num_workers=args.workers, plot=not args.no_plot,
+        args.features, args.out, args.lmbda, aux_lr=args.aux_lr, val_fraction=args.val_fraction,
+        val_features=args.val_features, low=scalar_or_list(args.low), high=scalar_or_list(args.high),
+        layout=args.layout, task=args.task, arch=args.arch, device=args.device, resume=not args.no_resume,
+        progress=not args.quiet, crops_per_epoch=args.crops_per_epoch, num_workers=args.workers,
+        plot=not args.no_plot, **training_flags(args),
     )
     if args.json:
         print(json.dumps(result.as_dict(), indent=2))

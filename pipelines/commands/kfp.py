@@ -17,7 +17,7 @@ from typing import Any, Callable
 from urllib.parse import urlparse
 
 from fcbench.codecs import settings
-from fcbench.pipelines.commands.options import parse_options, parse_value
+from fcbench.pipelines.commands.options import add_training_flags, parse_options, parse_value, training_flags
 
 PIPELINES: dict[str, tuple[str, str]] = {
     "benchmark": ("fcbench.pipelines.benchmark", "benchmark"),
@@ -78,8 +78,7 @@ def collect_arguments(args: argparse.Namespace) -> dict[str, Any]:
     simple = {"model": "model", "task": "task", "weights": "weights_uri", "data": "data_uri",
               "sample_list": "sample_list_uri", "features": "features_uri", "train_data": "train_data_uri",
               "train_sample_list": "train_sample_list_uri", "train_features": "train_features_uri",
-              "anchor": "anchor", "title": "title", "tracking_uri": "tracking_uri", "storage_uri": "storage_uri", "steps": "steps",
-              "epochs": "epochs"}
+              "anchor": "anchor", "title": "title", "tracking_uri": "tracking_uri", "storage_uri": "storage_uri"}
     for flag, param in simple.items():
         value = getattr(args, flag, None)
         if value is not None:
@@ -96,6 +95,7 @@ def collect_arguments(args: argparse.Namespace) -> dict[str, Any]:
         out["hyperprior"] = [_hyperprior_entry(h) for h in args.hyperprior]
     if args.legacy:
         out["legacy"] = True
+    out.update(training_flags(args))
     for item in args.param or []:
         key, sep, value = item.partition("=")
         if not sep:
@@ -139,8 +139,7 @@ def _add_params(p: argparse.ArgumentParser) -> None:
     g.add_argument("--lambda", dest="lmbda", action="append", type=float, help="hyperprior lambda (repeatable)")
     g.add_argument("--hyperprior", action="append", metavar="LAMBDA=URI",
                    help="trained checkpoint (benchmark): path, s3:// or models:/<name>/<version>")
-    g.add_argument("--steps", type=int)
-    g.add_argument("--epochs", type=int)
+    add_training_flags(p.add_argument_group("training settings (train_hyperprior, full; default: the test conditions')"))
     g.add_argument("--legacy", action="store_true", help="the reference's floor quantization")
     g.add_argument("--anchor")
     g.add_argument("--title")

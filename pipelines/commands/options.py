@@ -1,6 +1,8 @@
-"""Parsing shared by the commands: `--option KEY=VALUE` pairs and scalar-or-per-channel ranges."""
+"""Parsing shared by the commands: `--option KEY=VALUE` pairs, scalar-or-per-channel ranges and
+the training-setting flags."""
 from __future__ import annotations
 
+import argparse
 import json
 from typing import Any, Optional, Union
 
@@ -30,3 +32,28 @@ def scalar_or_list(values: Optional[list[float]]) -> Union[None, float, list[flo
     if values is None:
         return None
     return values[0] if len(values) == 1 else values
+
+
+def add_training_flags(parser: Union[argparse.ArgumentParser, argparse._ArgumentGroup]) -> None:
+    """One flag per training setting (fcbench.codecs.hyperprior.training_settings); not given =
+    unset = the test conditions' value where they define it."""
+    from fcbench.codecs.hyperprior.training_settings import TRAINING_SETTINGS
+
+    for s in TRAINING_SETTINGS:
+        flags = [f"--{s.name.replace('_', '-')}"] + (["--batch"] if s.name == "batch_size" else [])
+        kw: dict[str, Any] = {"dest": s.name, "default": None, "help": s.help}
+        if s.type is list:
+            kw.update(type=int, nargs=2, metavar=("ROWS", "COLS"))
+        elif s.name == "evaluate":
+            kw.update(choices=("last", "best"))
+        else:
+            kw.update(type=s.type)
+        parser.add_argument(*flags, **kw)
+
+
+def training_flags(args: argparse.Namespace) -> dict[str, Any]:
+    """The training settings given on the command line (unset ones are left out)."""
+    from fcbench.codecs.hyperprior.training_settings import TRAINING_SETTINGS
+
+    given = {s.name: getattr(args, s.name, None) for s in TRAINING_SETTINGS}
+    return {name: (list(v) if isinstance(v, (list, tuple)) else v) for name, v in given.items() if v is not None}

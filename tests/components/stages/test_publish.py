@@ -2,7 +2,6 @@
 components/storage/keys.py when given a storage URI, and hyperprior_infer loads a checkpoint registered
 in an MLflow (sqlite) registry by its models:/ URI. Each component's own plain function runs."""
 import json
-from pathlib import Path
 
 import pytest
 
@@ -123,8 +122,8 @@ def test_unknown_registered_version_names_the_uri(registered, tmp_path):
 def test_training_publishes_the_model_and_its_curves(tiny_features, root, store, tmp_path):
     from fcbench.components.stages.hyperprior_train import train_model
 
-    info = train_model(str(tiny_features), MODEL, TASK, LAMBDA, [64, 64], 0, 2, 4, 0, 8, 8, "last", "cpu",
-                       str(tmp_path / "model.pt"), str(tmp_path / "curves"), "off", root)
+    info = train_model(str(tiny_features), MODEL, TASK, LAMBDA, str(tmp_path / "model.pt"), str(tmp_path / "curves"),
+                       "cpu", "off", root, crop=[64, 64], steps=2, batch_size=4, N=8, M=8)
     key = artifact_key(MODEL, TASK, "hyperprior", rate_point=LAMBDA)
     assert info["storage_uri"] == f"{root}/{key}model.pt"
     assert store.get_bytes(key + "model.pt") == (tmp_path / "model.pt").read_bytes()
