@@ -45,9 +45,9 @@ def synthetic_feature(seed: int) -> np.ndarray:
 
 
 def make_features(root: Path, frames: int) -> FeatureSet:
-    fs = FeatureSet.create(root, model="dinov2", task="cls", split_point="synthetic")
-    for i in range(frames):
-        fs.write(f"frame{i:02d}", synthetic_feature(i))
+    with FeatureSet.create(root, model="dinov2", task="cls", split_point="synthetic") as fs:
+        for i in range(frames):
+            fs.write(f"frame{i:02d}", synthetic_feature(i))
     return fs
 
 

@@ -1,14 +1,22 @@
 """Feature sets (docs/architecture.md): a folder of `<sample_id>.npy` tensors plus `manifest.json`.
 
 The manifest names the model, task and split point and, per sample, its shape, stored dtype,
-origin dtype (e.g. bfloat16 stored as float32) and sha256. Samples and the manifest are
-written atomically, the manifest after every sample, so an interrupted extraction resumes.
+origin dtype (e.g. bfloat16 stored as float32) and sha256. Samples are written atomically; each
+finished sample is appended to a journal beside the manifest (one line, O(1) per sample) and the
+journal is folded into the manifest when the writer compacts the set (`compact()`, the end of a
+`with` block, the start of a resumed write). A reader sees the manifest plus the journal, so an
+extraction killed at any moment resumes with every finished sample; a line torn by the kill is
+ignored (that sample is simply redone). Writers of one folder serialise on a lock file, so two
+processes writing the same set lose nothing.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import io
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,9 +25,12 @@ from typing import Any, Iterator, Optional, Union
 import numpy as np
 
 from fcbench.codecs import atomic
+from fcbench.codecs.hashing import sha256_file
 from fcbench.codecs.names import check_name
 
 MANIFEST = "manifest.json"
+JOURNAL = ".manifest.journal"  # finished samples not yet in the manifest, one JSON line each
+LOCK = ".manifest.lock"  # writers of one folder hold it while they append or compact
 FORMAT = "fcbench-featureset/1"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -108,30 +119,37 @@ class FeatureSet:
         resume: bool = True,
         **meta: Any,
     ) -> "FeatureSet":
-        """Start (or, with resume, continue) writing a feature set in `root`."""
+        """Start (or, with resume, continue) writing a feature set in `root`. Use it in a `with`
+        block (or call `compact()` when done) so the journal is folded into the manifest."""
         root = Path(root)
-        if (root / MANIFEST).exists() and resume:
-            fs = cls.open(root)
-            want = {"model": model, "task": task, "split_point": split_point}
-            have = {k: fs.meta.get(k) for k in want}
-            if have != want:
-                raise FeatureSetError(f"{root} holds a feature set for {have}, not {want}")
-            fs.meta.update(meta)
-            return fs
         root.mkdir(parents=True, exist_ok=True)
-        fs = cls(root, {"format": FORMAT, "model": model, "task": task, "split_point": split_point, **meta}, {})
-        fs._write_manifest()
+        with _locked(root):
+            if (root / MANIFEST).exists() and resume:
+                fs = cls.open(root)
+                want = {"model": model, "task": task, "split_point": split_point}
+                have = {k: fs.meta.get(k) for k in want}
+                if have != want:
+                    raise FeatureSetError(f"{root} holds a feature set for {have}, not {want}")
+                fs.meta.update(meta)
+                fs._compact_locked()  # a torn journal line of a killed writer goes; appends start clean
+                for stale in root.glob(".*.npy.*.tmp"):  # a killed write's temp file (no write is
+                    stale.unlink(missing_ok=True)  # in progress: writers hold the lock)
+            else:
+                fs = cls(root, {"format": FORMAT, "model": model, "task": task, "split_point": split_point, **meta}, {})
+                fs._compact_locked(merge=False)  # a new set: whatever was recorded here before goes
         return fs
 
     def write(self, sample_id: str, array: np.ndarray, origin_dtype: Optional[str] = None, **extra: Any) -> SampleInfo:
-        """Write one sample atomically and record it in the manifest."""
+        """Write one sample atomically and record it (journal line)."""
         check_sample_id(sample_id)
         array = np.asarray(array)
         if array.dtype.name not in STORED_DTYPES:
             raise FeatureSetError(f"sample {sample_id}: features are stored as {', '.join(STORED_DTYPES)}, got {array.dtype}")
         if not np.all(np.isfinite(array)):
             raise FeatureSetError(f"sample {sample_id}: feature contains NaN or Inf")
-        data = atomic.write_npy(self.root / f"{sample_id}.npy", array)
+        buf = io.BytesIO()
+        np.save(buf, array, allow_pickle=False)
+        data = buf.getvalue()
         info = SampleInfo(
             id=sample_id,
             shape=[int(s) for s in array.shape],
@@ -140,26 +158,61 @@ class FeatureSet:
             sha256=hashlib.sha256(data).hexdigest(),
             extra=extra,
         )
-        self._samples[sample_id] = info
-        self._write_manifest()
+        with _locked(self.root):  # file and journal line in the same order for every writer
+            atomic.write_bytes(self.root / f"{sample_id}.npy", data)
+            self._record(info)
         return info
 
     def adopt(self, sample_id: str, shape: list[int], dtype: str, origin_dtype: str, sha256: str, **extra: Any) -> SampleInfo:
         """Record a `<sample_id>.npy` already written into the folder (atomically, by a caller
-        that streamed and checked it) in the manifest."""
+        that streamed and checked it)."""
         check_sample_id(sample_id)
         if not (self.root / f"{sample_id}.npy").is_file():
             raise FeatureSetError(f"sample {sample_id!r}: {self.root / f'{sample_id}.npy'} does not exist")
         info = SampleInfo(id=sample_id, shape=[int(s) for s in shape], dtype=dtype, origin_dtype=origin_dtype,
                           sha256=sha256, extra=extra)
-        self._samples[sample_id] = info
-        self._write_manifest()
+        with _locked(self.root):
+            self._record(info)
         return info
 
-    def _write_manifest(self) -> None:
-        body = dict(self.meta)
-        body["samples"] = [vars(s) for s in self._samples.values()]
-        atomic.write_json(self.root / MANIFEST, body)
+    def _record(self, info: SampleInfo) -> None:
+        """Append one journal line (caller holds the lock). The file is opened per line: a
+        compaction by another writer removes it, and a kept descriptor would write into the void."""
+        line = (json.dumps(atomic.strict_json(vars(info)), sort_keys=True, allow_nan=False) + "\n").encode()
+        fd = os.open(self.root / JOURNAL, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        try:
+            os.write(fd, line)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self._samples[info.id] = info
+
+    def compact(self) -> None:
+        """Fold the journal into the manifest (every writer's samples, read back from disk)."""
+        with _locked(self.root):
+            self._compact_locked()
+
+    def _compact_locked(self, merge: bool = True) -> None:
+        if merge and (self.root / MANIFEST).is_file():
+            on_disk = type(self).open(self.root)._samples
+            self._samples = {**on_disk, **{k: v for k, v in self._samples.items() if k not in on_disk}}
+        atomic.write_json(self.root / MANIFEST, self.manifest())
+        (self.root / JOURNAL).unlink(missing_ok=True)
+
+    def manifest(self) -> dict:
+        """The manifest of the set as this object sees it (journal included)."""
+        return {**self.meta, "samples": [vars(s) for s in self._samples.values()]}
+
+    def __enter__(self) -> "FeatureSet":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.compact()
+
+    @property
+    def pending(self) -> bool:
+        """Are samples recorded only in the journal (a writer still at work, or killed)?"""
+        return (self.root / JOURNAL).is_file()
 
     # ---- reading -------------------------------------------------------------------------
     @classmethod
@@ -173,6 +226,9 @@ class FeatureSet:
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise FeatureSetError(f"{path} is not valid JSON: {exc}") from exc
         meta, samples = parse_manifest(body, str(path))
+        for n, entry in _journal(root):  # later lines win: a rewritten sample's last record
+            info = _sample_info(entry, f"{root / JOURNAL}: line {n}")
+            samples[info.id] = info
         return cls(root, meta, samples)
 
     @property
@@ -217,6 +273,15 @@ class FeatureSet:
         for sample_id in self._samples:
             yield sample_id, self.read(sample_id)
 
+    def missing(self) -> list[str]:
+        """Samples whose file is absent (a stat each; `verify` hashes)."""
+        return [s for s in self._samples if not (self.root / f"{s}.npy").is_file()]
+
+    def intact(self, sample_id: str) -> bool:
+        """Is the sample's file there with the bytes its record names (read and hashed)?"""
+        path = self.root / f"{sample_id}.npy"
+        return sample_id in self._samples and path.is_file() and sha256_file(path) == self._samples[sample_id].sha256
+
     def verify(self) -> list[str]:
         """Problems found (missing files, hash mismatches); empty when the set is intact."""
         problems = []
@@ -226,3 +291,28 @@ class FeatureSet:
             except FeatureSetError as exc:
                 problems.append(str(exc))
         return problems
+
+
+def _journal(root: Path) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed line) of a folder's journal. A line torn by a kill is no JSON and is
+    skipped: its sample is not recorded, so a resumed writer redoes it."""
+    try:
+        text = (root / JOURNAL).read_bytes().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return
+    for n, line in enumerate(text.splitlines(), start=1):
+        try:
+            yield n, json.loads(line)
+        except json.JSONDecodeError:
+            continue
+
+
+@contextlib.contextmanager
+def _locked(root: Path) -> Iterator[None]:
+    """Exclusive lock of a feature-set folder's writers (a lock file: works on NFS too)."""
+    fd = os.open(root / LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock

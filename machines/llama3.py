@@ -168,14 +168,15 @@ class Llama3CSR(Machine):
             checkpoint_sha256=self.checkpoint_sha256, dtype=model_setup.dtype_name(self.dtype),
             prompt_format=PROMPT_FORMAT, layer=self._layer,
         )
-        for item in tqdm(items, desc="llama3 extract", disable=not self.progress):
-            if item.id in fs:
-                continue
-            ids = self.tokenize(item.prompt)
-            hidden, token, _ = self.run(ids)
-            feature = hidden.float().cpu().numpy()[None]  # (1, 1, L, H)
-            fs.write(item.id, feature.astype(np.float32), origin_dtype=model_setup.dtype_name(self.dtype),
-                     tokens=int(ids.shape[1]), generated=self._tokenizer.decode([token], skip_special_tokens=True))
+        with fs:
+            for item in tqdm(items, desc="llama3 extract", disable=not self.progress):
+                if item.id in fs:
+                    continue
+                ids = self.tokenize(item.prompt)
+                hidden, token, _ = self.run(ids)
+                feature = hidden.float().cpu().numpy()[None]  # (1, 1, L, H)
+                fs.write(item.id, feature.astype(np.float32), origin_dtype=model_setup.dtype_name(self.dtype),
+                         tokens=int(ids.shape[1]), generated=self._tokenizer.decode([token], skip_special_tokens=True))
         return fs
 
     # ---- evaluation ----------------------------------------------------------------------

@@ -127,16 +127,17 @@ class SD3TTI(Machine):
         )
         generator = torch.Generator(device=self.device).manual_seed(self.settings["seed"])
         b = self.settings["batch"]
-        for start in tqdm(range(0, len(captions), b), desc="sd3 extract (batches)", disable=not self.progress):
-            chunk = captions[start : start + b]
-            if all(c.id in fs for c in chunk):
-                self._skip_batch(len(chunk), generator)
-                continue
-            latents = self.generate([c.text for c in chunk], generator).float().cpu().numpy()
-            for i, c in enumerate(chunk):
-                if c.id not in fs:
-                    fs.write(c.id, latents[i : i + 1].astype(store), origin_dtype=np.dtype(store).name,
-                             caption=c.text, batch_index=start // b)
+        with fs:
+            for start in tqdm(range(0, len(captions), b), desc="sd3 extract (batches)", disable=not self.progress):
+                chunk = captions[start : start + b]
+                if all(c.id in fs for c in chunk):
+                    self._skip_batch(len(chunk), generator)
+                    continue
+                latents = self.generate([c.text for c in chunk], generator).float().cpu().numpy()
+                for i, c in enumerate(chunk):
+                    if c.id not in fs:
+                        fs.write(c.id, latents[i : i + 1].astype(store), origin_dtype=np.dtype(store).name,
+                                 caption=c.text, batch_index=start // b)
         return fs
 
     # ---- evaluation ----------------------------------------------------------------------

@@ -112,11 +112,12 @@ def _copy(src: FeatureSet, ids: Sequence[str], out: Union[str, Path], split: str
     meta.update(split=split, source=str(src.root), split_seed=int(seed))
     dst = FeatureSet.create(out, src.meta.get("model", "unknown"), src.meta.get("task", "unknown"),
                             src.meta.get("split_point", "unknown"), resume=True, **meta)
-    for sample_id in ids:
-        info = src.info(sample_id)
-        if sample_id in dst and dst.info(sample_id).sha256 == info.sha256:
-            continue  # resumed: already copied intact
-        dst.write(sample_id, src.read(sample_id), origin_dtype=info.origin_dtype, **info.extra)
+    with dst:
+        for sample_id in ids:
+            info = src.info(sample_id)
+            if sample_id in dst and dst.info(sample_id).sha256 == info.sha256:
+                continue  # resumed: already copied intact
+            dst.write(sample_id, src.read(sample_id), origin_dtype=info.origin_dtype, **info.extra)
     return dst
 
 

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
+from fcbench.codecs import atomic
 from fcbench.codecs.featureset import MANIFEST, FeatureSet, FeatureSetError, parse_manifest
 from fcbench.codecs.types import PathLike
 from fcbench.components.storage.errors import StorageIntegrityError
@@ -33,6 +34,25 @@ def manifest_samples(manifest: dict, where: str) -> list[tuple[str, str]]:
     except FeatureSetError as exc:
         raise StorageIntegrityError(str(exc)) from None
     return [(sid, info.sha256) for sid, info in samples.items()]
+
+
+def recorded_hashes(folder: Path) -> tuple[dict[str, str], Optional[bytes]]:
+    """({"<sample>.npy": sha256}, manifest) of a local feature set, from its manifest and journal
+    (no sample is read): the hashes its writer computed. The manifest bytes are None when
+    manifest.json is complete, else the manifest a reader sees (samples still in the journal of
+    a writer at work or killed included). StorageIntegrityError for a set that is unreadable or
+    lacks sample files."""
+    try:
+        fs = FeatureSet.open(folder)
+    except (FeatureSetError, TypeError, KeyError) as exc:
+        raise StorageIntegrityError(f"{folder / MANIFEST}: {exc}") from None
+    missing = fs.missing()
+    if missing:
+        raise StorageIntegrityError(f"{folder}: samples {missing[:3]} have no file ({len(missing)} missing)")
+    merged = None
+    if fs.pending:
+        merged = (json.dumps(atomic.strict_json(fs.manifest()), indent=2, sort_keys=True, allow_nan=False) + "\n").encode()
+    return {f"{sid}.npy": fs.info(sid).sha256 for sid in fs.ids}, merged
 
 
 def featureset_problems(folder: Path) -> list[str]:

@@ -19,7 +19,7 @@ from fcbench.codecs.hashing import sha256_file
 from fcbench.codecs.types import PathLike
 from fcbench.components.storage.config import MiB
 from fcbench.components.storage.errors import StorageError, StorageIntegrityError, StorageNotFound
-from fcbench.components.storage.featuresets import featureset_problems, load_json, manifest_samples
+from fcbench.components.storage.featuresets import load_json, manifest_samples, recorded_hashes
 from fcbench.components.storage.keys import check_key
 
 INDEX = ".fcbench-index.json"  # the folder index, written after every other file of a folder
@@ -50,19 +50,26 @@ class FolderTransfers:
     def push_dir(self, local_dir: PathLike, key_prefix: str = "") -> TransferReport:
         """Upload a folder (e.g. a feature set) below `key_prefix`; resumable, manifest last.
 
-        A feature set is verified before anything is sent. Every file is uploaded first, then
-        `manifest.json`, then the folder index (names, sizes, sha256): a reader that finds the
-        manifest finds every sample, one that finds the index finds every file. Files already
-        stored with the same sha256 are skipped, so a rerun after an interruption resumes."""
+        Every file is uploaded first, then `manifest.json`, then the folder index (names, sizes,
+        sha256): a reader that finds the manifest finds every sample, one that finds the index
+        finds every file. Files already stored with the same sha256 are skipped, so a rerun after
+        an interruption resumes. A feature set's samples are read once: their sha256 is the one
+        the manifest records, checked while they are sent; a sample that does not match stops
+        the push before its manifest and index are written."""
         local_dir = Path(local_dir)
         if not local_dir.is_dir():
             raise StorageNotFound(f"cannot push {local_dir}: not a folder")
         check_key(key_prefix, allow_prefix=True)
+        recorded: dict[str, str] = {}
+        manifest: Optional[bytes] = None  # the manifest to send when manifest.json lacks journal entries
         if (local_dir / MANIFEST).is_file():
-            problems = featureset_problems(local_dir)
-            if problems:
-                raise StorageIntegrityError(f"refusing to push {local_dir}: " + "; ".join(problems))
-        entries = {rel: (p.stat().st_size, sha256_file(p)) for rel, p in _walk(local_dir)}
+            try:
+                recorded, manifest = recorded_hashes(local_dir)
+            except StorageIntegrityError as exc:
+                raise StorageIntegrityError(f"refusing to push {local_dir}: {exc}") from None
+        entries = {rel: (p.stat().st_size, recorded.get(rel) or sha256_file(p)) for rel, p in _walk(local_dir)}
+        if manifest is not None:
+            entries[MANIFEST] = (len(manifest), hashlib.sha256(manifest).hexdigest())
         if not entries:
             raise StorageNotFound(f"cannot push {local_dir}: the folder holds no files")
         order = sorted(entries, key=lambda rel: (rel == MANIFEST, rel))
@@ -81,7 +88,16 @@ class FolderTransfers:
                 report.skipped += 1
                 continue
             size, sha = entries[rel]
-            self.put_file(_join(key_prefix, rel), local_dir / rel, sha256=sha)
+            try:
+                if rel == MANIFEST and manifest is not None:
+                    self.put_bytes(_join(key_prefix, rel), manifest)
+                else:
+                    self.put_file(_join(key_prefix, rel), local_dir / rel, sha256=sha)
+            except StorageIntegrityError:
+                if rel not in recorded:
+                    raise
+                raise StorageIntegrityError(f"refusing to push {local_dir}: sample {rel[:-4]!r}: {local_dir / rel} "
+                                            "does not match its sha256 in the manifest") from None
             report.transferred += 1
             report.bytes += size
         index = {"format": INDEX_FORMAT, "files": {rel: {"size": s, "sha256": h} for rel, (s, h) in sorted(entries.items())}}
@@ -151,9 +167,16 @@ class FolderTransfers:
         if index_bytes is not None and not (local_index.is_file() and local_index.read_bytes() == index_bytes):
             atomic.write_bytes(local_index, index_bytes)
         if (local_dir / MANIFEST).is_file():
-            problems = featureset_problems(local_dir)
-            if problems:
-                raise StorageIntegrityError(f"pulled {self.url(key_prefix)} to {local_dir} but: " + "; ".join(problems))
+            # Every file was checked against `files` as it arrived (or found intact): the
+            # manifest must name those same bytes.
+            try:
+                recorded, _ = recorded_hashes(local_dir)
+            except StorageIntegrityError as exc:
+                raise StorageIntegrityError(f"pulled {self.url(key_prefix)} to {local_dir} but: {exc}") from None
+            wrong = [rel for rel, sha in recorded.items() if files.get(rel, {}).get("sha256") not in (None, sha)]
+            if wrong:
+                raise StorageIntegrityError(f"pulled {self.url(key_prefix)} to {local_dir} but its manifest and index "
+                                            f"disagree on {wrong[:3]}")
         return report
 
     def verify_dir(self, key_prefix: str = "") -> list[str]:

@@ -152,7 +152,7 @@ class Dinov2Machine(Machine):
         )
         todo = [s for s in samples if s.id not in fs]
         progress = options.get("progress", self.progress)
-        with torch.no_grad():
+        with fs, torch.no_grad():
             for sample in tqdm(todo, desc=f"extract dinov2/{self.task}", disable=None if progress is None else not progress):
                 feature, extra = self.extract_one(sample)
                 fs.write(sample.id, feature, **extra)

@@ -49,7 +49,7 @@ def test_extract_publishes_a_verified_feature_set(tiny_cls, root, store, tmp_pat
     key = artifact_key(MODEL, TASK, "features")
     assert info["storage_uri"] == f"{root}/{key}"
     assert verify_featureset(f"{root}/{key}") == []
-    local = sorted(p.name for p in (tmp_path / "features").iterdir())
+    local = sorted(p.name for p in (tmp_path / "features").iterdir() if not p.name.startswith("."))  # not the lock
     assert sorted(k[len(key):] for k in store.ls(key)) == sorted(local + [INDEX])
 
 

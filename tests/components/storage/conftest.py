@@ -167,9 +167,9 @@ def proxy(s3_server: str) -> Iterator[BreakingProxy]:
 def make_featureset(root: Path, n: int = 4, shape: tuple[int, ...] = (1, 8, 6, 5)) -> FeatureSet:
     """A small real feature set (random float32 features, manifest with sha256 each)."""
     rng = np.random.default_rng(7)
-    fs = FeatureSet.create(root, model="dinov2", task="cls", split_point="blocks.10")
-    for i in range(n):
-        fs.write(f"s{i:03d}", rng.standard_normal(shape).astype(np.float32))
+    with FeatureSet.create(root, model="dinov2", task="cls", split_point="blocks.10") as fs:
+        for i in range(n):
+            fs.write(f"s{i:03d}", rng.standard_normal(shape).astype(np.float32))
     return fs
 
 
