@@ -13,9 +13,9 @@ from fcbench.codecs import FeatureSet
 
 
 def make_set(root: Path, n: int = 2) -> FeatureSet:
-    fs = FeatureSet.create(root, "dinov2", "cls", "block 40")
-    for i in range(n):
-        fs.write(f"s{i}", np.full((1, 1, 2, 2), i, np.float32))
+    with FeatureSet.create(root, "dinov2", "cls", "block 40") as fs:  # a finished set: all in manifest.json
+        for i in range(n):
+            fs.write(f"s{i}", np.full((1, 1, 2, 2), i, np.float32))
     return fs
 
 

@@ -140,3 +140,13 @@ def test_two_writers_of_one_set_lose_nothing(tmp_path):
     assert [p.wait() for p in procs] == [0, 0]
     fs = FeatureSet.open(tmp_path)
     assert sorted(fs.ids) == [f"s{i:04d}" for i in range(100)] and fs.verify() == [] and not fs.pending
+
+
+def test_a_journal_line_is_untrusted_input_too(tmp_path):
+    fs = FeatureSet.create(tmp_path, "m", "t", "s")
+    fs.write("a", np.zeros((1, 1, 2, 2), np.float32))
+    line = json.loads((tmp_path / JOURNAL).read_text())
+    with open(tmp_path / JOURNAL, "a") as f:
+        f.write(json.dumps({**line, "id": "../evil"}) + "\n")
+    with pytest.raises(FeatureSetError, match=r"\.manifest\.journal: line 2.*not a safe file name"):
+        FeatureSet.open(tmp_path)
