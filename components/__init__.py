@@ -7,7 +7,8 @@
     coding.py         one codec at one rate point over a feature set (the codec stages' work)
     codec_identity.py identity hashes that pin a codec build
     inputs.py         URI inputs (s3://, models:/) -> local paths
-    reporting.py      RD points, tables, plots, BD-rate reports (bdrate.py: the Bjontegaard deltas)
+    rd_points.py      RD points (one result per codec and rate point) and their JSON/CSV files
+    reporting.py      RD tables, plots, BD-rate reports (bdrate.py: the Bjontegaard deltas)
     provenance.py     version, git sha, host, image digest
     cluster.py        names shared by the cluster manifests and the pipelines
 """

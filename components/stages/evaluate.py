@@ -9,7 +9,7 @@ dtype (docs/test-conditions.md §6).
 from kfp.dsl import Artifact, Dataset, Input, Metrics, Output
 
 from fcbench.codecs.rate import DTYPE_BITS
-from fcbench.components.reporting import UNCOMPRESSED
+from fcbench.components.rd_points import UNCOMPRESSED
 from fcbench.components.stages import container_images
 
 
@@ -65,7 +65,7 @@ def evaluate_point(recon_dir: str, reference_dir: str, model: str, task: str, we
                    data_uri: str, sample_list_uri: str, machine_options: str, codec: str,
                    rate_point: float, rate_path: str) -> dict:
     """Plain-function body: the RD point as a dict (fcbench.components.reporting.RDPoint schema)."""
-    from fcbench.components.reporting import RDPoint
+    from fcbench.components.rd_points import RDPoint
     from fcbench.components.inputs import local_path
     from fcbench.components.stages.context import stage_context
     from fcbench.components.stages.params import parse_json

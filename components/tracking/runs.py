@@ -5,7 +5,7 @@ import json
 import re
 from typing import Optional, Union
 
-from fcbench.components.reporting import RDPoint
+from fcbench.components.rd_points import RDPoint
 from fcbench.components.tracking.layout import KIND_TAG, POINT_TAG
 from fcbench.components.tracking.server import check_reachable
 from fcbench.components.tracking.sinks import MlflowSink
