@@ -227,7 +227,11 @@ class FeatureSet:
             raise FeatureSetError(f"{path} is not valid JSON: {exc}") from exc
         meta, samples = parse_manifest(body, str(path))
         for n, entry in _journal(root):  # later lines win: a rewritten sample's last record
-            info = _sample_info(entry, f"{root / JOURNAL}: line {n}")
+            where = f"{root / JOURNAL}: line {n}"
+            try:
+                info = _sample_info(entry, where)
+            except FeatureSetError as exc:
+                raise FeatureSetError(str(exc) if str(exc).startswith(where) else f"{where}: {exc}") from None
             samples[info.id] = info
         return cls(root, meta, samples)
 
