@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import os
@@ -12,14 +13,45 @@ from typing import Any, BinaryIO, Iterator, Union
 import numpy as np
 
 
+def current_umask() -> int:
+    """The process umask, read without changing it where Linux shows it (/proc/self/status);
+    elsewhere set and restored at once."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def make_folder(path: Union[str, Path]) -> Path:
+    """`mkdir -p` whose error names the file standing where a folder must be."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), path)
+        raise NotADirectoryError(errno.ENOTDIR, "is a file where a folder is needed", str(blocker)) from None
+    return path
+
+
 @contextlib.contextmanager
 def open_write(path: Union[str, Path]) -> Iterator[BinaryIO]:
     """A binary file to write in pieces; it replaces `path` (fsync + rename) when the block ends
-    without an error and is removed otherwise. The temp file is a dot-file beside `path`."""
+    without an error and is removed otherwise. The temp file is a dot-file beside `path`. The
+    file gets the permissions a plain open() would give (0666 less the umask): mkstemp's 0600
+    would hide results from the group on shared clusters."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "is a folder, not a file", str(path))
+    make_folder(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, "wb") as f:
             yield f
             f.flush()

@@ -23,7 +23,7 @@ from typing import Iterable, Optional, Union
 import numpy as np
 
 from fcbench.codecs import atomic
-from fcbench.codecs.transforms import check_finite
+from fcbench.codecs.transforms import to_float32
 
 FORMAT = "fcbench-ranges/1"
 AXES = (None, 1, 3)
@@ -80,7 +80,7 @@ def _columns(x: np.ndarray, axis: Optional[int], index: int) -> np.ndarray:
     x = np.asarray(x)
     if x.ndim != 4:
         raise ValueError(f"training sample {index} has shape {x.shape}, not (N, C, H, W)")
-    check_finite(x.astype(np.float32, copy=False), f"training sample {index}")
+    to_float32(x, f"training sample {index}")
     if axis is None:
         return x.reshape(1, -1)
     return np.moveaxis(x, axis, 0).reshape(x.shape[axis], -1)

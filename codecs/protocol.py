@@ -19,7 +19,7 @@ import numpy as np
 from fcbench.codecs import nonlinear, outliers, transforms
 from fcbench.codecs.container import DTYPES, ContainerError, Header, compact_ranges, pack_container, unpack_container
 from fcbench.codecs.hashing import sha256_file
-from fcbench.codecs.packing import frame_size, pack, unpack
+from fcbench.codecs.packing import LAYOUTS, frame_size, pack, unpack
 from fcbench.codecs.rate import PayloadParts
 from fcbench.codecs.types import RatePoint
 
@@ -59,8 +59,17 @@ class Conditions:
     outlier_fill: str = "median"
 
     def __post_init__(self) -> None:
+        # Everything that does not depend on the feature is checked here, once, so a sweep with
+        # bad conditions fails before any job runs (fcbench.codecs.sweep).
         if (self.low is None) != (self.high is None):
             raise ValueError("give both low and high, or neither")
+        if self.low is not None:
+            transforms.check_ranges(self.low, self.high)
+        transforms.check_bit_depth(self.bit_depth)
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"unknown packing layout {self.layout!r}; choose one of {LAYOUTS}")
+        if not isinstance(self.truncate, bool):
+            raise ValueError(f"truncate is on or off (true/false), got {self.truncate!r}")
         if self.quant not in ("round", "legacy", "nonlinear"):
             raise ValueError(f"unknown quantization {self.quant!r}; choose round, legacy or nonlinear")
         if self.quant == "nonlinear" and self.points is None:
@@ -75,6 +84,13 @@ class Conditions:
             outliers.check_bits(self.outlier_bits)
         if self.outlier_fill not in outliers.FILLS:
             raise ValueError(f"unknown outlier_fill {self.outlier_fill!r}; choose one of {outliers.FILLS}")
+
+    def check_shape(self, shape: Sequence[int]) -> None:
+        """ValueError unless a feature of `shape` can be coded under these conditions (range
+        count along `range_axis`, packing layout): checked from manifests before a sweep runs."""
+        frame_size(shape, self.layout)
+        if self.low is not None:
+            transforms.channel_ranges(self.low, self.high, shape, self.range_axis)
 
     @property
     def side_channel_bits(self) -> int:
@@ -95,7 +111,7 @@ def _as_feature(feature: np.ndarray) -> np.ndarray:
         raise ValueError(f"a feature must be an (N, C, H, W) tensor, got shape {x.shape}")
     if x.size == 0:
         raise ValueError(f"empty feature of shape {x.shape}")
-    transforms.check_finite(x.astype(np.float32, copy=False))
+    transforms.to_float32(x)  # NaN/Inf, or values beyond float32, named here
     return x
 
 
@@ -150,10 +166,9 @@ class Codec(abc.ABC):
         dtype = _origin_dtype(x)
         c = conditions
         if c.low is None:
-            xf = x.astype(np.float32)
-            lo_arr, hi_arr = (float(xf.min()),), (float(xf.max()),)
-            if hi_arr[0] <= lo_arr[0]:
-                hi_arr = (lo_arr[0] + 1.0,)
+            own = transforms.own_range(x.astype(np.float32))
+            transforms.check_ranges(*own, what="the feature's own value range (no range given)")
+            lo_arr, hi_arr = (own[0],), (own[1],)
             truncated = False
         else:
             lo_arr = tuple(float(v) for v in np.atleast_1d(np.asarray(c.low, dtype=np.float64)))

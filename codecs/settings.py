@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Literal, Mapping, Optional, Union
 
-Kind = Literal["str", "path", "bool", "int", "secret"]
+Kind = Literal["str", "path", "bool", "int", "count", "seconds", "secret"]
 Env = Optional[Mapping[str, str]]
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
@@ -77,12 +77,30 @@ def _parse_int(name: str, raw: str) -> int:
     return int(raw)
 
 
+def _parse_count(name: str, raw: str) -> int:
+    if not raw.isdigit():
+        raise SettingError(f"{name}={raw!r} must be a whole number (0 or more)")
+    return int(raw)
+
+
+def _parse_seconds(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not (value > 0 and value < float("inf")):
+        raise SettingError(f"{name}={raw!r} must be a positive number of seconds")
+    return value
+
+
 _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "str": lambda name, raw: raw,
     "secret": lambda name, raw: raw,
     "path": lambda name, raw: Path(raw).expanduser(),
     "bool": _parse_bool,
     "int": _parse_int,
+    "count": _parse_count,
+    "seconds": _parse_seconds,
 }
 
 SETTINGS: dict[str, Setting] = {}
@@ -110,6 +128,14 @@ VVENC_ENCODER = _define("FCBENCH_VVENC_ENCODER", "path", "codecs", "VVenC encode
                         default_text="`vvencFFapp` on PATH")
 VVDEC_DECODER = _define("FCBENCH_VVDEC_DECODER", "path", "codecs", "VVdeC decoder binary (vvdecapp)",
                         default_text="on PATH, else PyAV's VVC decoder")
+# A codec tool that never exits must not hold a sweep forever: each run gets base + per-megapixel
+# seconds (VTM takes ~270 CPU-s per megapixel at QP 22 on one idle core; the default leaves 10x).
+TOOL_TIMEOUT_BASE = _define("FCBENCH_TOOL_TIMEOUT_BASE", "seconds", "codecs",
+                            "time limit of one VTM/VVenC/decoder run: this many seconds plus "
+                            "`FCBENCH_TOOL_TIMEOUT_PER_MPIXEL` per megapixel of the frame (a codec's `timeout` "
+                            "option overrides both)", 60.0, "60")
+TOOL_TIMEOUT_PER_MPIXEL = _define("FCBENCH_TOOL_TIMEOUT_PER_MPIXEL", "seconds", "codecs",
+                                  "seconds per megapixel added to `FCBENCH_TOOL_TIMEOUT_BASE`", 3000.0, "3000")
 
 # ---- object storage ----------------------------------------------------------------------------
 S3_ENDPOINT = _define("FCBENCH_S3_ENDPOINT", "str", "storage", "S3/MinIO endpoint: `host:port` or `http(s)://host:port`",
@@ -121,6 +147,14 @@ S3_SECRET_KEY = _define("FCBENCH_S3_SECRET_KEY", "secret", "storage", "S3 secret
 S3_SECURE = _define("FCBENCH_S3_SECURE", "bool", "storage", "use https for the S3 endpoint",
                     default_text="from the endpoint's scheme, else false")
 S3_REGION = _define("FCBENCH_S3_REGION", "str", "storage", "S3 region", default_text="the endpoint's default")
+# A dead or hung endpoint must fail in about 30 s, not minutes: (1 + retries) x read timeout.
+S3_CONNECT_TIMEOUT = _define("FCBENCH_S3_CONNECT_TIMEOUT", "seconds", "storage",
+                             "seconds to open a connection to the S3 endpoint", 5.0, "5")
+S3_READ_TIMEOUT = _define("FCBENCH_S3_READ_TIMEOUT", "seconds", "storage",
+                          "seconds to wait for the S3 endpoint's answer to one request (a black-hole "
+                          "endpoint fails after (1 + retries) times this)", 10.0, "10")
+S3_RETRIES = _define("FCBENCH_S3_RETRIES", "count", "storage",
+                     "retries of a failed S3 request (connection refused or reset, timeout, HTTP 5xx)", 2, "2")
 SSL_CERT_FILE = _define("SSL_CERT_FILE", "path", "storage", "CA bundle for https S3 endpoints (the standard variable)",
                         default_text="certifi's bundle")
 STAGE_DIR = _define("FCBENCH_STAGE_DIR", "path", "storage",

@@ -241,7 +241,12 @@ def run_sweep(
         raise ValueError(f"feature set {fs.root} has no samples")
     options = dict(codec_options or {})
     conds = dict(conditions or {})
-    Conditions(**conds)  # bad conditions fail here, before any job
+    checked = Conditions(**conds)  # bad conditions fail here, once, before any job or file
+    for sample in fs.ids:  # and so do shapes they cannot code (range count, layout)
+        try:
+            checked.check_shape(fs.info(sample).shape)
+        except ValueError as exc:
+            raise ValueError(f"sample {sample!r} of {fs.root}: {exc}") from None
     rps = _dedupe(rate_points)
     master = _codec(codec, options)
     for rp in rps:

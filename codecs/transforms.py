@@ -29,18 +29,71 @@ def check_finite(x: np.ndarray, what: str = "feature") -> None:
         raise ValueError(f"{what} contains non-finite values ({nan} NaN, {inf} Inf)")
 
 
+F32_MAX = float(np.finfo(np.float32).max)
+# The narrowest span whose 16-bit scale (2^16 - 1) / (high - low) is still a finite float32.
+_MIN_SPAN = (2**16 - 1) / F32_MAX
+
+
+def check_ranges(low: Range, high: Range, what: str = "truncation range") -> tuple[np.ndarray, np.ndarray]:
+    """(low, high) as float64 arrays, scalar or 1-D per channel, that the float32 arithmetic of
+    quantize/dequantize/normalize can use: finite, high > low, and no value or span beyond
+    float32 (where (x - low) or the reconstruction would overflow to Inf). ValueError otherwise,
+    naming the first bad entry."""
+    try:
+        lo = np.asarray(low, dtype=np.float64)
+        hi = np.asarray(high, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"ranges must be numbers or lists of numbers, got low={low!r} high={high!r}") from None
+    if lo.ndim > 1 or hi.ndim > 1:
+        raise ValueError(f"ranges must be scalars or 1-D per-channel lists, got low of shape {lo.shape}, "
+                         f"high of shape {hi.shape}")
+    if lo.shape != hi.shape:
+        raise ValueError(f"low and high differ in length: {lo.size} vs {hi.size}")
+    if lo.size == 0:
+        raise ValueError("empty range lists")
+    flat_lo, flat_hi = np.atleast_1d(lo), np.atleast_1d(hi)
+
+    def where(i: int) -> str:
+        return f"{what} [{flat_lo[i]:g}, {flat_hi[i]:g}]" + (f" (channel {i})" if lo.ndim else "")
+
+    for bad, why in ((~(np.isfinite(flat_lo) & np.isfinite(flat_hi)), "is not finite"),
+                     (~(flat_hi > flat_lo), "is empty: every high must exceed its low"),
+                     ((np.abs(flat_lo) > F32_MAX) | (np.abs(flat_hi) > F32_MAX) | (flat_hi - flat_lo > F32_MAX),
+                      f"reaches beyond float32 (|values| and high - low must stay below {F32_MAX:.4g}; the "
+                      "arithmetic would overflow to Inf)"),
+                     (flat_hi - flat_lo < _MIN_SPAN, f"is narrower than {_MIN_SPAN:.3g}: its float32 scale overflows")):
+        if np.any(bad):
+            raise ValueError(f"{where(int(np.argmax(bad)))} {why}")
+    return lo, hi
+
+
+def own_range(x: np.ndarray) -> tuple[float, float]:
+    """(low, high) covering a feature's own values, for coding without a given range. A constant
+    feature gets a span of 1 (or 1/1024 of its magnitude where 1 is below float32 precision),
+    placed below the value where above it would leave float32."""
+    lo, hi = float(np.min(x)), float(np.max(x))
+    if hi > lo:
+        return lo, hi
+    span = max(1.0, abs(lo) * 2.0**-10)
+    return (lo, lo + span) if lo + span <= F32_MAX else (lo - span, lo)
+
+
+def to_float32(x: np.ndarray, what: str = "feature") -> np.ndarray:
+    """`x` as float32 for coding. ValueError when it holds NaN/Inf (counted in its own dtype: a
+    finite float64 is never called non-finite) or finite values float32 cannot hold."""
+    x = np.asarray(x)
+    check_finite(x, what)
+    if x.size and x.dtype.itemsize > 4:
+        peak = float(np.max(np.abs(x)))
+        if peak > F32_MAX:
+            raise ValueError(f"{what} of dtype {x.dtype} holds values up to {peak:g}, beyond float32 "
+                             f"(max {F32_MAX:.4g}); features are coded as float32")
+    return x.astype(np.float32, copy=False)
+
+
 def channel_ranges(low: Range, high: Range, shape: Sequence[int], axis: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Broadcastable float64 (low, high) arrays for a tensor of `shape`; per-channel -> `axis`."""
-    lo = np.asarray(low, dtype=np.float64)
-    hi = np.asarray(high, dtype=np.float64)
-    if lo.shape != hi.shape:
-        raise ValueError(f"low and high differ in length: {lo.shape} vs {hi.shape}")
-    if lo.ndim > 1:
-        raise ValueError(f"ranges must be scalars or 1-D per-channel sequences, got shape {lo.shape}")
-    if np.any(~np.isfinite(lo)) or np.any(~np.isfinite(hi)):
-        raise ValueError("truncation range contains non-finite values")
-    if np.any(hi <= lo):
-        raise ValueError(f"every high must exceed its low: low={lo.tolist()} high={hi.tolist()}")
+    lo, hi = check_ranges(low, high)
     if lo.ndim == 1:
         if len(shape) != 4:
             raise ValueError(f"per-channel ranges need an (N, C, H, W) tensor, got shape {tuple(shape)}")
@@ -76,8 +129,9 @@ def truncate(x: np.ndarray, low: Range, high: Range, axis: int = 1) -> np.ndarra
     return _per_channel_apply(x, lo, hi, lambda v, a, b: np.clip(v, np.float32(a), np.float32(b)))
 
 
-def _check_bit_depth(bit_depth: int) -> int:
-    if not isinstance(bit_depth, (int, np.integer)) or not 1 <= int(bit_depth) <= 16:
+def check_bit_depth(bit_depth: int) -> int:
+    """`bit_depth` as an int when it is an integer in 1..16 (a bool is not), else ValueError."""
+    if isinstance(bit_depth, bool) or not isinstance(bit_depth, (int, np.integer)) or not 1 <= int(bit_depth) <= 16:
         raise ValueError(f"bit_depth must be an integer in 1..16, got {bit_depth!r}")
     return int(bit_depth)
 
@@ -95,7 +149,7 @@ def quantize(x: np.ndarray, low: Range, high: Range, bit_depth: int, mode: Quant
     legacy: the reference exactly: q = uint16((x - low) * (2^b - 1) / (high - low)) with no
             clipping (callers truncate first; values outside wrap around like the reference).
     """
-    b = _check_bit_depth(bit_depth)
+    b = check_bit_depth(bit_depth)
     _check_mode(mode)
     x = _as_float32(x)
     check_finite(x)
@@ -119,7 +173,7 @@ def dequantize(q: np.ndarray, low: Range, high: Range, bit_depth: int, mode: Qua
                axis: int = 1) -> np.ndarray:
     """Inverse of `quantize` -> float32: q / scale + low with scale = (2^b - 1) / (high - low),
     the reference's formula in both modes (legacy keeps the floor's -step/2 bias)."""
-    b = _check_bit_depth(bit_depth)
+    b = check_bit_depth(bit_depth)
     _check_mode(mode)
     q = np.asarray(q)
     if not np.issubdtype(q.dtype, np.integer):

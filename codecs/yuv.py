@@ -23,12 +23,18 @@ def frame_to_bytes(frame: np.ndarray, bit_depth: int) -> bytes:
 
 
 def frame_from_bytes(data: bytes, rows: int, cols: int, bit_depth: int) -> np.ndarray:
-    """Parse one frame; raises if `data` is not exactly one rows x cols frame."""
+    """Parse one frame; raises if `data` is not exactly one rows x cols frame of `bit_depth`-bit
+    samples (a 16-bit frame read as 10-bit has the right size but samples above 1023)."""
     dtype = _sample_dtype(bit_depth)
     expected = rows * cols * dtype.itemsize
     if len(data) != expected:
         raise ValueError(f"raw frame has {len(data)} bytes, expected {expected} for {rows}x{cols} at {bit_depth} bit")
-    return np.frombuffer(data, dtype=dtype).reshape(rows, cols).astype(np.uint16)
+    frame = np.frombuffer(data, dtype=dtype).reshape(rows, cols).astype(np.uint16)
+    peak = int(frame.max()) if frame.size else 0
+    if peak >= 2**bit_depth:
+        raise ValueError(f"raw frame holds sample value {peak}, beyond {bit_depth}-bit (max {2**bit_depth - 1}): "
+                         "was it written at another bit depth?")
+    return frame
 
 
 def write_yuv400(path: str | Path, frame: np.ndarray, bit_depth: int) -> None:
@@ -36,4 +42,7 @@ def write_yuv400(path: str | Path, frame: np.ndarray, bit_depth: int) -> None:
 
 
 def read_yuv400(path: str | Path, rows: int, cols: int, bit_depth: int) -> np.ndarray:
-    return frame_from_bytes(Path(path).read_bytes(), rows, cols, bit_depth)
+    try:
+        return frame_from_bytes(Path(path).read_bytes(), rows, cols, bit_depth)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None

@@ -22,8 +22,16 @@ COMMAND_MODULES = (
 )
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: the error and where to find the usage (sub-commands are
+    made with the same class), exit status 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="fcbench",
         description="Benchmark feature coding of large models: bits per feature point vs task accuracy.",
     )
@@ -53,11 +61,42 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, KeyError, FileNotFoundError, RuntimeError, TypeError) as exc:
-        if getattr(args, "debug", False):
-            raise
-        print(f"fcbench {args.command}: error: {exc}", file=sys.stderr)
+    except Exception as exc:
+        if getattr(args, "debug", False) or not is_expected(exc):
+            raise  # a bug: the traceback is what a report needs
+        print(f"fcbench {args.command}: error: {describe(exc)}", file=sys.stderr)
         return 1
+
+
+def _library_errors() -> tuple[type, ...]:
+    """The error bases of the client libraries a command may have used (only those already
+    imported: the command line never imports MLflow or minio for this)."""
+    found = []
+    for module, name in (("mlflow.exceptions", "MlflowException"), ("minio.error", "MinioException"),
+                         ("urllib3.exceptions", "HTTPError"), ("requests.exceptions", "RequestException")):
+        cls = getattr(sys.modules.get(module), name, None)
+        if isinstance(cls, type):
+            found.append(cls)
+    return tuple(found)
+
+
+def is_expected(exc: BaseException) -> bool:
+    """An error a user can cause and fix (bad input, files, servers), not a bug in fcbench. Storage
+    and tool errors are RuntimeErrors; file and network errors OSErrors."""
+    return isinstance(exc, (ValueError, LookupError, OSError, RuntimeError, TypeError, *_library_errors()))
+
+
+def describe(exc: BaseException) -> str:
+    """The message of an expected error, naming the file, URI or server it is about."""
+    if isinstance(exc, OSError) and exc.filename is not None:
+        names = f"{exc.filename}" + (f" -> {exc.filename2}" if exc.filename2 is not None else "")
+        return f"{names}: {exc.strerror or exc}"
+    if isinstance(exc, KeyError) and len(exc.args) == 1:
+        return str(exc.args[0])
+    text = str(exc).strip() or type(exc).__name__
+    if isinstance(exc, _library_errors()):  # third-party text: its first line, and whose it is
+        return f"{type(exc).__name__}: {text.splitlines()[0]}"
+    return text
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,18 +70,48 @@ class ToolRun:
     log: str
 
 
+def tool_timeout(rows: int, cols: int, explicit: Optional[float] = None) -> Optional[float]:
+    """Seconds one tool run on a rows x cols frame may take: the codec's `timeout` option when
+    given (0 = no limit), else FCBENCH_TOOL_TIMEOUT_BASE + FCBENCH_TOOL_TIMEOUT_PER_MPIXEL per
+    megapixel. A tool that never exits must not hold a sweep forever."""
+    if explicit is not None:
+        if isinstance(explicit, bool) or not isinstance(explicit, (int, float)) or explicit < 0:
+            raise ValueError(f"timeout must be a number of seconds (0 = no limit), got {explicit!r}")
+        return float(explicit) or None
+    return settings.TOOL_TIMEOUT_BASE.get() + settings.TOOL_TIMEOUT_PER_MPIXEL.get() * rows * cols / 1e6
+
+
 def run_tool(argv: Sequence[PathLike], cwd: PathLike, what: str, timeout: Optional[float] = None) -> ToolRun:
-    """Run a tool in `cwd`, stdout+stderr captured as its log; raise ToolError unless it exits 0."""
+    """Run a tool in `cwd`, stdout+stderr captured as its log; raise ToolError unless it exits 0.
+
+    The tool runs in its own process group, killed as a whole when `timeout` seconds pass or the
+    caller is interrupted: a wrapper script's children do not outlive it."""
     args = [str(a) for a in argv]
     try:
-        proc = subprocess.run(args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              timeout=timeout, check=False)
-    except subprocess.TimeoutExpired as exc:
-        raise ToolError(f"{what} timed out after {timeout} s: {' '.join(args)}") from exc
+        proc = subprocess.Popen(args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                start_new_session=True)
     except OSError as exc:
         raise ToolError(f"{what} could not be started ({exc}): {' '.join(args)}") from exc
-    log = proc.stdout.decode("utf-8", errors="replace")
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        raise ToolError(f"{what} did not finish within {timeout:.0f} s and was stopped (raise the limit with the "
+                        f"codec's timeout option or FCBENCH_TOOL_TIMEOUT_BASE / _PER_MPIXEL): {' '.join(args)}") from None
+    except BaseException:
+        _kill_group(proc)
+        raise
+    log = out.decode("utf-8", errors="replace")
     if proc.returncode != 0:
         tail = "\n".join(log.strip().splitlines()[-15:])
         raise ToolError(f"{what} exited with status {proc.returncode}: {' '.join(args)}\n--- log tail ---\n{tail}")
     return ToolRun(args, proc.returncode, log)
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL the tool's process group and reap the tool."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.communicate()

@@ -18,7 +18,7 @@ import numpy as np
 
 from fcbench.codecs import yuv
 from fcbench.codecs.backends import _av, vtm_log
-from fcbench.codecs.backends._binary import ToolError, run_tool
+from fcbench.codecs.backends._binary import ToolError, run_tool, tool_timeout
 from fcbench.codecs.backends._qp import check_qp
 from fcbench.codecs.container import Header
 from fcbench.codecs.protocol import Codec, RatePoint, file_sha256
@@ -93,7 +93,7 @@ class ExternalVVCCodec(Codec):
         with tempfile.TemporaryDirectory(prefix=f"fcbench-{self.name}-") as tmp:
             yuv.write_yuv400(Path(tmp) / "in.yuv", frame, bit_depth)
             argv = self.encoder_argv(encoder, "in.yuv", "out.bin", rows, cols, int(rate_point), bit_depth)
-            run = run_tool(argv, tmp, f"{self.tool} encoder", self.timeout)
+            run = run_tool(argv, tmp, f"{self.tool} encoder", tool_timeout(rows, cols, self.timeout))
             out = Path(tmp) / "out.bin"
             if not out.is_file() or out.stat().st_size == 0:
                 raise ToolError(f"{self.tool} encoder exited 0 but wrote no bitstream: {' '.join(run.argv)}")
@@ -131,7 +131,7 @@ class ExternalVVCCodec(Codec):
         with tempfile.TemporaryDirectory(prefix=f"fcbench-{self.name}-dec-") as tmp:
             (Path(tmp) / "in.bin").write_bytes(payload)
             run = run_tool(self.decoder_argv(self.decoder, "in.bin", "rec.yuv", bit_depth), tmp,
-                           f"{self.tool} decoder", self.timeout)
+                           f"{self.tool} decoder", tool_timeout(rows, cols, self.timeout))
             rec = Path(tmp) / "rec.yuv"
             if not rec.is_file():
                 raise ToolError(f"{self.tool} decoder exited 0 but wrote no picture: {' '.join(run.argv)}")

@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional, Union
 
-from fcbench.codecs.backends._binary import find_binary, find_file
+from fcbench.codecs.backends._binary import find_binary, find_file, tool_timeout
 from fcbench.codecs.backends._vvc import ExternalVVCCodec
 from fcbench.codecs.protocol import file_sha256
 from fcbench.codecs.registry import register
@@ -42,9 +42,11 @@ class VTMCodec(ExternalVVCCodec):
     def __init__(self, encoder: Union[str, Path, None] = None, decoder: Union[str, Path, None] = None,
                  cfg: Union[str, Path, None] = None, timeout: Optional[float] = None) -> None:
         """encoder/decoder: VTM binaries (decoder="pyav" forces PyAV); cfg: the all-intra cfg;
-        timeout: seconds per tool run (None: no limit; VTM takes minutes per megapixel)."""
+        timeout: seconds per tool run (None: scaled by frame size from the FCBENCH_TOOL_TIMEOUT_*
+        settings, as VTM takes minutes per megapixel; 0: no limit)."""
         self._encoder_option = encoder
         self._cfg_option = cfg
+        tool_timeout(1, 1, timeout)  # a bad value fails here, not after an encode
         self.timeout = timeout
         if decoder == PYAV:
             self.decoder = None

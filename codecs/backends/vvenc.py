@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional, Union
 
-from fcbench.codecs.backends._binary import find_binary
+from fcbench.codecs.backends._binary import find_binary, tool_timeout
 from fcbench.codecs.backends._vvc import ExternalVVCCodec
 from fcbench.codecs.registry import register
 
@@ -37,6 +37,7 @@ class VVenCCodec(ExternalVVCCodec):
         if preset not in PRESETS:
             raise ValueError(f"unknown VVenC preset {preset!r}; choose one of {PRESETS}")
         self.preset = preset
+        tool_timeout(1, 1, timeout)  # a bad value fails here, not after an encode
         self.timeout = timeout
         self._encoder_option = encoder
         self.encoder = None

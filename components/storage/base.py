@@ -97,6 +97,12 @@ class Storage(FolderTransfers, abc.ABC):
     def _iter_chunks(self, key: str, offset: int = 0) -> Iterator[bytes]:
         """The content of `key` from byte `offset` on."""
 
+    def clean_interrupted_uploads(self, key_prefix: str = "") -> int:
+        """Remove what uploads killed midway left below `key_prefix` (invisible to readers, but
+        stored: S3 incomplete multipart uploads, local temp files); returns how many. `push_dir`
+        calls it first, as the folder it pushes is its own. Default: nothing to clean."""
+        return 0
+
     # -- single objects --------------------------------------------------------------------
     def exists(self, key: str) -> bool:
         try:

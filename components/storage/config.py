@@ -21,10 +21,11 @@ class StorageConfig:
     secret_key: Optional[str] = field(default=None, repr=False)
     secure: Optional[bool] = None  # None: from the endpoint's scheme, else False
     region: Optional[str] = None
-    # Fail fast: a dead endpoint must not cost minutes of urllib3 retries.
-    connect_timeout: float = 5.0
-    read_timeout: float = 120.0
-    retries: int = 2
+    # Fail fast: a dead or hung endpoint must not cost minutes of urllib3 retries (the
+    # FCBENCH_S3_CONNECT_TIMEOUT / _READ_TIMEOUT / _RETRIES settings; these are their defaults).
+    connect_timeout: float = settings.S3_CONNECT_TIMEOUT.default
+    read_timeout: float = settings.S3_READ_TIMEOUT.default
+    retries: int = settings.S3_RETRIES.default
     part_size: int = 16 * MiB  # multipart above this size (S3 minimum part: 5 MiB)
     parallel_uploads: int = 3
 
@@ -39,6 +40,9 @@ class StorageConfig:
                 secret_key=settings.S3_SECRET_KEY.get(env),
                 secure=settings.S3_SECURE.get(env),
                 region=settings.S3_REGION.get(env),
+                connect_timeout=settings.S3_CONNECT_TIMEOUT.get(env),
+                read_timeout=settings.S3_READ_TIMEOUT.get(env),
+                retries=settings.S3_RETRIES.get(env),
             )
         except SettingError as exc:
             raise StorageError(str(exc)) from None

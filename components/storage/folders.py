@@ -34,9 +34,11 @@ class TransferReport:
     transferred: int = 0
     skipped: int = 0
     bytes: int = 0
+    cleaned: int = 0  # leftovers of interrupted uploads removed first (push_dir)
 
     def __str__(self) -> str:
-        return f"{self.files} files: {self.transferred} transferred ({self.bytes / MiB:.1f} MiB), {self.skipped} already intact"
+        text = f"{self.files} files: {self.transferred} transferred ({self.bytes / MiB:.1f} MiB), {self.skipped} already intact"
+        return text + (f", {self.cleaned} interrupted upload(s) cleaned up" if self.cleaned else "")
 
 
 def _join(prefix: str, key: str) -> str:
@@ -50,6 +52,7 @@ class FolderTransfers:
     def push_dir(self, local_dir: PathLike, key_prefix: str = "") -> TransferReport:
         """Upload a folder (e.g. a feature set) below `key_prefix`; resumable, manifest last.
 
+        What an interrupted push left (incomplete multipart uploads, temp files) is removed first.
         Every file is uploaded first, then `manifest.json`, then the folder index (names, sizes,
         sha256): a reader that finds the manifest finds every sample, one that finds the index
         finds every file. Files already stored with the same sha256 are skipped, so a rerun after
@@ -73,7 +76,9 @@ class FolderTransfers:
         if not entries:
             raise StorageNotFound(f"cannot push {local_dir}: the folder holds no files")
         order = sorted(entries, key=lambda rel: (rel == MANIFEST, rel))
-        report = TransferReport(files=len(order))
+        # A push killed midway left its unfinished upload stored (invisible, but kept): this
+        # folder is ours, so abort those before pushing again.
+        report = TransferReport(files=len(order), cleaned=self.clean_interrupted_uploads(key_prefix))
         pending = [rel for rel in order if not self._intact(_join(key_prefix, rel), *entries[rel])]
         if pending:
             # The old index/manifest would describe files we are about to replace: withdraw

@@ -1,11 +1,10 @@
 """LocalStorage: keys are files below a local folder; writes go through a temp file and a rename."""
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import IO, Iterator
 
+from fcbench.codecs import atomic
 from fcbench.codecs.types import PathLike
 from fcbench.components.storage.base import CHUNK, ObjectInfo, Storage
 from fcbench.components.storage.errors import StorageNotFound
@@ -45,6 +44,16 @@ class LocalStorage(Storage):
                     keys.append(key)
         return sorted(keys)
 
+    def clean_interrupted_uploads(self, key_prefix: str = "") -> int:
+        """Delete the temp files of writes killed midway below `key_prefix` (partial downloads,
+        `.part`, are kept: a retry resumes from them)."""
+        check_key(key_prefix, allow_prefix=True)
+        base = self.root / key_prefix if key_prefix.strip("/") else self.root
+        stale = [p for p in base.rglob(".*.tmp") if p.is_file()] if base.is_dir() else []
+        for path in stale:
+            path.unlink(missing_ok=True)
+        return len(stale)
+
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
 
@@ -52,19 +61,9 @@ class LocalStorage(Storage):
         return (self.root / key).as_uri() if key else self.root.as_uri()
 
     def _put_stream(self, key: str, stream: IO[bytes], length: int, sha256: str) -> None:
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                while chunk := stream.read(CHUNK):  # the verifying reader stops at `length`
-                    f.write(chunk)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic.open_write(self._path(key)) as f:
+            while chunk := stream.read(CHUNK):  # the verifying reader stops at `length`
+                f.write(chunk)
 
     def _iter_chunks(self, key: str, offset: int = 0) -> Iterator[bytes]:
         path = self._path(key)

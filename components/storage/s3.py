@@ -126,6 +126,25 @@ class S3Storage(Storage):
             objects = list(self._client.list_objects(self.bucket, prefix=self.prefix + prefix, recursive=True))
         return sorted(o.object_name[len(self.prefix):] for o in objects if not o.is_dir)
 
+    def clean_interrupted_uploads(self, key_prefix: str = "") -> int:
+        """Abort the multipart uploads left below `key_prefix` by uploads killed midway (minio
+        aborts on errors it sees, not on a kill); their parts are stored, and billed, until then.
+        The client's public API has no call for this: its list/abort primitives are used, page by
+        page (each page's uploads are gone after the abort, so the next listing starts over)."""
+        check_key(key_prefix, allow_prefix=True)
+        prefix = self.prefix + (key_prefix.strip("/") + "/" if key_prefix.strip("/") else "")
+        aborted: set[str] = set()
+        with self._errors("clean up interrupted uploads below", key_prefix):
+            while True:
+                page = self._client._list_multipart_uploads(self.bucket, prefix=prefix, max_uploads=1000)
+                fresh = [u for u in page.uploads if u.upload_id not in aborted]
+                for upload in fresh:
+                    self._client._abort_multipart_upload(self.bucket, upload.object_name, str(upload.upload_id))
+                    aborted.add(str(upload.upload_id))
+                if not fresh or not page.is_truncated:
+                    break
+        return len(aborted)
+
     def delete(self, key: str) -> None:
         with self._errors("delete", key):
             self._client.remove_object(self.bucket, self._name(key))

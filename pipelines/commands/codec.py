@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Union
 
 from fcbench.codecs.presets import get_preset, preset_names
-from fcbench.pipelines.commands.options import parse_options, scalar_or_list
+from fcbench.pipelines.commands.options import output_file, output_folder, parse_options, scalar_or_list
 from fcbench.pipelines.commands.uris import stage_inputs
 
 
@@ -23,7 +23,7 @@ def _add_sweep_arguments(p: argparse.ArgumentParser) -> None:
     rates = p.add_mutually_exclusive_group()
     rates.add_argument("--qp", type=int, nargs="+", help="QPs (block codecs)")
     rates.add_argument("--rate-points", nargs="+", help="rate points of any codec (e.g. lambdas)")
-    p.add_argument("--out", type=Path, required=True, help="output folder (bitstreams/, recon/, results.*)")
+    p.add_argument("--out", type=output_folder, required=True, help="output folder (bitstreams/, recon/, results.*)")
     p.add_argument("-j", "--jobs", type=int, default=None, help="parallel jobs (default: all cores)")
     p.add_argument("--model", help="take conditions from the test conditions of MODEL TASK")
     p.add_argument("--task")
@@ -39,7 +39,7 @@ def _add_sweep_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="codec option (value parsed as JSON when it is, e.g. preset=fast, level=19)")
     add_chain_arguments(p)
-    p.add_argument("--cache-dir", type=Path, default=None, help="job cache (default OUT/cache)")
+    p.add_argument("--cache-dir", type=output_folder, default=None, help="job cache (default OUT/cache)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=cmd_encode)
@@ -83,7 +83,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_list)
     p = codec_sub.add_parser("decode", help="decode an fcbench container to a .npy feature")
     p.add_argument("container", type=Path)
-    p.add_argument("-o", "--out", type=Path, required=True)
+    p.add_argument("-o", "--out", type=output_file, required=True)
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE")
     p.set_defaults(func=cmd_decode)
     codec.set_defaults(func=lambda args: (codec.print_help(), 2)[1])

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from fcbench.codecs import settings
-from fcbench.pipelines.commands.options import scalar_or_list
+from fcbench.pipelines.commands.options import output_file, scalar_or_list
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("pack", help="truncate, quantize and pack a .npy feature into a raw 4:0:0 frame")
     p.add_argument("feature", type=Path, help="(N, C, H, W) .npy file")
-    p.add_argument("-o", "--out", type=Path, required=True, help="output .yuv (raw little-endian samples)")
+    p.add_argument("-o", "--out", type=output_file, required=True, help="output .yuv (raw little-endian samples)")
     p.add_argument("--layout", default="generic")
     p.add_argument("--low", type=float, nargs="+", required=True, help="scalar or one per channel")
     p.add_argument("--high", type=float, nargs="+", required=True)
@@ -38,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("unpack", help="unpack and dequantize a raw frame back to a .npy feature")
     p.add_argument("frame", type=Path)
-    p.add_argument("-o", "--out", type=Path, required=True)
+    p.add_argument("-o", "--out", type=output_file, required=True)
     p.add_argument("--shape", type=int, nargs=4, required=True, metavar=("N", "C", "H", "W"))
     p.add_argument("--layout", default="generic")
     p.add_argument("--low", type=float, nargs="+", required=True)
@@ -114,7 +114,7 @@ def _codec_report() -> dict:
         out["hevc_decoder"] = _has_av_codec("hevc", "r")
     except ImportError:
         out["pyav_ffmpeg"] = "missing"
-    for setting in (s for s in settings.SETTINGS.values() if s.group == "codecs"):
+    for setting in (s for s in settings.SETTINGS.values() if s.group == "codecs" and s.kind == "path"):
         value = setting.get()
         out[setting.name] = f"{value} ({'found' if value.is_file() else 'NOT FOUND'})" if value else "not set"
     for binary in ("EncoderAppStatic", "EncoderApp", "vvencFFapp", "vvencapp"):
@@ -197,26 +197,34 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_pack(args: argparse.Namespace) -> int:
-    from fcbench.codecs import pack, quantize, truncate
-    from fcbench.codecs.yuv import write_yuv400
+    from fcbench.codecs import atomic, pack, quantize, truncate
+    from fcbench.codecs.yuv import frame_to_bytes
 
-    x = np.load(args.feature, allow_pickle=False)
+    x = load_npy(args.feature)
     low, high = scalar_or_list(args.low), scalar_or_list(args.high)
     if not args.no_truncate:
         x = truncate(x, low, high)
     frame = pack(quantize(x, low, high, args.bit_depth, mode=args.mode), args.layout)
-    write_yuv400(args.out, frame, args.bit_depth)
+    atomic.write_bytes(args.out, frame_to_bytes(frame, args.bit_depth))
     print(f"{args.out}: {frame.shape[0]} rows x {frame.shape[1]} cols, {args.bit_depth}-bit 4:0:0")
     return 0
 
 
+def load_npy(path: Path) -> np.ndarray:
+    """A feature from a .npy file; ValueError naming the file when it is not one."""
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, EOFError, SyntaxError) as exc:  # numpy's errors for a damaged header or body
+        raise ValueError(f"{path} is not a readable .npy file ({type(exc).__name__}: {exc})") from None
+
+
 def cmd_unpack(args: argparse.Namespace) -> int:
-    from fcbench.codecs import dequantize, frame_size, unpack
+    from fcbench.codecs import atomic, dequantize, frame_size, unpack
     from fcbench.codecs.yuv import read_yuv400
 
     rows, cols = frame_size(args.shape, args.layout)
     frame = read_yuv400(args.frame, rows, cols, args.bit_depth)
     x = dequantize(unpack(frame, args.shape, args.layout), scalar_or_list(args.low), scalar_or_list(args.high), args.bit_depth, mode=args.mode)
-    np.save(args.out, x)
+    atomic.write_npy(args.out, x)
     print(f"{args.out}: {tuple(x.shape)} float32")
     return 0

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Optional
 
 from fcbench.pipelines.commands import data_import
+from fcbench.pipelines.commands.options import output_folder
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     q = data.add_parser("pull", help="download a pushed folder, checking every file's sha256")
     q.add_argument("uri")
-    q.add_argument("local_dir", type=Path)
+    q.add_argument("local_dir", type=output_folder)
     common(q)
     q.set_defaults(func=cmd_pull)
 

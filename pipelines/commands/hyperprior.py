@@ -5,7 +5,7 @@ import argparse
 import json
 from pathlib import Path
 
-from fcbench.pipelines.commands.options import add_training_flags, scalar_or_list, training_flags
+from fcbench.pipelines.commands.options import add_training_flags, output_folder, scalar_or_list, training_flags
 from fcbench.pipelines.commands.uris import stage_inputs
 
 
@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="feature set folder (or a folder holding train/ and val/ feature sets)")
     t.add_argument("--val-features", type=Path, default=None, help="explicit validation feature set")
     t.add_argument("--lambda", dest="lmbda", type=float, required=True, help="rate-distortion lambda (the rate point)")
-    t.add_argument("--out", type=Path, required=True, help="output folder (checkpoints, curves, plot)")
+    t.add_argument("--out", type=output_folder, required=True, help="output folder (checkpoints, curves, plot)")
     t.add_argument("--task", default=None,
                    help="test-condition task (cls or dinov2/cls): range, layout and the unset training settings "
                         "(default: the features' own model/task)")
@@ -58,7 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     s = hsub.add_parser("split", help="split a feature set into train/ and val/ feature sets (seeded)")
     s.add_argument("--features", type=str, required=True)
-    s.add_argument("--out", type=Path, required=True, help="writes OUT/train and OUT/val")
+    s.add_argument("--out", type=output_folder, required=True, help="writes OUT/train and OUT/val")
     s.add_argument("--val-fraction", type=float, default=0.1)
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(func=cmd_split)

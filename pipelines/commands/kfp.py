@@ -17,7 +17,7 @@ from typing import Any, Callable
 from urllib.parse import urlparse
 
 from fcbench.codecs import settings
-from fcbench.pipelines.commands.options import add_training_flags, parse_options, parse_value, training_flags
+from fcbench.pipelines.commands.options import add_training_flags, output_folder, parse_options, parse_value, training_flags
 
 PIPELINES: dict[str, tuple[str, str]] = {
     "benchmark": ("fcbench.pipelines.benchmark", "benchmark"),
@@ -170,7 +170,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help=f"run a pipeline with the kfp local runner ({names})")
     p.add_argument("pipeline")
     p.add_argument("--local", action="store_true", required=True, help="kfp local runner (the only mode of run)")
-    p.add_argument("--out", type=Path, default=Path("fcbench-out/runs"), help="pipeline root and outputs")
+    p.add_argument("--out", type=output_folder, default=Path("fcbench-out/runs"), help="pipeline root and outputs")
     p.add_argument("--no-cache", action="store_true", help="rerun every task")
     _add_params(p)
     p.set_defaults(func=cmd_run)
@@ -193,7 +193,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_submit)
 
     p = sub.add_parser("demo", help="the whole benchmark on tiny models, locally, in minutes")
-    p.add_argument("--out", type=Path, default=Path("fcbench-out/demo"))
+    p.add_argument("--out", type=output_folder, default=Path("fcbench-out/demo"))
     p.add_argument("--no-cache", action="store_true")
     p.add_argument("--no-tracking", action="store_true", help="skip the local MLflow store")
     p.set_defaults(func=cmd_demo)

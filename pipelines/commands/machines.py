@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 from fcbench.codecs import atomic, settings
-from fcbench.pipelines.commands.options import parse_options
+from fcbench.pipelines.commands.options import output_file, output_folder, parse_options
 from fcbench.pipelines.commands.uris import stage_inputs
 
 
@@ -29,7 +28,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("extract", help="run a model's first half and write a feature set")
     _common(p)
-    p.add_argument("--out", type=Path, required=True, help="feature-set folder (resumes if it exists)")
+    p.add_argument("--out", type=output_folder, required=True, help="feature-set folder (resumes if it exists)")
     p.add_argument("--limit", type=int, help="only the first N samples")
     p.add_argument("--source", choices=("test", "folder"), default="test", help="folder: every image under --data (training features)")
     p.set_defaults(func=cmd_extract)
@@ -38,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     _common(p)
     p.add_argument("--features", type=str, required=True, help="feature-set folder to evaluate")
     p.add_argument("--reference", type=str, help="original feature set: adds feature_mse")
-    p.add_argument("--out", type=Path, help="also write the JSON here (atomically)")
+    p.add_argument("--out", type=output_file, help="also write the JSON here (atomically)")
     p.set_defaults(func=cmd_evaluate)
 
 

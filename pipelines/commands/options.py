@@ -1,9 +1,11 @@
-"""Parsing shared by the commands: `--option KEY=VALUE` pairs, scalar-or-per-channel ranges and
-the training-setting flags."""
+"""Parsing shared by the commands: `--option KEY=VALUE` pairs, scalar-or-per-channel ranges,
+the training-setting flags, and output paths checked when the command line is parsed (a file
+where a folder goes, or the reverse)."""
 from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any, Optional, Union
 
 
@@ -57,3 +59,19 @@ def training_flags(args: argparse.Namespace) -> dict[str, Any]:
 
     given = {s.name: getattr(args, s.name, None) for s in TRAINING_SETTINGS}
     return {name: (list(v) if isinstance(v, (list, tuple)) else v) for name, v in given.items() if v is not None}
+
+
+def output_folder(text: str) -> Path:
+    """argparse type of an output folder: it may not exist yet, but it may not be a file."""
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{path} is a file; give a folder (existing or new)")
+    return path
+
+
+def output_file(text: str) -> Path:
+    """argparse type of an output file: it may exist (it is replaced), but not as a folder."""
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{path} is a folder; give a file name")
+    return path

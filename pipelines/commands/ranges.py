@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from fcbench.pipelines.commands.options import output_file
 from fcbench.pipelines.commands.uris import stage_inputs
 
 AXES = {"none": None, "1": 1, "3": 3}
@@ -15,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     ranges_sub = ranges.add_subparsers(dest="ranges_command", metavar="SUBCOMMAND")
     p = ranges_sub.add_parser("fit", help="fit per-channel quantile ranges on a training feature set")
     p.add_argument("--features", required=True, help="training feature set (folder or s3:// URI)")
-    p.add_argument("--out", type=Path, required=True, help="range table to write (JSON)")
+    p.add_argument("--out", type=output_file, required=True, help="range table to write (JSON)")
     p.add_argument("--axis", choices=sorted(AXES), default="3",
                    help="3: one range per hidden channel (token layouts: llama3, dinov2 cls/seg); "
                         "1: one per C index (dpt layer, sd3 latent channel); none: one for all")

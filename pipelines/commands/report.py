@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from fcbench.codecs.presets import preset_names
+from fcbench.pipelines.commands.options import output_folder
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--experiment", metavar="E", help="MLflow experiment, e.g. fcbench/dinov2/cls")
     p.add_argument("--run", metavar="RUN_ID", help="parent (pipeline) run to read; default: the latest with points")
     p.add_argument("--no-log", action="store_true", help="do not log the report to the MLflow parent run")
-    p.add_argument("--out", type=Path, required=True, metavar="DIR")
+    p.add_argument("--out", type=output_folder, required=True, metavar="DIR")
     p.add_argument("--anchor", default=None, help="codec every other codec is compared with (default: the preset's, vtm)")
     p.add_argument("--preset", default=None, choices=preset_names(),
                    help="label points that record no preset with this one (a point of another preset is an error); "

@@ -14,7 +14,7 @@ from fcbench.codecs import get_codec, unpack_container
 from fcbench.codecs.backends._binary import BinaryNotFound, ToolError
 from fcbench.codecs.protocol import Conditions
 
-CP, CAT = shutil.which("cp"), shutil.which("cat")  # resolved before tests empty PATH
+CP, CAT, SLEEP = shutil.which("cp"), shutil.which("cat"), shutil.which("sleep")  # resolved before tests empty PATH
 HAVE_VTM = bool(os.environ.get("FCBENCH_VTM_ENCODER"))
 HAVE_VVENC = bool(os.environ.get("FCBENCH_VVENC_ENCODER"))
 FEATURE = np.zeros((1, 1, 16, 64), dtype=np.float32)
@@ -169,3 +169,39 @@ def test_driver_against_a_recorded_vtm_run(no_codec_env, tmp_path, vtm_fixtures,
                                              vtm_fixtures / f"sd3_like.qp{qp}.bin", "-b",
                                              vtm_fixtures / f"sd3_like.qp{qp}.encoder.log"),
                   cfg=cfg).encode(feature, 27, **cond)
+
+
+def _running(pid: int) -> bool:
+    """Is `pid` a live process (a zombie waiting for its reaper is not)?"""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status
+
+
+def test_a_tool_that_never_exits_is_stopped_with_its_children(no_codec_env, tmp_path, monkeypatch):
+    """Issue #12 item 11: a hung VTM used to be waited for forever."""
+    pidfile = tmp_path / "child.pid"
+    enc = executable(tmp_path / "EncoderAppStatic",
+                     'case "$1" in --help) echo "VVCSoftware: VTM Encoder Version 23.13"; exit 0;; esac\n'
+                     f'{SLEEP} 600 & echo $! > {pidfile}; wait')
+    cfg = tmp_path / "encoder_intra_vtm.cfg"
+    cfg.write_text("")
+    monkeypatch.setenv("FCBENCH_TOOL_TIMEOUT_BASE", "1")
+    monkeypatch.setenv("FCBENCH_TOOL_TIMEOUT_PER_MPIXEL", "0.5")
+    with pytest.raises(ToolError, match=r"VTM encoder did not finish within 1 s and was stopped .*FCBENCH_TOOL_TIMEOUT_BASE"):
+        get_codec("vtm", encoder=enc, cfg=cfg).encode(FEATURE, 32, **COND)
+    child = int(pidfile.read_text())
+    assert not _running(child), "the tool's child process outlived the timeout"
+
+
+def test_tool_time_limits_scale_with_the_frame(monkeypatch):
+    from fcbench.codecs.backends._binary import tool_timeout
+
+    assert tool_timeout(1000, 1000) == 60 + 3000  # the defaults: 60 s + 3000 s per megapixel
+    monkeypatch.setenv("FCBENCH_TOOL_TIMEOUT_PER_MPIXEL", "100")
+    assert tool_timeout(500, 2000) == 60 + 100
+    assert tool_timeout(500, 2000, explicit=5) == 5 and tool_timeout(500, 2000, explicit=0) is None
+    with pytest.raises(ValueError, match="timeout must be a number of seconds"):
+        get_codec("vtm", decoder="pyav", timeout=-1)
