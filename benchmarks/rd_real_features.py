@@ -41,11 +41,11 @@ from typing import Optional
 import numpy as np
 
 from fcbench.codecs import container_rate, fitted_ranges, get_codec
-from fcbench.codecs.registry import codec_names
+from fcbench.codecs.registry import codec_class, codec_names
 from fcbench.codecs.synthetic import KINDS, heavy_tailed
 from fcbench.components.bdrate import bd_compare, monotone_curve
 
-DEFAULT_RATE_POINTS = {"x265": [22, 27, 32, 37, 42]}
+QPS = [22, 27, 32, 37, 42]  # the test conditions' VTM QPs; other rate units map them (AV1: CRFs)
 CHAINS = ("reference", "+side", "+side/clip", "+side/6bit", "fitted", "fitted+side")
 
 
@@ -190,7 +190,7 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
     p.add_argument("--channels", type=int, default=384, help="channels of a synthetic set")
     p.add_argument("--codecs", nargs="+", default=None, help="frame codecs (default: x265, plus av1 if registered)")
     p.add_argument("--rate-points", action="append", default=[], metavar="CODEC=R1,R2,...",
-                   help="rate points of a codec (x265 default 22,27,32,37,42)")
+                   help="rate points of a codec (default: QPs 22,27,32,37,42 in the codec's unit; AV1: CRFs)")
     p.add_argument("--codec-option", action="append", default=[], metavar="CODEC:KEY=VALUE")
     p.add_argument("--range", nargs=2, type=float, default=(-5.0, 5.0), metavar=("LOW", "HIGH"),
                    help="the reference chain's truncation range")
@@ -205,7 +205,7 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
 
 def codec_settings(args: argparse.Namespace) -> dict[str, tuple[dict, list]]:
     names = args.codecs or ["x265"] + [c for c in ("av1",) if c in codec_names()]
-    rates = {k: list(v) for k, v in DEFAULT_RATE_POINTS.items()}
+    rates: dict[str, list] = {}
     for spec in args.rate_points:
         name, _, values = spec.partition("=")
         rates[name] = [json.loads(v) for v in values.split(",") if v]
@@ -220,7 +220,10 @@ def codec_settings(args: argparse.Namespace) -> dict[str, tuple[dict, list]]:
     settings = {}
     for n in names:
         if n not in rates:
-            raise SystemExit(f"no rate points for codec {n!r}: give --rate-points {n}=R1,R2,...")
+            try:
+                rates[n] = codec_class(n).rate_points_for_qps(QPS)
+            except ValueError as exc:
+                raise SystemExit(f"{exc}: --rate-points {n}=R1,R2,...") from None
         pts = rates[n][::2] if args.quick else rates[n]
         settings[n] = (options.get(n, {}), pts)
     return settings

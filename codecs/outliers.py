@@ -177,14 +177,16 @@ def check_bits(bits: int) -> int:
 def find(x: np.ndarray, low: Range, high: Range, range_axis: int, position_axis: int, bits: int) -> Outliers:
     """The outliers of `x` (the feature before truncation) against the range."""
     bits = check_bits(bits)
-    x64 = np.asarray(x, dtype=np.float64)
-    lo, hi = channel_ranges(low, high, x64.shape, range_axis)
-    step = (hi - lo) / (2**bits - 1)
-    excess = x64 - np.clip(x64, lo, hi)
-    k = np.rint(excess / step)
-    moved = np.moveaxis(k, position_axis, 0).reshape(-1)
-    positions = np.flatnonzero(moved)
-    return Outliers(positions.astype(np.int64), moved[positions].astype(np.int64), position_axis, bits)
+    x = np.asarray(x)
+    lo, hi = channel_ranges(low, high, x.shape, range_axis)
+    outside = np.moveaxis((x < lo) | (x > hi), position_axis, 0).reshape(-1)  # booleans only: big tensors
+    candidates = np.flatnonzero(outside)
+    index = _moved_index(candidates, x.shape, position_axis)
+    v = x[index].astype(np.float64)
+    lo_at, hi_at = _bounds_at(low, high, x.shape, range_axis, index)
+    k = np.rint((v - np.clip(v, lo_at, hi_at)) / ((hi_at - lo_at) / (2**bits - 1)))
+    keep = k != 0
+    return Outliers(candidates[keep].astype(np.int64), k[keep].astype(np.int64), position_axis, bits)
 
 
 def values(out: Outliers, low: Range, high: Range, shape: Sequence[int], range_axis: int) -> tuple[tuple, np.ndarray]:
