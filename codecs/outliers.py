@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import lzma
 import struct
+import warnings
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -215,7 +216,8 @@ def fill(frame_values: np.ndarray, out: Outliers, how: str) -> np.ndarray:
     mask[index] = True
     moved = np.moveaxis(np.where(mask, np.nan, x), out.position_axis, 0).reshape(x.shape[out.position_axis], -1)
     channels = np.unique(index[out.position_axis])
-    with np.errstate(all="ignore"):
+    with warnings.catch_warnings():  # a channel of outliers only has no median: 0 below
+        warnings.simplefilter("ignore", RuntimeWarning)
         medians = np.nan_to_num(np.nanmedian(moved[channels], axis=1))
     per_channel = np.zeros(x.shape[out.position_axis], dtype=np.float32)
     per_channel[channels] = medians  # a channel of outliers only gets 0 (any value will do)

@@ -181,3 +181,16 @@ def test_fill_puts_the_channel_median_at_outlier_positions():
 def test_bad_precision_is_named(bits):
     with pytest.raises(ValueError, match="outlier precision"):
         O.find(np.zeros((1, 1, 2, 2), np.float32), -1, 1, 1, 3, bits)
+
+
+def test_a_channel_of_outliers_only_is_filled_with_zero_quietly():
+    import warnings
+
+    x = np.full((1, 1, 4, 3), 9.0, np.float32)
+    x[..., 0] = 0.5
+    found = O.find(x, -1, 1, 1, 3, 10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        filled = O.fill(np.clip(x, -1, 1), found, "median")
+    np.testing.assert_array_equal(filled[..., 1:], 0.0)
+    np.testing.assert_array_equal(filled[..., 0], 0.5)
