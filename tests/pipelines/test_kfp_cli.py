@@ -55,3 +55,18 @@ def test_submit_to_an_unreachable_host_names_it(capsys):
 def test_check_host_rejects_non_http():
     with pytest.raises(ValueError, match="not an http"):
         check_host("ftp://example.com")
+
+
+def test_training_flags_become_pipeline_parameters_and_unset_ones_are_left_out():
+    import argparse
+
+    from fcbench.pipelines.commands import kfp
+
+    sub = argparse.ArgumentParser().add_subparsers()
+    kfp.register(sub)
+    args = sub.choices["run"].parse_args(["full", "--local", "--crop", "64", "4096", "--batch-size", "40",
+                                          "--lr", "0.001", "--steps", "5"])
+    arguments = kfp.collect_arguments(args)
+    assert {k: arguments[k] for k in ("crop", "batch_size", "lr", "steps")} == \
+        {"crop": [64, 4096], "batch_size": 40, "lr": 0.001, "steps": 5}
+    assert not {"epochs", "seed", "N", "M", "evaluate"} & set(arguments)  # unset: the pipeline's defaults
