@@ -44,6 +44,7 @@ def test_components_do_not_import_pipelines():
                 pytest.fail(f"{path}: components must not import {node.module}")
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_console_script_and_help():
     out = subprocess.run([sys.executable, "-m", "fcbench.pipelines.cli", "--help"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
@@ -51,6 +52,7 @@ def test_console_script_and_help():
         assert command in out.stdout
 
 
+@pytest.mark.slow  # probes every codec and package
 def test_doctor_reports_codecs(capsys):
     from fcbench.pipelines.cli import main
 

@@ -29,6 +29,7 @@ def _validate(doc: dict, version: str) -> None:
     kubernetes_validate.validate(doc, version, strict=True)
 
 
+@pytest.mark.slow  # kubectl renders and validates every overlay
 @pytest.mark.parametrize("version", K8S_VERSIONS)
 @pytest.mark.parametrize("kustomization", OVERLAYS + (SECRETS_TEMPLATE,))
 def test_validates(kubectl, kustomization, version):

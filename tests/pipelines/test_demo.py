@@ -23,6 +23,7 @@ def test_demo_runs_the_full_pipeline_locally(tmp_path):
     assert len(list(result.run_dir.glob("**/hyperprior-train/model"))) == 1
 
 
+@pytest.mark.slow  # creates an MLflow sqlite store
 def test_local_sqlite_store_is_created_before_the_run(tmp_path):
     db = tmp_path / "mlflow.db"
     prepare_tracking_store(f"sqlite:///{db}")

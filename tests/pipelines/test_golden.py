@@ -36,6 +36,7 @@ def body(text: str) -> list[str]:
     return [line for line in text.splitlines(True) if not line.startswith("#")]
 
 
+@pytest.mark.slow  # compiles in a fresh interpreter
 def test_benchmark_pipeline_matches_the_golden_yaml(tmp_path):
     text = compile_fresh(tmp_path / "benchmark.yaml")
     if REGEN:

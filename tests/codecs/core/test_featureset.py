@@ -113,6 +113,7 @@ def _writer(root, first, n):
     return subprocess.Popen([sys.executable, "-c", _WRITER, str(root), str(first), str(n)])
 
 
+@pytest.mark.slow  # writer subprocesses killed and resumed
 def test_killed_writers_resume_with_every_finished_sample(tmp_path):
     rng = random.Random(0)
     partial = 0
@@ -134,6 +135,7 @@ def test_killed_writers_resume_with_every_finished_sample(tmp_path):
     assert not list(tmp_path.glob(".*.tmp"))  # a killed write's temp file goes when the set resumes
 
 
+@pytest.mark.slow  # two writer subprocesses
 def test_two_writers_of_one_set_lose_nothing(tmp_path):
     FeatureSet.create(tmp_path, "m", "t", "s").compact()
     procs = [_writer(tmp_path, 0, 60), _writer(tmp_path, 40, 60)]  # 40..59 written by both

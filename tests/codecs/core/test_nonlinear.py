@@ -63,6 +63,7 @@ def test_per_channel_tables():
     assert per < glob
 
 
+@pytest.mark.slow  # fits on large inputs
 def test_fitting_is_deterministic_and_fast_on_large_inputs():
     # 10 samples of 20M points = 200M values: subsampled deterministically. Here a scaled
     # version (10 x 2M) must fit in seconds; benchmarks/transforms.py times the full size.

@@ -92,6 +92,7 @@ def test_decode_is_deterministic_and_latents_match(codec):
     assert torch.equal(y_enc, y_dec)
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_fresh_process_decodes_identically(codec, untrained_checkpoint, tmp_path, run_python):
     x = _feature((1, 1, 90, 150), seed=7)
     data = codec.encode(x, 0.01, low=-5, high=5, layout="llama3")

@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from fcbench.codecs import FeatureSet, get_codec
 from fcbench.pipelines.cli import main
 
 
+@pytest.mark.slow  # trains
 def test_split_then_train_then_code(peaky_set, tmp_path, capsys):
     assert main(["hyperprior", "split", "--features", str(peaky_set), "--out", str(tmp_path / "sets"),
                  "--val-fraction", "0.2", "--seed", "1"]) == 0

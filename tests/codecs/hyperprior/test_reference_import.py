@@ -106,6 +106,7 @@ def test_bad_checkpoints_are_refused_with_the_reason(tmp_path):
     assert load_checkpoint(tmp_path / "o.pt")["config"]["N"] == 8  # the failed import overwrote nothing
 
 
+@pytest.mark.slow  # creates an MLflow sqlite store
 def test_cli_imports_and_registers(reference, tmp_path, capsys):
     from fcbench.components.tracking import load_registered_checkpoint
     from fcbench.pipelines.cli import main

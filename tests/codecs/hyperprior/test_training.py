@@ -73,6 +73,7 @@ def test_curves_and_checkpoints(trained):
     assert saved["checkpoint"] == str(result.best) and saved["config"]["lmbda"] == 0.0008
 
 
+@pytest.mark.slow  # three trainings
 def test_same_seed_same_model_and_plot(peaky_set, tmp_path, train_kw):
     kw = {**train_kw, "N": 8, "M": 8, "crops_per_epoch": 16}
     a = train(peaky_set, tmp_path / "a", 0.01, steps=6, seed=3, **kw)

@@ -149,6 +149,7 @@ run_sweep(sys.argv[1], "x265", {"preset": "slow"}, [22, 27, 32], dict(low=-5.0, 
 """
 
 
+@pytest.mark.slow  # a sweep subprocess killed and resumed
 def test_sigkill_then_resume_redoes_only_unfinished_jobs(make_featureset, tmp_path):
     fs = make_featureset(6, (1, 1, 96, 512))
     out = tmp_path / "out"

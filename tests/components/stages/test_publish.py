@@ -101,6 +101,7 @@ def test_infer_loads_a_registered_model_by_uri_and_publishes(registered, tiny_fe
     assert store.verify_dir(artifact_key(MODEL, TASK, "bitstreams", "hyperprior", LAMBDA)) == []
 
 
+@pytest.mark.slow  # trains and registers a model
 def test_registered_model_without_tracking_is_a_clear_error(registered, tiny_features, monkeypatch, tmp_path):
     from fcbench.components.stages.hyperprior_infer import infer
     from fcbench.components.stages.context import StageError
@@ -111,6 +112,7 @@ def test_registered_model_without_tracking_is_a_clear_error(registered, tiny_fea
               str(tmp_path / "x.json"))
 
 
+@pytest.mark.slow  # trains and registers a model
 def test_unknown_registered_version_names_the_uri(registered, tmp_path):
     from fcbench.components.inputs import local_path
 

@@ -4,9 +4,12 @@ import json
 
 import numpy as np
 
+import pytest
+
 from fcbench.codecs.featureset import FeatureSet
 
 
+@pytest.mark.slow  # trains on 64x4096 crops and logs to an MLflow sqlite store
 def test_unset_settings_train_csr_with_its_conditions_and_are_logged(tmp_path):
     from mlflow import MlflowClient
 

@@ -176,6 +176,7 @@ def test_offline_journal_then_upload(mlflow_server, curve, tmp_path):
     assert dl.read_bytes() == b"weights"
 
 
+@pytest.mark.slow  # creates an MLflow sqlite store
 def test_local_sqlite_default_needs_no_server(tmp_path, curve, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     tr = Tracker(local_dir=tmp_path / "store")
