@@ -34,9 +34,10 @@ def _move(src: Path, dst: Path) -> None:
 def code_features(features_dir: Union[str, Path], codec: str, codec_options: dict, identity_hash: str,
                   rate_point: Union[int, float], conditions: dict, recon_dir: Union[str, Path],
                   results_path: Union[str, Path], bitstreams_dir: Union[str, Path, None] = None,
-                  jobs: Optional[int] = None) -> dict[str, Any]:
+                  jobs: Optional[int] = None, preset: Optional[str] = None) -> dict[str, Any]:
     """Code every sample of `features_dir` with `codec` at `rate_point`; returns the summary row
-    (bpfp, ebpfp, mse, psnr_q, enc_s, dec_s, samples) plus the codec identity hash."""
+    (bpfp, ebpfp, mse, psnr_q, enc_s, dec_s, samples) plus the codec identity hash. `preset`
+    names the preset the conditions came from in the results."""
     from fcbench.codecs import get_codec
     from fcbench.codecs.sweep import run_sweep
     from fcbench.codecs import settings
@@ -50,7 +51,7 @@ def code_features(features_dir: Union[str, Path], codec: str, codec_options: dic
         cache = settings.CACHE_DIR.get()
         result = run_sweep(features_dir, codec, codec_options, [rate_point], conditions, work,
                            jobs=jobs if jobs is not None else settings.SWEEP_JOBS.get(), progress=False,
-                           cache_dir=str(cache) if cache else None)
+                           cache_dir=str(cache) if cache else None, preset=preset)
         summary = sweep_summary(result, work)
         _move(_single_dir(work / "recon" / codec), recon_dir)
         if bitstreams_dir is not None:

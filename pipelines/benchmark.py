@@ -46,7 +46,8 @@ def default_codecs() -> list[dict]:
 
 @dataclass
 class MachineArgs:
-    """The pipeline parameters that pick the machine and its data, passed to every machine task."""
+    """The pipeline parameters that pick the machine and its data, passed to every machine task,
+    and the run-wide ones every coding task needs: where outputs are published, the preset."""
 
     model: Any
     task: Any
@@ -55,6 +56,7 @@ class MachineArgs:
     sample_list_uri: Any
     machine_options: Any
     storage_uri: Any = ""  # where this machine's features and codec outputs are published ('' = nowhere)
+    preset: Any = ""  # fcbench.codecs.presets name ('' = the default, fcbench)
 
     def extract(self) -> dsl.PipelineTask:
         return on_gpu(extract(model=self.model, task=self.task, weights_uri=self.weights_uri, data_uri=self.data_uri,
@@ -91,7 +93,7 @@ def traditional_branch(machine: MachineArgs, features: Any, codecs: Any, qps: An
     uncompressed and quantization-only reference points."""
     tq = on_cpu(prepare_coding(features=features, model=machine.model, task=machine.task, family="traditional",
                                legacy=legacy, overrides="{}", codecs=codecs, rate_points=qps,
-                               storage_uri=machine.storage_uri)).set_display_name("truncate-quantize")
+                               storage_uri=machine.storage_uri, preset=machine.preset)).set_display_name("truncate-quantize")
     uncompressed = machine.evaluate(features, features, UNCOMPRESSED, 0.0, features)
     uncompressed.set_display_name("evaluate-uncompressed")
     quantized = machine.evaluate(tq.outputs["quantized"], features, "bypass", 0.0, tq.outputs["results"])
@@ -100,7 +102,7 @@ def traditional_branch(machine: MachineArgs, features: Any, codecs: Any, qps: An
         enc = on_cpu(code_traditional(features=features, codec=item.codec, codec_options=item.options,
                                       codec_identity_hash=item.identity_hash, rate_point=item.rate_point,
                                       conditions=item.conditions, model=machine.model, task=machine.task,
-                                      storage_uri=machine.storage_uri, label=item.label))
+                                      storage_uri=machine.storage_uri, label=item.label, preset=machine.preset))
         ev = machine.evaluate(enc.outputs["recon"], features, item.label, item.rate_point, enc.outputs["results"])
     return Traditional(quantized, uncompressed, ev)
 
@@ -110,7 +112,7 @@ def learned_grid(machine: MachineArgs, features: Any, models: Any, lambdas: Any,
     conditions) per entry of `models`, or per lambda ([] = the test conditions' lambdas)."""
     return on_cpu(prepare_coding(features=features, model=machine.model, task=machine.task, family="learned",
                                  legacy=legacy, overrides="{}", codecs=models,
-                                 rate_points=lambdas, storage_uri=machine.storage_uri)
+                                 rate_points=lambdas, storage_uri=machine.storage_uri, preset=machine.preset)
                   ).set_display_name("truncate-quantize-learned")
 
 
@@ -121,20 +123,22 @@ def learned_evaluation(machine: MachineArgs, features: Any, item: Any, tracking_
     source = {"checkpoint": checkpoint} if checkpoint is not None else {"checkpoint_uri": checkpoint_uri}
     inf = on_cpu(hyperprior_infer(features=features, lmbda=item.rate_point, conditions=item.conditions,
                                   codec_identity_hash=item.identity_hash, model=machine.model, task=machine.task,
-                                  storage_uri=machine.storage_uri, tracking_uri=tracking_uri, label=item.label, **source))
+                                  storage_uri=machine.storage_uri, tracking_uri=tracking_uri, label=item.label,
+                                  preset=machine.preset, **source))
     return machine.evaluate(inf.outputs["recon"], features, item.label, item.rate_point, inf.outputs["results"])
 
 
 def report_step(trad: Traditional, learned_points: Any, anchor: Any, title: Any, tracking_uri: Any,
-                storage_uri: Any = "") -> dsl.PipelineTask:
+                storage_uri: Any = "", preset: Any = "") -> dsl.PipelineTask:
     """The fan-in; `learned_points` is a dsl.Collected of the learned branch, or None. Published
-    (when `storage_uri` is set) to reports/<KFP run name>/."""
+    (when `storage_uri` is set) to reports/<KFP run name>/. The report names `preset`; anchor ''
+    is the preset's."""
     optional = {} if learned_points is None else {"learned_points": learned_points}
     return on_cpu(report(points=dsl.Collected(trad.points.outputs["point"]),
                          uncompressed=trad.uncompressed_point.outputs["point"],
                          quantized=trad.quantized_point.outputs["point"], anchor=anchor, title=title,
                          tracking_uri=tracking_uri, storage_uri=storage_uri,
-                         run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER, **optional))
+                         run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER, preset=preset, **optional))
 
 
 def build_benchmark(learned: bool) -> Callable:
@@ -160,6 +164,7 @@ def build_benchmark(learned: bool) -> Callable:
         qps: list = DEFAULTS["qps"],
         hyperprior: list = DEFAULTS["hyperprior"],
         legacy: bool = DEFAULTS["legacy"],
+        preset: str = DEFAULTS["preset"],
         anchor: str = DEFAULTS["anchor"],
         title: str = DEFAULTS["title"],
         tracking_uri: str = DEFAULTS["tracking_uri"],
@@ -173,8 +178,11 @@ def build_benchmark(learned: bool) -> Callable:
         registry), identity_hash: '' (trust the checkpoint) or the codec identity hash}] (ignored by the
         traditional variant); features_uri: '' = extract with the machine, else import that
         feature set; storage_uri: '' = local only, else s3://bucket/prefix (or a folder) where
-        every stage also publishes its outputs (docs/storage.md)."""
-        machine = MachineArgs(model, task, weights_uri, data_uri, sample_list_uri, machine_options, storage_uri)
+        every stage also publishes its outputs (docs/storage.md); preset: fcbench or paper (the
+        reference chain: floor quantization; give codecs=[vtm]; docs/test-conditions.md §7),
+        named in every result; legacy: the reference's floor under any preset; anchor: '' = the
+        preset's (vtm)."""
+        machine = MachineArgs(model, task, weights_uri, data_uri, sample_list_uri, machine_options, storage_uri, preset)
 
         def body(features: Any) -> None:
             trad = traditional_branch(machine, features, codecs, qps, legacy)
@@ -184,7 +192,7 @@ def build_benchmark(learned: bool) -> Callable:
                 with dsl.ParallelFor(grid.outputs["Output"], name="hyperprior-models") as item:
                     ev = learned_evaluation(machine, features, item, tracking_uri, checkpoint_uri=item.uri)
                 learned_points = dsl.Collected(ev.outputs["point"])
-            report_step(trad, learned_points, anchor, title, tracking_uri, storage_uri)
+            report_step(trad, learned_points, anchor, title, tracking_uri, storage_uri, preset)
 
         with_features(machine, features_uri, body)
 

@@ -41,6 +41,7 @@ def full(
     M: int = DEFAULTS["M"],
     evaluate: str = DEFAULTS["evaluate"],
     legacy: bool = DEFAULTS["legacy"],
+    preset: str = DEFAULTS["preset"],
     anchor: str = DEFAULTS["anchor"],
     title: str = DEFAULTS["title"],
     tracking_uri: str = DEFAULTS["tracking_uri"],
@@ -50,9 +51,10 @@ def full(
     qps/lambdas: [] = the test conditions'; crop, epochs, batch_size, lr: [] / 0 = the test
     conditions' (steps alone bound the training when given); storage_uri: '' = local only, else
     every stage publishes its outputs there (test features, codec outputs, trained models,
-    report; not the training features)."""
+    report; not the training features); preset: fcbench or paper (docs/test-conditions.md §7),
+    anchor '' = the preset's."""
     training = training_settings.pick(locals())
-    machine = MachineArgs(model, task, weights_uri, data_uri, sample_list_uri, machine_options, storage_uri)
+    machine = MachineArgs(model, task, weights_uri, data_uri, sample_list_uri, machine_options, storage_uri, preset)
     trainer = MachineArgs(model, task, weights_uri, train_data_uri, train_sample_list_uri, machine_options)
     features: Any = machine.extract().outputs["features"]
     train_features: Any = trainer.extract().set_display_name("extract-train").outputs["features"]
@@ -61,4 +63,4 @@ def full(
     with dsl.ParallelFor(grid.outputs["Output"], name="lambdas") as item:
         trained = train_step(train_features, trainer, item.rate_point, training, tracking_uri, storage_uri)
         ev = learned_evaluation(machine, features, item, tracking_uri, checkpoint=trained.outputs["model"])
-    report_step(trad, dsl.Collected(ev.outputs["point"]), anchor, title, tracking_uri, storage_uri)
+    report_step(trad, dsl.Collected(ev.outputs["point"]), anchor, title, tracking_uri, storage_uri, preset)

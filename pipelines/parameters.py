@@ -38,8 +38,10 @@ _PARAMETERS: tuple[Parameter, ...] = (
     Parameter("qps", list, [], "QPs ([] = the test conditions')"),
     Parameter("lambdas", list, [], "hyperprior lambdas ([] = the test conditions')"),
     Parameter("hyperprior", list, [], "trained checkpoints: [{codec: hyperprior, rate_point, uri, identity_hash}]"),
-    Parameter("legacy", bool, False, "the reference's floor quantization"),
-    Parameter("anchor", str, "vtm", "BD-rate anchor codec"),
+    Parameter("legacy", bool, False, "the reference's floor quantization (under any preset)"),
+    Parameter("preset", str, "fcbench", "fcbench or paper (the reference chain: floor quantization, VTM as codec and "
+              "anchor; docs/test-conditions.md section 7), named in every result"),
+    Parameter("anchor", str, "", "BD-rate anchor codec ('' = the preset's, vtm)"),
     Parameter("title", str, "", "report title"),
     Parameter("tracking_uri", str, "", "MLflow tracking URI ('' = MLFLOW_TRACKING_URI of the task, 'off' = none)"),
     Parameter("storage_uri", str, "", "also publish every stage's outputs there ('' = local only)"),

@@ -15,7 +15,8 @@ SUMMARY_METRICS = ("bpfp", "side_bpfp", "container_bpfp", "ebpfp", "mse", "psnr_
 
 def encode_decode(features_dir: str, codec: str, codec_options: dict, codec_identity_hash: str,
                   rate_point: float, conditions: str, recon_dir: str, bitstreams_dir: str,
-                  results_path: str, model: str = "", task: str = "", storage_uri: str = "", label: str = "") -> dict:
+                  results_path: str, model: str = "", task: str = "", storage_uri: str = "", label: str = "",
+                  preset: str = "") -> dict:
     """Plain-function body of the component; with a `storage_uri` the reconstruction, bitstreams
     and results are also published under <model>/<task>/<label>/<unit><rate point>/ there
     (qp32; AV1: crf33; label: the codec and its chain, e.g. x265+side; default the codec name)."""
@@ -28,7 +29,8 @@ def encode_decode(features_dir: str, codec: str, codec_options: dict, codec_iden
     with stage_context("code_traditional", codec=codec, rate_point=rate_point):
         qp = restore_rate_point(rate_point, integer=True)
         summary = code_features(features_dir, codec, dict(codec_options or {}), codec_identity_hash, qp,
-                                parse_json(conditions, "conditions"), recon_dir, results_path, bitstreams_dir)
+                                parse_json(conditions, "conditions"), recon_dir, results_path, bitstreams_dir,
+                                preset=preset or None)
         publish_coding(storage_uri, model, task, label or codec, qp, recon_dir, results_path, bitstreams_dir,
                        rate_unit=codec_class(codec).rate_unit)
         return summary
@@ -38,12 +40,13 @@ def encode_decode(features_dir: str, codec: str, codec_options: dict, codec_iden
 def code_traditional(features: Input[Dataset], codec: str, codec_options: dict, codec_identity_hash: str,
                      rate_point: float, conditions: str, recon: Output[Dataset], bitstreams: Output[Dataset],
                      results: Output[Dataset], metrics: Output[Metrics], model: str = "", task: str = "",
-                     storage_uri: str = "", label: str = ""):
+                     storage_uri: str = "", label: str = "", preset: str = ""):
     """Encode + decode every sample at one rate point (QP, CRF) with a traditional codec."""
     from fcbench.components.stages.params import log_metrics
     from fcbench.components.stages.code_traditional import SUMMARY_METRICS, encode_decode
 
     summary = encode_decode(features.path, codec, codec_options, codec_identity_hash, rate_point,
-                            conditions, recon.path, bitstreams.path, results.path, model, task, storage_uri, label)
+                            conditions, recon.path, bitstreams.path, results.path, model, task, storage_uri, label,
+                            preset)
     recon.metadata.update({"codec": codec, "rate_point": rate_point, "identity_hash": codec_identity_hash})
     log_metrics(metrics, summary, SUMMARY_METRICS)

@@ -26,7 +26,8 @@ def checkpoint_file(path: str) -> str:
 
 def infer(features_dir: str, checkpoint_path: str, lmbda: float, conditions: str, device: str,
           recon_dir: str, bitstreams_dir: str, results_path: str, expected_identity_hash: str = "",
-          model: str = "", task: str = "", storage_uri: str = "", tracking_uri: str = "", label: str = "") -> dict:
+          model: str = "", task: str = "", storage_uri: str = "", tracking_uri: str = "", label: str = "",
+          preset: str = "") -> dict:
     """Plain-function body of the component. `checkpoint_path`: a local file or folder, s3:// or
     models:/<name>/<version> (resolved with `tracking_uri`). `expected_identity_hash` '' = trust the
     checkpoint input (it is a task input, hence in the cache key). With a `storage_uri` the
@@ -46,7 +47,8 @@ def infer(features_dir: str, checkpoint_path: str, lmbda: float, conditions: str
                    "device": device}
         expected = expected_identity_hash or identity_hash(get_codec("hyperprior", **options).identity)
         summary = code_features(features_dir, "hyperprior", options, expected, lam,
-                                parse_json(conditions, "conditions"), recon_dir, results_path, bitstreams_dir)
+                                parse_json(conditions, "conditions"), recon_dir, results_path, bitstreams_dir,
+                                preset=preset or None)
         publish_coding(storage_uri, model, task, label or "hyperprior", lam, recon_dir, results_path, bitstreams_dir)
         return summary
 
@@ -56,7 +58,7 @@ def hyperprior_infer(features: Input[Dataset], lmbda: float, conditions: str,
                      codec_identity_hash: str, recon: Output[Dataset], bitstreams: Output[Dataset],
                      results: Output[Dataset], metrics: Output[Metrics], checkpoint: Input[Model] = None,
                      checkpoint_uri: str = "", model: str = "", task: str = "", storage_uri: str = "",
-                     tracking_uri: str = "", label: str = ""):
+                     tracking_uri: str = "", label: str = "", preset: str = ""):
     """Encode + decode every sample with the hyperprior trained at `lmbda` (CPU: ANS coding).
     The checkpoint: the `checkpoint` artifact, else `checkpoint_uri` (path, s3://, models:/)."""
     from fcbench.components.stages.hyperprior_infer import infer
@@ -67,6 +69,6 @@ def hyperprior_infer(features: Input[Dataset], lmbda: float, conditions: str,
         raise ValueError("hyperprior_infer needs exactly one of the checkpoint artifact and checkpoint_uri")
     source = checkpoint.path if checkpoint is not None else checkpoint_uri
     summary = infer(features.path, source, lmbda, conditions, "cpu", recon.path, bitstreams.path,
-                    results.path, codec_identity_hash, model, task, storage_uri, tracking_uri, label)
+                    results.path, codec_identity_hash, model, task, storage_uri, tracking_uri, label, preset)
     recon.metadata.update({"codec": "hyperprior", "rate_point": lmbda, "identity_hash": summary["identity_hash"]})
     log_metrics(metrics, summary, SUMMARY_METRICS)

@@ -19,16 +19,18 @@ FAMILIES = ("traditional", "learned")
 CONDITION_KEYS = ("low", "high", "truncate", "bit_depth", "layout", "quant")
 
 
-def resolve_conditions(model: str, task: str, family: str, legacy: bool, overrides: dict) -> dict:
-    """Codec.encode keyword conditions from the test conditions, with explicit overrides."""
-    from fcbench.codecs.conditions import coding_conditions, load_conditions
+def resolve_conditions(model: str, task: str, family: str, legacy: bool, overrides: dict, preset: str = "") -> dict:
+    """Codec.encode keyword conditions from the test conditions under a preset ('' = the
+    default; its quantization, `legacy` forces the reference's floor), with explicit overrides."""
+    from fcbench.codecs.conditions import load_conditions
+    from fcbench.codecs.presets import get_preset
 
     if family not in FAMILIES:
         raise ValueError(f"unknown codec family {family!r}; choose one of {FAMILIES}")
     unknown = sorted(set(overrides) - set(CONDITION_KEYS))
     if unknown:
         raise ValueError(f"unknown condition override(s) {unknown}; allowed: {list(CONDITION_KEYS)}")
-    conditions = coding_conditions(load_conditions().get(model, task), family, legacy=legacy)
+    conditions = get_preset(preset or None).conditions(load_conditions().get(model, task), family, legacy=legacy)
     conditions.update(overrides)
     return conditions
 
@@ -118,7 +120,7 @@ def clipped_fraction(features_dir: str, conditions: dict) -> float:
 
 def prepare(features_dir: str, model: str, task: str, family: str, legacy: bool, overrides: str,
             codecs: list, rate_points: list, quantized_dir: str, results_path: str,
-            storage_uri: str = "") -> tuple[dict, list, dict]:
+            storage_uri: str = "", preset: str = "") -> tuple[dict, list, dict]:
     """Plain-function body: (conditions, grid, bypass summary + clipped fraction). The
     bypass results go to `results_path` (what `evaluate` reads the rate from); with a
     `storage_uri` the bypass point is also published under <model>/<task>/bypass-<family>/qp0/."""
@@ -130,11 +132,11 @@ def prepare(features_dir: str, model: str, task: str, family: str, legacy: bool,
     from fcbench.components.stages.params import parse_json
 
     with stage_context("prepare_coding", model=model, task=task, family=family):
-        conditions = resolve_conditions(model, task, family, legacy, parse_json(overrides, "overrides"))
+        conditions = resolve_conditions(model, task, family, legacy, parse_json(overrides, "overrides"), preset)
         grid = rate_grid(codecs, rate_points, model, task, family, conditions)
         bypass_hash = identity_hash(get_codec("bypass").identity)
         summary = code_features(features_dir, "bypass", {}, bypass_hash, 0, conditions,
-                                quantized_dir, results_path)
+                                quantized_dir, results_path, preset=preset or None)
         summary["clipped_fraction"] = clipped_fraction(features_dir, conditions)
         # The two families quantize differently: one bypass point each, kept apart.
         publish_coding(storage_uri, model, task, f"bypass-{family}", 0, quantized_dir, results_path)
@@ -144,7 +146,7 @@ def prepare(features_dir: str, model: str, task: str, family: str, legacy: bool,
 @container_images.component("codec")
 def prepare_coding(features: Input[Dataset], model: str, task: str, family: str, legacy: bool,
                    overrides: str, codecs: list, rate_points: list, quantized: Output[Dataset],
-                   results: Output[Dataset], stats: Output[Metrics], storage_uri: str = "") -> list:
+                   results: Output[Dataset], stats: Output[Metrics], storage_uri: str = "", preset: str = "") -> list:
     """The codec x rate-point grid of one codec family (with its conditions), and the
     truncate-quantize-only reconstruction with its rate results.
 
@@ -155,7 +157,7 @@ def prepare_coding(features: Input[Dataset], model: str, task: str, family: str,
     from fcbench.components.stages.prepare_coding import prepare
 
     conditions, grid, summary = prepare(features.path, model, task, family, legacy, overrides,
-                                        codecs, rate_points, quantized.path, results.path, storage_uri)
+                                        codecs, rate_points, quantized.path, results.path, storage_uri, preset)
     quantized.metadata.update({"codec": "bypass", "family": family, "conditions": conditions})
     log_metrics(stats, summary, ("bpfp", "mse", "psnr_q", "clipped_fraction"))
     return grid

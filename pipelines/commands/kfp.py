@@ -17,6 +17,7 @@ from typing import Any, Callable
 from urllib.parse import urlparse
 
 from fcbench.codecs import settings
+from fcbench.codecs.presets import get_preset, preset_names
 from fcbench.pipelines.commands.options import add_training_flags, output_folder, parse_options, parse_value, training_flags
 
 PIPELINES: dict[str, tuple[str, str]] = {
@@ -96,6 +97,11 @@ def collect_arguments(args: argparse.Namespace) -> dict[str, Any]:
     if args.legacy:
         out["legacy"] = True
     out.update(training_flags(args))
+    if args.preset:
+        out["preset"] = args.preset
+        preset = get_preset(args.preset)
+        if preset.codec and not args.codec:  # the reference chain's codec (VTM must be found here)
+            out["codecs"] = [_codec_entry(preset.codec)]
     for item in args.param or []:
         key, sep, value = item.partition("=")
         if not sep:
@@ -141,6 +147,9 @@ def _add_params(p: argparse.ArgumentParser) -> None:
                    help="trained checkpoint (benchmark): path, s3:// or models:/<name>/<version>")
     add_training_flags(p.add_argument_group("training settings (train_hyperprior, full; default: the test conditions')"))
     g.add_argument("--legacy", action="store_true", help="the reference's floor quantization")
+    g.add_argument("--preset", choices=preset_names(),
+                   help="fcbench (default) or paper: the reference chain (floor quantization, VTM as codec when no "
+                        "--codec is given, VTM as anchor); named in every result (docs/test-conditions.md §7)")
     g.add_argument("--anchor")
     g.add_argument("--title")
     g.add_argument("--tracking-uri", dest="tracking_uri")

@@ -1,7 +1,8 @@
 """The benchmark pipeline end to end under the kfp local runner, started through
 `fcbench run benchmark --local`: tiny DINOv2 cls machine, x265 at two QPs and a tiny trained
 hyperprior (given by path, its identity computed by the CLI and checked); every stage also
-publishes its outputs to a real S3 server (moto on loopback) through --storage-uri."""
+publishes its outputs to a real S3 server (moto on loopback) through --storage-uri. The run is
+made under the `paper` preset (with x265 given: VTM is not here), which every result names."""
 import builtins
 import contextlib
 import csv
@@ -29,7 +30,7 @@ def cli_run(tiny_cls, tiny_checkpoint, tmp_path_factory, s3_bucket):
     argv = ["run", "benchmark", "--local", "--out", str(out), "--no-cache", "--model", "dinov2", "--task", "cls",
             "--weights", tiny_cls["weights"], "--data", tiny_cls["data"], "--sample-list", tiny_cls["sample_list"],
             "--codec", "x265", "--anchor", "x265", "--hyperprior", f"{LAMBDA}={tiny_checkpoint}",
-            "--storage-uri", f"s3://{s3_bucket}/e2e"]
+            "--storage-uri", f"s3://{s3_bucket}/e2e", "--preset", "paper"]
     argv += [a for k, v in json.loads(tiny_cls["options"]).items() for a in ("--option", f"{k}={v}")]
     argv += [a for q in QPS for a in ("--qp", str(q))]
     printed = io.StringIO()
@@ -100,6 +101,17 @@ def test_report_table_and_plot(run):
     text = run.table
     assert "x265" in text and "hyperprior" in text and "uncompressed" in text
     assert list(run.report_dir.glob("rd_dinov2_cls.png"))
+
+
+def test_the_preset_reaches_every_result(run):
+    """--preset paper: the reference's floor quantization, and the name in every table."""
+    assert "Preset: `paper`: the reference chain" in run.table
+    assert {p["preset"] for p in _points(run)} == {"paper"}
+    for results in run.outputs("code-traditional", "results") + run.outputs("hyperprior-infer", "results"):
+        body = json.loads(results.read_text())
+        assert body["preset"] == "paper" and {r["preset"] for r in body["rows"]} == {"paper"}
+    traditional = json.loads(run.outputs("code-traditional", "results")[0].read_text())
+    assert traditional["conditions"]["quant"] == "legacy"
 
 
 def test_every_stage_published_to_object_storage(run, s3_bucket):

@@ -74,3 +74,26 @@ def test_doctor_says_whether_the_vtm_cfg_is_the_references(tmp_path, monkeypatch
     assert "the reference's all-intra cfg (VTM 23.13 stock" in cfg_verdict(cfg, sha)
     monkeypatch.setenv("FCBENCH_VTM_CFG", str(tmp_path / "missing.cfg"))
     assert doctor_report()["codecs"]["vtm_cfg"].endswith("does not exist")
+
+
+def test_run_under_the_paper_preset_codes_with_vtm(tmp_path, monkeypatch, capsys):
+    from fcbench.pipelines.cli import build_parser
+    from fcbench.pipelines.commands.kfp import collect_arguments, resolve
+
+    encoder = tmp_path / "EncoderAppStatic"
+    encoder.write_text("#!/bin/sh\necho 'VVCSoftware: VTM Encoder Version 23.13 [Linux][GCC][64 bit]'\n")
+    encoder.chmod(0o755)
+    cfg = tmp_path / "encoder_intra_vtm.cfg"
+    cfg.write_text("IntraPeriod : 1\n")
+    monkeypatch.setenv("FCBENCH_VTM_ENCODER", str(encoder))
+    monkeypatch.setenv("FCBENCH_VTM_CFG", str(cfg))
+    parse = build_parser().parse_args
+    arguments = collect_arguments(parse(["run", "benchmark", "--local", "--preset", "paper"]))
+    assert arguments["preset"] == "paper" and [c["codec"] for c in arguments["codecs"]] == ["vtm"]
+    assert resolve("benchmark", arguments)[0] == "benchmark-traditional"  # a parameter of the pipeline
+    given = collect_arguments(parse(["run", "benchmark", "--local", "--preset", "paper", "--codec", "x265"]))
+    assert [c["codec"] for c in given["codecs"]] == ["x265"]
+    assert "codecs" not in collect_arguments(parse(["run", "benchmark", "--local", "--preset", "fcbench"]))
+    monkeypatch.setenv("FCBENCH_VTM_ENCODER", str(tmp_path / "missing"))
+    assert main(["run", "benchmark", "--local", "--preset", "paper", "--out", str(tmp_path / "o")]) == 1
+    assert "VTM encoder" in capsys.readouterr().err
