@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import json
 import math
 import os
@@ -99,3 +100,16 @@ def write_npy(path: Union[str, Path], array: np.ndarray) -> bytes:
     data = buf.getvalue()
     write_bytes(path, data)
     return data
+
+
+@contextlib.contextmanager
+def locked(path: Union[str, Path]) -> Iterator[None]:
+    """Hold an exclusive lock on the lock file `path` (created if needed) for the block. Writers
+    of shared outputs (a feature set, a results table) serialise on it; a lock file (flock) also
+    works on NFS. The lock goes with the process, so a killed holder never blocks the next."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock

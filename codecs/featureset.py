@@ -11,8 +11,6 @@ processes writing the same set lose nothing.
 """
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import io
 import json
@@ -20,7 +18,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Optional, Union
+from typing import Any, ContextManager, Iterator, Optional, Union
 
 import numpy as np
 
@@ -311,12 +309,6 @@ def _journal(root: Path) -> Iterator[tuple[int, Any]]:
             continue
 
 
-@contextlib.contextmanager
-def _locked(root: Path) -> Iterator[None]:
-    """Exclusive lock of a feature-set folder's writers (a lock file: works on NFS too)."""
-    fd = os.open(root / LOCK, os.O_RDWR | os.O_CREAT, 0o666)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # releases the lock
+def _locked(root: Path) -> ContextManager[None]:
+    """The lock of a feature-set folder's writers."""
+    return atomic.locked(root / LOCK)

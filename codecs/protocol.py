@@ -236,13 +236,22 @@ class Codec(abc.ABC):
 
     def encode(self, feature: np.ndarray, rate_point: RatePoint, **conditions) -> bytes:
         """Feature (N, C, H, W) at a rate point -> container bytes (rate: fcbench.codecs.rate)."""
+        return self.encode_keeping_frame(feature, rate_point, **conditions)[0]
+
+    def encode_keeping_frame(self, feature: np.ndarray, rate_point: RatePoint, **conditions) -> tuple[bytes, np.ndarray]:
+        """(container bytes, the packed frame that was coded): for callers that measure the
+        frame's distortion without computing it twice."""
         header, frame = self.to_frame(feature, rate_point, Conditions(**conditions))
         payload = self.encode_frame(frame, rate_point, header.bit_depth)
-        return pack_container(header, payload)
+        return pack_container(header, payload), frame
 
     def decode_to_frame(self, data: bytes) -> tuple[Header, np.ndarray]:
         """Container -> (header, decoded frame), checking that the container is ours."""
         header, payload = unpack_container(data)
+        return header, self.decode_payload(header, payload)
+
+    def decode_payload(self, header: Header, payload: bytes) -> np.ndarray:
+        """The decoded frame of an already parsed container (header, payload)."""
         if header.codec != self.name:
             raise ContainerError(f"container was written by codec {header.codec!r}, not {self.name!r}")
         frame = self.decode_frame(payload, header)
@@ -250,7 +259,7 @@ class Codec(abc.ABC):
             raise ContainerError(
                 f"{self.name} decoded a {frame.shape} frame, the container says {header.frame}"
             )
-        return header, frame
+        return frame
 
     def decode(self, data: bytes) -> np.ndarray:
         """Container bytes -> reconstructed feature (original shape and dtype)."""

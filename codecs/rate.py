@@ -114,9 +114,15 @@ def rate_of(header: Header, total_bytes: int, parts: PayloadParts, origin_dtype:
 def container_rate(data: bytes, origin_dtype: Optional[str] = None, codec: "Codec | type[Codec] | None" = None) -> Rate:
     """Rate of one container, counted from its bytes. The payload is split by the codec that
     wrote it (`codec`, else the registered codec of the header's name)."""
+    header, payload = unpack_container(data)
+    return parsed_rate(header, payload, len(data), origin_dtype, codec)
+
+
+def parsed_rate(header: Header, payload: bytes, total_bytes: int, origin_dtype: Optional[str] = None,
+                codec: "Codec | type[Codec] | None" = None) -> Rate:
+    """`container_rate` of a container already parsed into (header, payload)."""
     from fcbench.codecs.registry import codec_class
 
-    header, payload = unpack_container(data)
     if codec is None:
         try:
             codec = codec_class(header.codec)
@@ -126,7 +132,7 @@ def container_rate(data: bytes, origin_dtype: Optional[str] = None, codec: "Code
     parts.check(len(payload), header.codec)
     if header.side_bytes:  # the chain's outlier side channel travels in the container, not the payload
         parts = PayloadParts(parts.bitstream_bytes, parts.side_bytes + header.side_bytes)
-    return rate_of(header, len(data), parts, origin_dtype)
+    return rate_of(header, total_bytes, parts, origin_dtype)
 
 
 def dataset_bpfp(values: Iterable[float]) -> float:

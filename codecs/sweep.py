@@ -1,13 +1,16 @@
 """Parallel, cached, resumable codec sweeps: a feature set x one codec x rate points.
 
-Each (sample, rate point) is one job run in a worker process that builds the codec from its
-registry name and options (codecs need not be picklable). A job encodes, decodes, measures
-(the rate of fcbench.codecs.rate: the paper's BPFP, side and container bits apart, EBPFP;
-feature MSE, PSNR in the quantized domain, encode/decode seconds), writes
-its bitstream atomically and stores container + metrics in the content-addressed cache. The
-main process alone writes the reconstructed feature sets and the results table, so a sweep
-killed at any moment restarts with every finished job taken from the cache. Nothing here is
-codec-specific: rate points, options and conditions are passed through to the codec.
+Each (sample, rate point) is one job (fcbench.codecs.sweep_job) run in a worker process that
+builds the codec from its registry name and options (codecs need not be picklable). A job
+encodes, decodes once, measures (the rate of fcbench.codecs.rate: the paper's BPFP, side and
+container bits apart, EBPFP; feature MSE and PSNR, PSNR of the quantized samples; encode/decode
+CPU seconds), writes its bitstream atomically and stores container + metrics in the
+content-addressed cache. The main process alone writes the reconstructed feature sets (each
+sample records its job's row) and the results table, which is the union of every job recorded in
+the folder (fcbench.codecs.sweep_results). A sweep killed at any moment restarts with every
+finished job; on resume each reconstruction is checked against its recorded sha256 and redone
+(from the cache) when damaged. SIGTERM or Ctrl-C stops the workers at once, keeps every
+finished job, writes the table and raises SweepInterrupted. Nothing here is codec-specific.
 
 Output layout under out_dir:
     bitstreams/<codec>/<rate_tag>/<sample>.bin   containers (what the rate is counted from)
@@ -18,45 +21,39 @@ Output layout under out_dir:
 """
 from __future__ import annotations
 
-import csv
-import io
-import math
+import contextlib
 import multiprocessing
 import os
+import signal
+import threading
 import time
-import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Optional, Sequence, Union
+from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, Union
 
 import numpy as np
 
 from fcbench.codecs import atomic
-from fcbench.codecs.cache import JobCache, jsonable, cache_key, canonical_json
+from fcbench.codecs.cache import JobCache, cache_key, jsonable
 from fcbench.codecs.featureset import FeatureSet
 from fcbench.codecs.protocol import Codec, Conditions
+from fcbench.codecs.rate import container_rate
+from fcbench.codecs.sweep_job import Job, cached_seconds, codec_for, run_job_safe, worker_init
+from fcbench.codecs.sweep_results import (MEAN_FIELDS, ROW_FIELDS, SUMMARY_FIELDS, make_row, recorded_row,
+                                          summarize, write_tables)
 from fcbench.codecs.types import RatePoint, rate_tag
-from fcbench.codecs.rate import RATE_FIELDS, container_rate
-from fcbench.codecs.registry import get_codec
 
-ROW_FIELDS = ("sample", "codec", "preset", "rate_point", *RATE_FIELDS, "mse", "psnr_q", "enc_s", "dec_s", "cache_hit")
-# Means over samples: bpfp is the paper's; side and container bits are shown apart.
-MEAN_FIELDS = ("bpfp", "side_bpfp", "container_bpfp", "ebpfp", "mse", "psnr_q", "enc_s", "dec_s")
-SUMMARY_FIELDS = ("codec", "preset", "rate_point", "rate_unit", "samples", *MEAN_FIELDS)
-
-
-class SweepError(RuntimeError):
-    """Some jobs failed; every other job's results were written. `.result` holds them."""
-
-    def __init__(self, message: str, result: "SweepResult") -> None:
-        super().__init__(message)
-        self.result = result
+__all__ = ["MEAN_FIELDS", "ROW_FIELDS", "SUMMARY_FIELDS", "SweepError", "SweepInterrupted", "SweepResult",
+           "default_jobs", "run_sweep", "summarize"]
 
 
 @dataclass
 class SweepResult:
+    """What one sweep did: its rows and summary (the rate points it was asked for; the folder's
+    results files hold every sweep's), failures, cache hits, jobs run, times."""
+
     out_dir: Path
     codec: str
     rows: list[dict]
@@ -65,7 +62,7 @@ class SweepResult:
     cache_hits: int
     jobs_run: int
     wall_s: float
-    job_seconds: float  # sum of the encode+decode seconds of the jobs run now
+    job_seconds: float  # sum of the encode+decode CPU seconds of the jobs run now
     preset: Optional[str] = None  # the preset the conditions came from
 
     def table(self) -> str:
@@ -78,138 +75,42 @@ class SweepResult:
         return "\n".join(lines)
 
 
+class SweepError(RuntimeError):
+    """Some jobs failed; every other job's results were written. `.result` holds them."""
+
+    def __init__(self, message: str, result: SweepResult) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """SIGTERM or Ctrl-C stopped the sweep; finished jobs are kept and the table is written.
+    `.result` holds them, `.signal` the signal's name. (A KeyboardInterrupt: no `except
+    Exception` swallows it.)"""
+
+    def __init__(self, message: str, result: SweepResult, signal_name: str) -> None:
+        super().__init__(message)
+        self.result = result
+        self.signal = signal_name
+
+
 def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.6g}"
     return "" if v is None else str(v)
 
 
-# ---- the job (runs in a worker process) ------------------------------------------------------
-@dataclass(frozen=True)
-class _Job:
-    sample: str
-    rate_point: RatePoint
-    key: str
-    features_root: str
-    codec: str
-    codec_options: dict
-    conditions: dict
-    origin_dtype: str
-    bitstream: str
-    cache_root: str
-    cached: Optional[dict] = None  # metrics of a cached container: decode it, do not encode
-
-
-_CODECS: dict[str, Codec] = {}
-
-
-def _codec(name: str, options: dict) -> Codec:
-    """One codec object per (name, options) per process (learned codecs load weights once)."""
-    tag = canonical_json([name, options])
-    if tag not in _CODECS:
-        _CODECS[tag] = get_codec(name, **options)
-    return _CODECS[tag]
-
-
-def job_metrics(codec: Codec, feature: np.ndarray, data: bytes, rate_point: RatePoint,
-                conditions: dict, origin_dtype: str) -> tuple[dict, np.ndarray, float]:
-    """Decode `data` and measure it against `feature` -> (metrics, reconstruction, decode s)."""
-    t0 = time.perf_counter()
-    header, decoded = codec.decode_to_frame(data)
-    recon = codec.from_frame(header, decoded)
-    dec_s = time.perf_counter() - t0
-    rate = container_rate(data, origin_dtype, codec)
-    ref = feature.astype(np.float32)
-    mse = float(np.mean((ref - recon.astype(np.float32)) ** 2))
-    psnr_q = None
-    if header.transform != "normalize":  # integer frames: PSNR of the samples, peak 2^b - 1
-        _, frame = codec.to_frame(feature, rate_point, Conditions(**conditions))
-        mse_q = float(np.mean((frame.astype(np.float64) - decoded.astype(np.float64)) ** 2))
-        peak = float(2**header.bit_depth - 1)
-        psnr_q = math.inf if mse_q == 0 else 10.0 * math.log10(peak * peak / mse_q)
-    metrics = {**rate.row(), "mse": mse, "psnr_q": psnr_q}
-    return metrics, recon, dec_s
-
-
-def _run_job(job: _Job) -> tuple[dict, np.ndarray]:
-    codec = _codec(job.codec, job.codec_options)
-    feature = FeatureSet.open(job.features_root).read(job.sample)
-    cache = JobCache(job.cache_root)
-    if job.cached is None:
-        t0 = time.perf_counter()
-        data = codec.encode(feature, job.rate_point, **job.conditions)
-        enc_s = time.perf_counter() - t0
-    else:
-        entry = cache.get(job.key)
-        if entry is None:
-            raise RuntimeError(f"cache entry {job.key} vanished during the sweep")
-        data, enc_s = entry.container, float(job.cached["enc_s"])
-    metrics, recon, dec_s = job_metrics(codec, feature, data, job.rate_point, job.conditions, job.origin_dtype)
-    metrics.update(enc_s=enc_s, dec_s=dec_s)
-    atomic.write_bytes(job.bitstream, data)
-    if job.cached is None:
-        cache.put(job.key, data, metrics)
-    return metrics, recon
-
-
-def _run_job_safe(job: _Job) -> tuple[Optional[dict], Optional[np.ndarray], Optional[str]]:
-    """Never raise across the process boundary (codec exceptions need not be picklable)."""
-    try:
-        metrics, recon = _run_job(job)
-        return metrics, recon, None
-    except Exception as exc:  # reported with the job's sample and rate point
-        tb = traceback.extract_tb(exc.__traceback__)[-1]
-        return None, None, f"{type(exc).__name__}: {exc} (at {Path(tb.filename).name}:{tb.lineno})"
-
-
-# ---- the sweep (main process) -----------------------------------------------------------------
-def _dedupe(rate_points: Iterable[RatePoint]) -> list[RatePoint]:
+def _dedupe(rate_points: Iterable[RatePoint], unit: str) -> list[RatePoint]:
     out: list[RatePoint] = []
     for rp in rate_points:
         if rp not in out:
             out.append(rp)
     if not out:
         raise ValueError("a sweep needs at least one rate point")
-    tags = [rate_tag(rp) for rp in out]
+    tags = [rate_tag(rp, unit) for rp in out]
     if len(set(tags)) != len(tags):
         raise ValueError(f"rate points {out} map to the same folder names {tags}")
     return out
-
-
-def _mean(values: Sequence[Optional[float]]) -> Optional[float]:
-    if not values or any(v is None for v in values):
-        return None
-    return float(np.mean(values))
-
-
-def summarize(rows: list[dict], rate_points: Sequence[RatePoint], rate_unit: str = "qp") -> list[dict]:
-    """Per (codec, rate point): its unit, sample count and means of the per-sample values."""
-    out = []
-    for rp in rate_points:
-        sel = [r for r in rows if r["rate_point"] == rp]
-        if not sel:
-            continue
-        entry = {"codec": sel[0]["codec"], "preset": sel[0].get("preset"), "rate_point": rp, "rate_unit": rate_unit,
-                 "samples": len(sel)}
-        for k in MEAN_FIELDS:
-            entry[k] = _mean([r[k] for r in sel])
-        out.append(entry)
-    return out
-
-
-def _write_tables(out_dir: Path, result: SweepResult, identity: dict, conditions: dict) -> None:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=ROW_FIELDS, lineterminator="\n")
-    writer.writeheader()
-    for row in result.rows:
-        writer.writerow({k: row[k] for k in ROW_FIELDS})
-    atomic.write_bytes(out_dir / "results.csv", buf.getvalue().encode())
-    atomic.write_json(out_dir / "results.json", jsonable({
-        "codec": result.codec, "preset": result.preset,
-        "rate_unit": result.summary[0]["rate_unit"] if result.summary else None,
-        "identity": identity, "conditions": conditions, "rows": result.rows,
-        "summary": result.summary, "failures": result.failures, "cache_hits": result.cache_hits,
-        "jobs_run": result.jobs_run, "wall_s": result.wall_s}))
 
 
 def default_jobs() -> int:
@@ -233,7 +134,7 @@ def run_sweep(
     in every row, the summary and results.json (None: conditions given directly).
 
     Raises SweepError (after writing all other results) when any job failed, naming each
-    failed sample and rate point.
+    failed sample and rate point; SweepInterrupted on SIGTERM / Ctrl-C (finished jobs kept).
     """
     t_start = time.perf_counter()
     fs = features if isinstance(features, FeatureSet) else FeatureSet.open(features)
@@ -247,79 +148,75 @@ def run_sweep(
             checked.check_shape(fs.info(sample).shape)
         except ValueError as exc:
             raise ValueError(f"sample {sample!r} of {fs.root}: {exc}") from None
-    rps = _dedupe(rate_points)
-    master = _codec(codec, options)
+    master = codec_for(codec, options)
+    unit = master.rate_unit
+    rps = _dedupe(rate_points, unit)
     for rp in rps:
         master.check_rate_point(rp)
     identity = master.identity
-    unit = master.rate_unit
     out = Path(out_dir)
     cache = JobCache(cache_dir if cache_dir is not None else out / "cache")
     n_jobs = jobs if jobs is not None else default_jobs()
     if n_jobs < 1:
         raise ValueError(f"jobs must be >= 1, got {n_jobs}")
 
-    recon_sets = {rp: FeatureSet.create(out / "recon" / codec / rate_tag(rp, unit), fs.meta.get("model", ""),
-                                        fs.meta.get("task", ""), fs.meta.get("split_point", ""),
-                                        codec=codec, rate_point=rp, rate_unit=unit, conditions=jsonable(conds),
-                                        codec_identity=identity, source=str(fs.root))
-                  for rp in rps}
     rows: dict[tuple[str, RatePoint], dict] = {}
-    pending: list[_Job] = []
-    for rp in rps:
-        for sample in fs.ids:
-            info = fs.info(sample)
-            key = cache_key(info.sha256, conds, identity, rp)
-            bitstream = out / "bitstreams" / codec / rate_tag(rp, unit) / f"{sample}.bin"
-            entry = cache.get(key)
-            recon = recon_sets[rp]
-            done = (entry is not None and sample in recon and recon.info(sample).extra.get("cache_key") == key)
-            if done:
-                if not bitstream.is_file() or bitstream.read_bytes() != entry.container:
-                    atomic.write_bytes(bitstream, entry.container)
-                # The rate is recounted from the cached container: entries written under an
-                # older rate rule report today's.
-                rate = container_rate(entry.container, info.origin_dtype, master)
-                measured = {k: entry.metrics[k] for k in ("mse", "psnr_q", "enc_s", "dec_s")}
-                rows[(sample, rp)] = dict(rate.row(), **measured, cache_hit=True)
-                continue
-            pending.append(_Job(sample, rp, key, str(fs.root), codec, options, conds, info.origin_dtype,
-                                str(bitstream), str(cache.root), entry.metrics if entry else None))
-
+    recon_sets: dict[RatePoint, FeatureSet] = {}
+    pending: list[Job] = []
     failures: list[dict] = []
     job_seconds = 0.0
     total = len(rps) * len(fs)
-    bar = _progress(total, len(rows), codec, progress)
+    bar: Any = _NoBar()
 
-    def finish(job: _Job, metrics: Optional[dict], recon: Optional[np.ndarray], error: Optional[str]) -> None:
+    def finish(job: Job, metrics: Optional[dict], recon: Optional[np.ndarray], error: Optional[str]) -> None:
         nonlocal job_seconds
         bar.update(1)
         if error is not None:
             failures.append({"sample": job.sample, "rate_point": job.rate_point, "error": error})
             return
         assert metrics is not None and recon is not None
-        recon_sets[job.rate_point].write(job.sample, recon, origin_dtype=job.origin_dtype, cache_key=job.key)
-        rows[(job.sample, job.rate_point)] = dict(metrics, cache_hit=job.cached is not None)
-        job_seconds += (0.0 if job.cached else metrics["enc_s"]) + metrics["dec_s"]
+        recorded = recorded_row(metrics, preset)
+        source_extra = {k: v for k, v in fs.info(job.sample).extra.items() if k not in ("cache_key", "row")}
+        recon_sets[job.rate_point].write(job.sample, recon, origin_dtype=job.origin_dtype, **source_extra,
+                                         cache_key=job.key, row=jsonable(recorded))
+        rows[(job.sample, job.rate_point)] = make_row(job.sample, codec, job.rate_point, unit, recorded,
+                                                      cache_hit=job.cached is not None)
+        spent = [metrics["dec_s"]] + ([] if job.cached else [metrics["enc_s"]])
+        job_seconds += sum(v for v in spent if v is not None)
 
-    try:
-        if n_jobs == 1 or len(pending) <= 1:
-            for job in pending:
-                finish(job, *_run_job_safe(job))
-        elif pending:
-            _run_parallel(pending, min(n_jobs, len(pending)), finish, [type(master).__module__])
-    finally:
-        bar.close()
-
-    ordered = [dict(sample=s, codec=codec, preset=preset, rate_point=rp, **rows[(s, rp)])
-               for rp in rps for s in fs.ids if (s, rp) in rows]
-    for row in ordered:  # column order of ROW_FIELDS
-        row.update({k: row.pop(k) for k in ROW_FIELDS if k in row})
-    result = SweepResult(out, codec, ordered, summarize(ordered, rps, unit), failures,
-                         cache_hits=sum(1 for r in ordered if r["cache_hit"]), jobs_run=len(pending),
-                         wall_s=time.perf_counter() - t_start, job_seconds=job_seconds, preset=preset)
-    out.mkdir(parents=True, exist_ok=True)
-    _write_tables(out, result, identity, conds)
+    stop = _Stop()
+    with stop.on_signals():
+        try:
+            for rp in rps:
+                recon_sets[rp] = FeatureSet.create(
+                    out / "recon" / codec / rate_tag(rp, unit), fs.meta.get("model", ""), fs.meta.get("task", ""),
+                    fs.meta.get("split_point", ""), codec=codec, rate_point=rp, rate_unit=unit,
+                    conditions=jsonable(conds), codec_identity=identity, source=str(fs.root))
+            pending = _plan(fs, recon_sets, cache, codec, master, conds, options, out, preset, rows)
+            bar = _progress(total, len(rows), codec, progress)
+            if n_jobs == 1 or len(pending) <= 1:
+                for job in pending:
+                    finish(job, *run_job_safe(job))
+            elif pending:
+                _run_parallel(pending, min(n_jobs, len(pending)), finish, [type(master).__module__])
+        except (_Stopped, KeyboardInterrupt):
+            stop.name = stop.name or "SIGINT"
+        finally:
+            stop.armed = False  # from here on a signal is noted, and the table still written
+            bar.close()
+            for recon_set in recon_sets.values():
+                recon_set.compact()
+        ordered = [rows[(s, rp)] for rp in rps for s in fs.ids if (s, rp) in rows]
+        result = SweepResult(out, codec, ordered, summarize(ordered), failures,
+                             cache_hits=sum(1 for r in ordered if r["cache_hit"]), jobs_run=len(pending),
+                             wall_s=time.perf_counter() - t_start, job_seconds=job_seconds, preset=preset)
+        write_tables(out, ordered, {
+            "model": fs.meta.get("model"), "task": fs.meta.get("task"), "features": str(fs.root), "codec": codec,
+            "preset": preset, "rate_unit": unit, "identity": identity, "conditions": conds, "failures": failures,
+            "cache_hits": result.cache_hits, "jobs_run": result.jobs_run, "wall_s": result.wall_s})
+    if stop.name:
+        raise SweepInterrupted(f"{codec} sweep stopped by {stop.name}: {len(ordered)} of {total} jobs are done and kept "
+                               f"in {out} (rerun to finish)", result, stop.name)
     if failures:
         lines = [f"  sample {f['sample']!r} at rate point {f['rate_point']}: {f['error']}" for f in failures]
         raise SweepError(f"{len(failures)} of {total} {codec} jobs failed (the other results are written to {out}):\n"
@@ -327,29 +224,93 @@ def run_sweep(
     return result
 
 
+def _plan(fs: FeatureSet, recon_sets: dict, cache: JobCache, codec: str, master: Codec, conds: dict, options: dict,
+          out: Path, preset: Optional[str], rows: dict) -> list[Job]:
+    """The jobs to run; the rows of jobs already done (cached, with an intact reconstruction:
+    the file is read and hashed) go into `rows`, their bitstreams restored where missing."""
+    unit, identity = master.rate_unit, master.identity
+    pending = []
+    for rp, recon in recon_sets.items():
+        for sample in fs.ids:
+            info = fs.info(sample)
+            key = cache_key(info.sha256, conds, identity, rp)
+            bitstream = out / "bitstreams" / codec / rate_tag(rp, unit) / f"{sample}.bin"
+            entry = cache.get(key)
+            done = (entry is not None and sample in recon and recon.info(sample).extra.get("cache_key") == key
+                    and recon.intact(sample))
+            if not done:
+                pending.append(Job(sample, rp, key, str(fs.root), codec, options, conds, info.origin_dtype,
+                                   str(bitstream), str(cache.root), entry.metrics if entry else None))
+                continue
+            if not bitstream.is_file() or bitstream.read_bytes() != entry.container:
+                atomic.write_bytes(bitstream, entry.container)
+            # The rate is recounted from the cached container: entries written under an older
+            # rate rule report today's.
+            rate = container_rate(entry.container, info.origin_dtype, master)
+            measured = {**entry.metrics, "enc_s": cached_seconds(entry.metrics, "enc_s"),
+                        "dec_s": cached_seconds(entry.metrics, "dec_s")}
+            rows[(sample, rp)] = make_row(sample, codec, rp, unit, recorded_row({**measured, **rate.row()}, preset),
+                                          cache_hit=True)
+    return pending
+
+
+class _Stopped(BaseException):
+    """Raised in the main thread by SIGTERM while jobs run."""
+
+
+class _Stop:
+    """SIGTERM stops the sweep (like Ctrl-C) while it plans and runs jobs; later it is only
+    noted, so the table is still written. The signal's name is kept for the message."""
+
+    def __init__(self) -> None:
+        self.name: Optional[str] = None
+        self.armed = True
+
+    @contextlib.contextmanager
+    def on_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield  # signal handlers can only be set from the main thread
+            return
+
+        def handler(signum: int, frame: Any) -> None:
+            self.name = signal.Signals(signum).name
+            if self.armed:
+                raise _Stopped()
+
+        old = signal.signal(signal.SIGTERM, handler)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGTERM, old)
+
+
 def _context(preload: list[str]) -> multiprocessing.context.BaseContext:
     """forkserver: workers fork from a clean server process (no codec or torch threads
-    inherited from the caller) that has already imported the sweep and the codec's module,
-    so they start fast (the server lives as long as this process)."""
+    inherited from the caller) that has already imported the job module and the codec's module,
+    so they start fast (the server lives as long as this process and its workers)."""
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["fcbench.codecs.sweep", *preload])
+    ctx.set_forkserver_preload(["fcbench.codecs.sweep_job", *preload])
     return ctx
 
 
-def _run_parallel(pending: list[_Job], workers: int, finish, preload: list[str]) -> None:
-    ctx = _context(preload)
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+def _run_parallel(pending: list[Job], workers: int, finish: Callable, preload: list[str]) -> None:
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=_context(preload), initializer=worker_init,
+                               initargs=(os.getpid(),))
     try:
-        futures = {pool.submit(_run_job_safe, job): job for job in pending}
+        futures = {pool.submit(run_job_safe, job): job for job in pending}
         for future in as_completed(futures):
             job = futures[future]
             try:
                 finish(job, *future.result())
             except BrokenProcessPool as exc:
                 finish(job, None, None, f"worker process died ({exc}); out of memory or killed?")
-    finally:  # on Ctrl-C or an error, drop queued jobs instead of running them all first
+    except BaseException:  # stopped (SIGTERM, Ctrl-C) or failed: running jobs end now, not when done
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.kill()
+        raise
+    finally:  # drop queued jobs instead of running them all first
         pool.shutdown(wait=True, cancel_futures=True)
 
 

@@ -7,14 +7,12 @@ results into the artifact paths (same filesystem: atomic renames).
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Optional, Union
 
-from fcbench.codecs import atomic
 
 
 def _single_dir(parent: Path) -> Path:
@@ -56,8 +54,7 @@ def code_features(features_dir: Union[str, Path], codec: str, codec_options: dic
         _move(_single_dir(work / "recon" / codec), recon_dir)
         if bitstreams_dir is not None:
             _move(_single_dir(work / "bitstreams" / codec), Path(bitstreams_dir))
-        rows = json.loads((work / "results.json").read_text())
-        atomic.write_json(results_path, rows)
+        _move(work / "results.json", Path(results_path))  # written once, by the sweep
     finally:
         shutil.rmtree(work, ignore_errors=True)
     summary["identity_hash"] = identity_hash

@@ -10,6 +10,7 @@ from typing import Any, Callable, ClassVar, Literal, Optional, Union
 import numpy as np
 
 from fcbench.codecs.featureset import FeatureSet
+from fcbench.codecs.fidelity import sample_mse
 
 Direction = Literal["higher", "lower"]
 
@@ -50,17 +51,18 @@ class Evaluation:
 
 
 def feature_mse(features: FeatureSet, reference: FeatureSet) -> float:
-    """Mean over samples of mean((orig - rec)^2) (docs/test-conditions.md §2)."""
+    """Mean over samples of mean((orig - rec)^2) (docs/test-conditions.md §2), the per-sample
+    MSE of fcbench.codecs.fidelity (the one a sweep records per sample)."""
     missing = [s for s in reference.ids if s not in features]
     if missing:
         raise ValueError(f"reconstructed feature set lacks {len(missing)} reference samples, e.g. {missing[:3]}")
     errors = []
     for sample_id in reference.ids:
-        ref = reference.read(sample_id).astype(np.float64)
-        rec = features.read(sample_id).astype(np.float64)
-        if ref.shape != rec.shape:
-            raise ValueError(f"sample {sample_id}: reconstructed shape {rec.shape} != reference {ref.shape}")
-        errors.append(float(np.mean((ref - rec) ** 2)))
+        ref, rec = reference.read(sample_id), features.read(sample_id)
+        try:
+            errors.append(sample_mse(ref, rec))
+        except ValueError as exc:
+            raise ValueError(f"sample {sample_id}: {exc}") from None
     return float(np.mean(errors))
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Union
@@ -142,7 +143,7 @@ def resolve_conditions(args: argparse.Namespace, frame_kind: str) -> tuple[dict,
 def cmd_encode(args: argparse.Namespace) -> int:
     stage_inputs(args, "features", "ranges")
     from fcbench.codecs.registry import codec_class
-    from fcbench.codecs.sweep import SweepError, run_sweep
+    from fcbench.codecs.sweep import SweepError, SweepInterrupted, run_sweep
 
     cls = codec_class(args.codec)
     conditions, defaults = resolve_conditions(args, cls.frame_kind)
@@ -174,6 +175,10 @@ def cmd_encode(args: argparse.Namespace) -> int:
         _print_result(exc.result, args.json, conditions)
         print(f"fcbench encode: error: {exc}", file=sys.stderr)
         return 1
+    except SweepInterrupted as exc:  # SIGTERM / Ctrl-C: finished jobs are kept, the shell sees the signal
+        _print_result(exc.result, args.json, conditions)
+        print(f"fcbench encode: {exc}", file=sys.stderr)
+        return 128 + signal.Signals[exc.signal].value if exc.signal in signal.Signals.__members__ else 130
     _print_result(result, args.json, conditions)
     return 0
 
