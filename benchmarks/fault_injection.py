@@ -3,14 +3,25 @@
     .venv/bin/python benchmarks/fault_injection.py                       # every case, 10 runs each
     .venv/bin/python benchmarks/fault_injection.py --case sweep-kill9 --runs 30
 
-Cases (add one with @case; the harness is benchmarks/fault_harness.py):
+Cases (add one with @case, or @error_case for a command that must fail; the harness is
+benchmarks/fault_harness.py):
   sweep-kill9    kill -9 the main process of `fcbench encode -j 2` (x265, 5 QPs) at a random moment
   sweep-sigterm  SIGTERM instead: it must exit 143 and keep every finished job in its table
+  push-kill9     kill -9 `fcbench data push` of a feature set (24 x 1 MiB) to a loopback S3 server
+  upload-kill9   the same with one 96 MiB file: kills land inside its 6-part multipart upload
+  s3-blackhole   (must fail) `fcbench data ls` against an endpoint that accepts connections and
+                 never answers, with the default settings and with small ones
+  tool-hang      (must fail) `fcbench encode --codec vtm` with an encoder that never exits and has
+                 a child of its own, under FCBENCH_TOOL_TIMEOUT_BASE=3, with -j 1 and -j 2
 
 After each signal: no process of the command's session may remain (forkserver, resource tracker,
 workers), and a rerun must finish with a table equal, row for row, to an undisturbed run's,
-every reconstruction intact. Prints one line of counts per case, with the hidden temp files that
-writes cut short by SIGKILL leave (never read, they lose nothing).
+every reconstruction intact. Pushes are rerun to completion too: the stored folder must verify and
+name the source's samples and hashes, the source be unchanged, no incomplete multipart upload be
+left, and a reader must not have seen a manifest or index naming missing or wrong files right
+after the kill. Prints one line of counts per case, with the hidden temp files that writes cut
+short by SIGKILL leave (never read, they lose nothing); must-fail cases print the seconds to
+their one-line error and what was left running.
 """
 from __future__ import annotations
 
@@ -22,20 +33,31 @@ import shutil
 import signal
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from fault_harness import Outcome, signal_at_random, summary_table
+from fault_harness import (ErrorOutcome, Outcome, error_table, signal_at_random, summary_table,
+                           time_to_error)
 
 CASES: dict[str, Callable[[Path, random.Random], Outcome]] = {}
+ERROR_CASES: dict[str, Callable[[Path], list[ErrorOutcome]]] = {}
 QPS = ("22", "27", "32", "37", "42")
+MiB = 1 << 20
 
 
 def case(name: str):
     def register(fn):
         CASES[name] = fn
+        return fn
+    return register
+
+
+def error_case(name: str):
+    def register(fn):
+        ERROR_CASES[name] = fn
         return fn
     return register
 
@@ -121,9 +143,179 @@ def sweep_sigterm(work: Path, rng: random.Random) -> Outcome:
     return _sweep_case(signal.SIGTERM, work, rng)
 
 
+# ---- pushes and uploads to object storage ---------------------------------------------------------
+_S3: dict = {}  # the loopback S3 server of the storage cases: started once, stopped at exit
+
+
+def _s3_env() -> dict[str, str]:
+    """The environment that reaches the loopback S3 server (and its bucket as `bucket`)."""
+    if not _S3:
+        import atexit
+        import contextlib
+
+        from tests.faults import moto_s3
+
+        stack = contextlib.ExitStack()
+        env, bucket = stack.enter_context(moto_s3())
+        atexit.register(stack.close)
+        _S3.update(env, bucket=bucket)
+    return dict(_S3)
+
+
+def _push(source: Path, uri: str) -> list[str]:
+    return [sys.executable, "-m", "fcbench.pipelines.cli", "data", "push", str(source), uri]
+
+
+def _stored_problems(storage) -> list[str]:
+    """What a reader trusting the folder's index or manifest would find wrong right now."""
+    from fcbench.codecs.featureset import MANIFEST
+    from fcbench.components.storage import INDEX
+
+    problems = storage.verify_dir("") if storage.exists(INDEX) else []
+    return problems + (storage.verify_featureset("") if storage.exists(MANIFEST) else [])
+
+
+def _samples(fs_or_manifest) -> dict:
+    return {sid: fs_or_manifest.info(sid).sha256 for sid in fs_or_manifest.ids}
+
+
+_PUSH_SECONDS: dict[str, float] = {}
+
+
+def _push_case(name: str, work: Path, rng: random.Random, make_source: Callable[[Path], None]) -> Outcome:
+    """kill -9 a push at a random moment of an uninterrupted push's duration, rerun it to the end,
+    and check the stored folder, the source and what the kill left."""
+    import hashlib
+    import subprocess
+
+    from fcbench.codecs.featureset import FeatureSet, parse_manifest
+    from fcbench.components.storage import StorageConfig, open_storage
+
+    s3 = _s3_env()
+    bucket = s3.pop("bucket")
+    env = {**os.environ, **s3}
+    source = work / name / "source"
+    if not source.is_dir():
+        make_source(source)
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(source.rglob("*")) if p.is_file())).hexdigest()
+    if name not in _PUSH_SECONDS:  # an uninterrupted push here, now: the faster of two
+        runs = []
+        for n in range(2):
+            t0 = time.monotonic()
+            subprocess.run(_push(source, f"s3://{bucket}/{name}/calibration{n}"), env=env, check=True,
+                           stdout=subprocess.DEVNULL)
+            runs.append(time.monotonic() - t0)
+        _PUSH_SECONDS[name] = min(runs)
+    full = _PUSH_SECONDS[name]
+    uri = f"s3://{bucket}/{name}/run{len(list((work / name).glob('run*')))}"
+    (work / name / uri.rsplit("/", 1)[1]).mkdir()
+    # the first ~40 % is the interpreter starting and hashing the source: kills land after it
+    outcome = signal_at_random(_push(source, uri), signal.SIGKILL, (0.4 * full, full), rng, env=env)
+    storage = open_storage(uri, StorageConfig.from_env(s3))
+    left = storage.incomplete_uploads()
+    outcome.counts = {"uploads left by the kill": len(left), "aborted by the next push": 0}
+    if outcome.mid_run:
+        outcome.losses += [f"right after the kill a reader saw: {p}" for p in _stored_problems(storage)[:2]]
+    done = subprocess.run(_push(source, uri), env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        outcome.losses.append(f"rerun failed: {done.stderr.strip().splitlines()[-1:]}")
+        return outcome
+    if " interrupted upload(s) cleaned up" in done.stdout:
+        outcome.counts["aborted by the next push"] = int(done.stdout.split(" interrupted upload(s)")[0].rsplit(" ", 1)[1])
+    outcome.losses += _stored_problems(storage)
+    if (source / "manifest.json").is_file():
+        _, stored = parse_manifest(json.loads(storage.get_bytes("manifest.json")), uri)
+        if {k: v.sha256 for k, v in stored.items()} != _samples(FeatureSet.open(source)):
+            outcome.losses.append("the stored manifest names other samples or hashes than the source's")
+    if hashlib.sha256(b"".join(p.read_bytes() for p in sorted(source.rglob("*")) if p.is_file())).hexdigest() != digest:
+        outcome.losses.append("the source folder changed")
+    outcome.stored = [f"incomplete multipart upload of {key}" for key in storage.incomplete_uploads()]
+    return outcome
+
+
+def _small_samples(root: Path) -> None:
+    from fcbench.codecs import FeatureSet
+
+    rng = np.random.default_rng(0)
+    with FeatureSet.create(root, "dinov2", "cls", "block 40") as fs:
+        for i in range(24):
+            fs.write(f"s{i:03d}", rng.standard_normal((1, 1, 512, 512)).astype(np.float32))  # 1 MiB each
+
+
+def _one_big_file(root: Path) -> None:
+    root.mkdir(parents=True)
+    (root / "big.bin").write_bytes(np.random.default_rng(1).bytes(96 * MiB))  # 6 parts of 16 MiB
+
+
+@case("push-kill9")
+def push_kill9(work: Path, rng: random.Random) -> Outcome:
+    return _push_case("push-kill9", work, rng, _small_samples)
+
+
+@case("upload-kill9")
+def upload_kill9(work: Path, rng: random.Random) -> Outcome:
+    return _push_case("upload-kill9", work, rng, _one_big_file)
+
+
+# ---- commands that must fail, soon and clearly ---------------------------------------------------
+@error_case("s3-blackhole")
+def s3_blackhole(work: Path) -> list[ErrorOutcome]:
+    from tests.faults import BlackHole
+
+    outcomes = []
+    with BlackHole() as hole:
+        for label, extra in (("default settings", {}),
+                             ("read 2 s, 1 retry", {"FCBENCH_S3_READ_TIMEOUT": "2", "FCBENCH_S3_RETRIES": "1"})):
+            env = {k: v for k, v in os.environ.items() if not k.startswith("FCBENCH_S3_")}
+            env.update({"FCBENCH_S3_ENDPOINT": hole.endpoint, "FCBENCH_S3_ACCESS_KEY": "k", "FCBENCH_S3_SECRET_KEY": "s",
+                        **extra})
+            before = hole.connections
+            o = time_to_error(f"{label}", [sys.executable, "-m", "fcbench.pipelines.cli", "data", "ls", "s3://bucket/prefix"], env)
+            o.label += f" ({hole.connections - before} connections)"
+            if o.exit_code != 1 or len(o.stderr) != 1 or hole.endpoint not in o.stderr[0]:
+                o.losses.append("no one-line error naming the endpoint")
+            outcomes.append(o)
+    return outcomes
+
+
+@error_case("tool-hang")
+def tool_hang(work: Path) -> list[ErrorOutcome]:
+    from fcbench.codecs import FeatureSet
+
+    from tests.faults import is_running
+
+    root = work / "tool-hang"
+    pidfile = root / "children.pid"
+    encoder = root / "EncoderAppStatic"
+    root.mkdir(parents=True, exist_ok=True)
+    encoder.write_text('#!/bin/sh\ncase "$1" in --help) echo "VVCSoftware: VTM Encoder Version 23.13"; exit 0;; esac\n'
+                       f"sleep 600 & echo $! >> {pidfile}; wait\n")
+    encoder.chmod(0o755)
+    (root / "encoder_intra_vtm.cfg").write_text("")
+    with FeatureSet.create(root / "set", "llama3", "csr", "layer 32") as fs:
+        for i in range(2):
+            fs.write(f"q{i}", np.random.default_rng(i).standard_normal((1, 1, 16, 64)).astype(np.float32))
+    outcomes = []
+    for jobs in ("1", "2"):
+        pidfile.unlink(missing_ok=True)
+        cmd = [sys.executable, "-m", "fcbench.pipelines.cli", "encode", "--features", str(root / "set"), "--codec", "vtm",
+               "--qp", "32", "--low", "-5", "--high", "5", "--layout", "llama3", "--option", f"encoder={encoder}",
+               "--option", f"cfg={root / 'encoder_intra_vtm.cfg'}", "--option", "decoder=pyav",
+               "--out", str(root / f"out{jobs}"), "-j", jobs, "--no-progress"]
+        o = time_to_error(f"-j {jobs}", cmd, {**os.environ, "FCBENCH_TOOL_TIMEOUT_BASE": "3",
+                                              "FCBENCH_TOOL_TIMEOUT_PER_MPIXEL": "1"})
+        children = [int(p) for p in pidfile.read_text().split()] if pidfile.is_file() else []
+        o.leftovers += [(pid, 0, "the tool's child") for pid in children if is_running(pid)]
+        o.label += f" ({len(children)} tool runs)"
+        if o.exit_code != 1 or not any("did not finish within 3 s" in line for line in o.stderr):
+            o.losses.append("no error naming the time limit")
+        outcomes.append(o)
+    return outcomes
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--case", action="append", choices=sorted(CASES), help="default: every case")
+    ap.add_argument("--case", action="append", choices=sorted([*CASES, *ERROR_CASES]), help="default: every case")
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--work", type=Path, help="working folder (default: a temp folder, removed)")
@@ -133,10 +325,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"fault injection, {args.runs} runs per case; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     failed = False
     try:
-        for name in args.case or sorted(CASES):
+        for name in args.case or [*sorted(CASES), *sorted(ERROR_CASES)]:
+            if name in ERROR_CASES:
+                errors = ERROR_CASES[name](work)
+                print(error_table(name, errors), flush=True)
+                failed |= any(o.leftovers or o.losses for o in errors)
+                continue
             outcomes = [CASES[name](work, rng) for _ in range(args.runs)]
             print(summary_table(name, outcomes), flush=True)
-            failed |= any(o.leftovers or o.losses for o in outcomes)
+            failed |= any(o.leftovers or o.losses or o.stored for o in outcomes)
     finally:
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)

@@ -151,8 +151,12 @@ S3_REGION = _define("FCBENCH_S3_REGION", "str", "storage", "S3 region", default_
 S3_CONNECT_TIMEOUT = _define("FCBENCH_S3_CONNECT_TIMEOUT", "seconds", "storage",
                              "seconds to open a connection to the S3 endpoint", 5.0, "5")
 S3_READ_TIMEOUT = _define("FCBENCH_S3_READ_TIMEOUT", "seconds", "storage",
-                          "seconds to wait for the S3 endpoint's answer to one request (a black-hole "
-                          "endpoint fails after (1 + retries) times this)", 10.0, "10")
+                          "seconds to wait for the S3 endpoint's answer to a request a live server "
+                          "answers at once (stat, list, delete; a hung endpoint fails after (1 + retries) "
+                          "times this)", 8.0, "8")
+S3_TRANSFER_TIMEOUT = _define("FCBENCH_S3_TRANSFER_TIMEOUT", "seconds", "storage",
+                              "seconds to wait for the answer to an upload or download request (a server "
+                              "assembles a large multipart object before it answers)", 120.0, "120")
 S3_RETRIES = _define("FCBENCH_S3_RETRIES", "count", "storage",
                      "retries of a failed S3 request (connection refused or reset, timeout, HTTP 5xx)", 2, "2")
 SSL_CERT_FILE = _define("SSL_CERT_FILE", "path", "storage", "CA bundle for https S3 endpoints (the standard variable)",

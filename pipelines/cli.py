@@ -73,7 +73,8 @@ def _library_errors() -> tuple[type, ...]:
     imported: the command line never imports MLflow or minio for this)."""
     found = []
     for module, name in (("mlflow.exceptions", "MlflowException"), ("minio.error", "MinioException"),
-                         ("urllib3.exceptions", "HTTPError"), ("requests.exceptions", "RequestException")):
+                         ("urllib3.exceptions", "HTTPError"), ("requests.exceptions", "RequestException"),
+                         ("kfp_server_api.exceptions", "OpenApiException"), ("av.error", "FFmpegError")):
         cls = getattr(sys.modules.get(module), name, None)
         if isinstance(cls, type):
             found.append(cls)

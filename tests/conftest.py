@@ -76,30 +76,14 @@ def s3_bucket(monkeypatch_module) -> str:
     """A REAL S3-compatible server (moto) on loopback with a fresh bucket, reached the way the
     components reach it: FCBENCH_S3_* environment variables (inherited by the kfp local runner's
     task subprocesses). Yields the bucket name; the server stops after the module."""
-    import logging
-    import uuid
+    from tests.faults import moto_s3
 
-    from moto.server import ThreadedMotoServer
-
-    from fcbench.components.storage import StorageConfig
-    from fcbench.components.storage.s3 import S3Storage
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    env = {"FCBENCH_S3_ENDPOINT": f"http://{host}:{port}", "FCBENCH_S3_ACCESS_KEY": "fcbench-test",
-           "FCBENCH_S3_SECRET_KEY": "fcbench-test-secret", "FCBENCH_S3_REGION": "us-east-1"}
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "FCBENCH_S3_SECURE"):
-        monkeypatch_module.delenv(name, raising=False)
-    for name, value in env.items():
-        monkeypatch_module.setenv(name, value)
-    bucket = f"fcb-{uuid.uuid4().hex[:12]}"
-    S3Storage(bucket, "", StorageConfig.from_env()).ensure_bucket()
-    try:
+    with moto_s3() as (env, bucket):
+        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "FCBENCH_S3_SECURE"):
+            monkeypatch_module.delenv(name, raising=False)
+        for name, value in env.items():
+            monkeypatch_module.setenv(name, value)
         yield bucket
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")

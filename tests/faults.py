@@ -1,12 +1,49 @@
-"""Faulty servers on loopback, for tests that check how fcbench fails: a black hole (accepts
-connections, never answers) and an HTTP server that answers a health probe and then drops every
-other request (a server dying behind its probe)."""
+"""Servers on loopback for tests (and benchmarks/fault_injection.py) that check how fcbench
+fails: a real S3 server (moto) with a bucket, a black hole (accepts connections, never answers),
+an HTTP server that answers a health probe and then drops every other request (a server dying
+behind its probe); and whether a process still runs."""
 from __future__ import annotations
 
+import contextlib
+import logging
 import socket
 import threading
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Optional
+from pathlib import Path
+from typing import Iterator, Optional
+
+
+@contextlib.contextmanager
+def moto_s3() -> Iterator[tuple[dict[str, str], str]]:
+    """A moto S3 server on a free loopback port with a fresh bucket: yields (the FCBENCH_S3_*
+    environment that reaches it, the bucket name); the server stops afterwards."""
+    from moto.server import ThreadedMotoServer
+
+    from fcbench.components.storage import StorageConfig
+    from fcbench.components.storage.s3 import S3Storage
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one log line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    env = {"FCBENCH_S3_ENDPOINT": f"http://{host}:{port}", "FCBENCH_S3_ACCESS_KEY": "fcbench-test",
+           "FCBENCH_S3_SECRET_KEY": "fcbench-test-secret", "FCBENCH_S3_REGION": "us-east-1"}
+    bucket = f"fcb-{uuid.uuid4().hex[:12]}"
+    try:
+        S3Storage(bucket, "", StorageConfig.from_env(env)).ensure_bucket()
+        yield env, bucket
+    finally:
+        server.stop()
+
+
+def is_running(pid: int) -> bool:
+    """Is `pid` a live process (a zombie waiting for its reaper is not)?"""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status
 
 
 class BlackHole:

@@ -25,6 +25,7 @@ class StorageConfig:
     # FCBENCH_S3_CONNECT_TIMEOUT / _READ_TIMEOUT / _RETRIES settings; these are their defaults).
     connect_timeout: float = settings.S3_CONNECT_TIMEOUT.default
     read_timeout: float = settings.S3_READ_TIMEOUT.default
+    transfer_timeout: float = settings.S3_TRANSFER_TIMEOUT.default
     retries: int = settings.S3_RETRIES.default
     part_size: int = 16 * MiB  # multipart above this size (S3 minimum part: 5 MiB)
     parallel_uploads: int = 3
@@ -42,6 +43,7 @@ class StorageConfig:
                 region=settings.S3_REGION.get(env),
                 connect_timeout=settings.S3_CONNECT_TIMEOUT.get(env),
                 read_timeout=settings.S3_READ_TIMEOUT.get(env),
+                transfer_timeout=settings.S3_TRANSFER_TIMEOUT.get(env),
                 retries=settings.S3_RETRIES.get(env),
             )
         except SettingError as exc:

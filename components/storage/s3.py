@@ -45,21 +45,23 @@ class S3Storage(Storage):
         if self.config.part_size < 5 * (1 << 20):
             raise StorageError(f"part_size {self.config.part_size} is below the S3 minimum of 5 MiB")
         cfg = self.config
+        # Two clients: requests a live server answers at once (stat, list, delete) wait
+        # read_timeout, so a hung endpoint is found in seconds; uploads and downloads wait
+        # transfer_timeout, as a server assembles a large multipart object before it answers.
+        self._client = self._minio(netloc, secure, cfg.read_timeout)
+        self._transfer_client = self._minio(netloc, secure, cfg.transfer_timeout)
+
+    def _minio(self, netloc: str, secure: bool, read_timeout: float) -> Minio:
+        cfg = self.config
         http = urllib3.PoolManager(
-            timeout=Timeout(connect=cfg.connect_timeout, read=cfg.read_timeout),
+            timeout=Timeout(connect=cfg.connect_timeout, read=read_timeout),
             maxsize=max(10, cfg.parallel_uploads + 2),
             cert_reqs="CERT_REQUIRED",
             ca_certs=str(settings.SSL_CERT_FILE.get() or certifi.where()),
             retries=Retry(total=cfg.retries, connect=cfg.retries, read=cfg.retries, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]),
         )
-        self._client = Minio(
-            netloc,
-            access_key=cfg.access_key,
-            secret_key=cfg.secret_key,
-            secure=secure,
-            region=cfg.region,
-            http_client=http,
-        )
+        return Minio(netloc, access_key=cfg.access_key, secret_key=cfg.secret_key, secure=secure, region=cfg.region,
+                     http_client=http)
 
     def __repr__(self) -> str:
         return f"S3Storage({self.uri!r}, endpoint={self.endpoint!r})"
@@ -126,13 +128,22 @@ class S3Storage(Storage):
             objects = list(self._client.list_objects(self.bucket, prefix=self.prefix + prefix, recursive=True))
         return sorted(o.object_name[len(self.prefix):] for o in objects if not o.is_dir)
 
+    def _upload_prefix(self, key_prefix: str) -> str:
+        check_key(key_prefix, allow_prefix=True)
+        return self.prefix + (key_prefix.strip("/") + "/" if key_prefix.strip("/") else "")
+
+    def incomplete_uploads(self, key_prefix: str = "") -> list[str]:
+        """Keys below the folder `key_prefix` with an incomplete multipart upload (first 1000)."""
+        with self._errors("list interrupted uploads below", key_prefix):
+            page = self._client._list_multipart_uploads(self.bucket, prefix=self._upload_prefix(key_prefix), max_uploads=1000)
+        return sorted(u.object_name[len(self.prefix):] for u in page.uploads)
+
     def clean_interrupted_uploads(self, key_prefix: str = "") -> int:
         """Abort the multipart uploads left below `key_prefix` by uploads killed midway (minio
         aborts on errors it sees, not on a kill); their parts are stored, and billed, until then.
         The client's public API has no call for this: its list/abort primitives are used, page by
         page (each page's uploads are gone after the abort, so the next listing starts over)."""
-        check_key(key_prefix, allow_prefix=True)
-        prefix = self.prefix + (key_prefix.strip("/") + "/" if key_prefix.strip("/") else "")
+        prefix = self._upload_prefix(key_prefix)
         aborted: set[str] = set()
         with self._errors("clean up interrupted uploads below", key_prefix):
             while True:
@@ -155,7 +166,7 @@ class S3Storage(Storage):
     def _put_stream(self, key: str, stream: IO[bytes], length: int, sha256: str) -> None:
         cfg = self.config
         with self._errors("upload", key):
-            self._client.put_object(
+            self._transfer_client.put_object(
                 self.bucket,
                 self._name(key),
                 stream,
@@ -167,7 +178,7 @@ class S3Storage(Storage):
 
     def _iter_chunks(self, key: str, offset: int = 0) -> Iterator[bytes]:
         with self._errors("download", key):
-            response = self._client.get_object(self.bucket, self._name(key), offset=offset)
+            response = self._transfer_client.get_object(self.bucket, self._name(key), offset=offset)
             try:
                 yield from response.stream(CHUNK)
             finally:

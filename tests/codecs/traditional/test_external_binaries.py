@@ -14,6 +14,8 @@ from fcbench.codecs import get_codec, unpack_container
 from fcbench.codecs.backends._binary import BinaryNotFound, ToolError
 from fcbench.codecs.protocol import Conditions
 
+from tests.faults import is_running
+
 CP, CAT, SLEEP = shutil.which("cp"), shutil.which("cat"), shutil.which("sleep")  # resolved before tests empty PATH
 HAVE_VTM = bool(os.environ.get("FCBENCH_VTM_ENCODER"))
 HAVE_VVENC = bool(os.environ.get("FCBENCH_VVENC_ENCODER"))
@@ -171,15 +173,6 @@ def test_driver_against_a_recorded_vtm_run(no_codec_env, tmp_path, vtm_fixtures,
                   cfg=cfg).encode(feature, 27, **cond)
 
 
-def _running(pid: int) -> bool:
-    """Is `pid` a live process (a zombie waiting for its reaper is not)?"""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return False
-    return "\nState:\tZ" not in status
-
-
 def test_a_tool_that_never_exits_is_stopped_with_its_children(no_codec_env, tmp_path, monkeypatch):
     """Issue #12 item 11: a hung VTM used to be waited for forever."""
     pidfile = tmp_path / "child.pid"
@@ -193,7 +186,7 @@ def test_a_tool_that_never_exits_is_stopped_with_its_children(no_codec_env, tmp_
     with pytest.raises(ToolError, match=r"VTM encoder did not finish within 1 s and was stopped .*FCBENCH_TOOL_TIMEOUT_BASE"):
         get_codec("vtm", encoder=enc, cfg=cfg).encode(FEATURE, 32, **COND)
     child = int(pidfile.read_text())
-    assert not _running(child), "the tool's child process outlived the timeout"
+    assert not is_running(child), "the tool's child process outlived the timeout"
 
 
 def test_tool_time_limits_scale_with_the_frame(monkeypatch):

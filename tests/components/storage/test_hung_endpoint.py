@@ -1,6 +1,6 @@
 """An S3 endpoint that accepts connections but never answers fails after a bounded, configurable
 number of bounded waits (issue #12 item 10). The timeouts are made small here; the default
-(about 30 s) is shown by `benchmarks/fault_injection.py s3-blackhole`."""
+(about 30 s) is shown by `benchmarks/fault_injection.py --case s3-blackhole`."""
 from __future__ import annotations
 
 import pytest
@@ -20,6 +20,8 @@ def test_timeouts_and_retries_are_settings():
     # a black hole costs (1 + retries) read timeouts: about 30 s by default
     assert (1 + default.retries) * default.read_timeout <= 30 and default.connect_timeout <= 10
     assert StorageConfig.from_env({"FCBENCH_S3_RETRIES": "0"}).retries == 0
+    # uploads and downloads wait longer: a server assembles a large multipart object first
+    assert default.transfer_timeout >= 60 and StorageConfig.from_env({"FCBENCH_S3_TRANSFER_TIMEOUT": "300"}).transfer_timeout == 300
     for name, bad in (("FCBENCH_S3_READ_TIMEOUT", "0"), ("FCBENCH_S3_READ_TIMEOUT", "soon"), ("FCBENCH_S3_RETRIES", "-1")):
         with pytest.raises(StorageError, match=f"{name}={bad!r} must be"):
             StorageConfig.from_env({name: bad})

@@ -1,6 +1,7 @@
 """A push killed midway leaves an incomplete multipart upload (or, locally, a temp file) stored:
 the next push of that folder removes it (issue #12 item 12). The kill itself is exercised by
-`benchmarks/fault_injection.py push`; here the server state a kill leaves is made directly."""
+`benchmarks/fault_injection.py --case upload-kill9`; here the server state a kill leaves is made
+directly."""
 from __future__ import annotations
 
 import numpy as np
@@ -19,7 +20,8 @@ def leave_interrupted_upload(storage, key: str) -> str:
 
 
 def open_uploads(storage) -> list[str]:
-    return sorted(u.object_name for u in storage._client._list_multipart_uploads(storage.bucket).uploads)
+    """Every incomplete multipart upload in the bucket (the bucket root's view)."""
+    return open_storage(f"s3://{storage.bucket}", storage.config).incomplete_uploads()
 
 
 def test_the_next_push_aborts_the_upload_a_killed_push_left(s3_config, bucket, tmp_path, featureset):
@@ -32,6 +34,7 @@ def test_the_next_push_aborts_the_upload_a_killed_push_left(s3_config, bucket, t
     report = folder.push_dir(featureset.root)
     assert report.cleaned == 2 and "2 interrupted upload(s) cleaned up" in str(report)
     assert open_uploads(folder) == ["sets/ab/x.npy"]  # another folder's upload is not ours
+    assert folder.incomplete_uploads() == [] and other.incomplete_uploads() == ["x.npy"]
     assert folder.verify_featureset() == []
     assert folder.push_dir(featureset.root).cleaned == 0
 
