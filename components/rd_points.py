@@ -41,6 +41,9 @@ class RDPoint:
 
     bpfp is the paper's (codec bitstream + coded side information); side_bpfp shows the side
     information apart and container_bpfp fcbench's container overhead (never in bpfp).
+    feature_mse / feature_psnr: fidelity of the reconstructed features (fcbench.codecs.fidelity,
+    means over samples; PSNR None when lossless). enc_s / dec_s: mean CPU seconds per sample
+    (None when not measured).
     """
 
     model: str
@@ -62,6 +65,7 @@ class RDPoint:
     side_bpfp: Optional[float] = None
     container_bpfp: Optional[float] = None
     preset: Optional[str] = None  # the preset it was made under (fcbench.codecs.presets)
+    feature_psnr: Optional[float] = None
 
     def __post_init__(self) -> None:
         where = f"RD point {self.label}"
@@ -75,7 +79,7 @@ class RDPoint:
         set_(self, "bpfp", _finite("bpfp", self.bpfp, where))
         set_(self, "ebpfp", _finite("ebpfp", self.ebpfp, where))
         set_(self, "metric_value", _finite("metric_value", self.metric_value, where))
-        for name in ("feature_mse", "enc_s", "dec_s", "side_bpfp", "container_bpfp"):
+        for name in ("feature_mse", "feature_psnr", "enc_s", "dec_s", "side_bpfp", "container_bpfp"):
             set_(self, name, _finite(name, getattr(self, name), where, allow_none=True))
         if self.bpfp < 0 or self.ebpfp < 0 or (self.side_bpfp or 0) < 0 or (self.container_bpfp or 0) < 0:
             raise ValueError(f"{where}: negative rate (bpfp={self.bpfp}, ebpfp={self.ebpfp}, "

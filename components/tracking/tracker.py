@@ -145,7 +145,8 @@ class Tracker:
         all_params = {k: v for k, v in {**knobs, **core}.items() if v is not None}
         metrics = {"bpfp": point.bpfp, "side_bpfp": point.side_bpfp, "container_bpfp": point.container_bpfp,
                    "ebpfp": point.ebpfp, point.metric: point.metric_value,
-                   "feature_mse": point.feature_mse, "encode_seconds": point.enc_s, "decode_seconds": point.dec_s}
+                   "feature_mse": point.feature_mse, "feature_psnr": point.feature_psnr,
+                   "encode_cpu_seconds": point.enc_s, "decode_cpu_seconds": point.dec_s}
         point_json = json.dumps(point.as_dict(), sort_keys=True, default=str)
         if len(point_json) > MAX_TAG_CHARS:  # params/tags are logged separately anyway
             point_json = json.dumps({**point.as_dict(), "params": {}, "tags": {}}, sort_keys=True, default=str)

@@ -76,9 +76,13 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from fcbench.components.rd_join import evaluation_doc
+
     machine = _machine(args)
     ev = machine.evaluate(args.features, args.data, reference=args.reference)
-    body = {"model": args.model, "task": args.task, "features": str(args.features), **ev.as_dict()}
+    # The evaluation document `fcbench report` joins with the sweep's rate rows (codec, rate
+    # point and samples named), the same join the pipeline's evaluate stage makes.
+    body = evaluation_doc(args.model, args.task, args.features, ev)
     if args.out:
         atomic.write_json(args.out, body)
     print(json.dumps(atomic.strict_json(body), indent=2, allow_nan=False))  # strict JSON, as the file

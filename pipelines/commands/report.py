@@ -12,9 +12,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="RD table, RD plots and BD-rate vs the anchor, from results files and/or MLflow",
                        description="Build report.md, rd_points.csv, bdrate.csv/json and rd_<model>_<task>.png from "
                                    "local results (JSON/CSV files or folders) and/or the point runs of an MLflow "
-                                   "pipeline run, and print the Markdown.")
+                                   "pipeline run, and print the Markdown. Local results are RD points, or the "
+                                   "outputs of `fcbench encode` (results.json) and `fcbench evaluate --out` joined "
+                                   "by sample, codec and rate point, as the pipeline joins them.")
     p.add_argument("--results", type=Path, nargs="+", default=[], metavar="PATH",
-                   help="results .json/.csv files or folders searched for results JSON")
+                   help="RD point .json/.csv files, sweep results.json, evaluation .json, or folders searched for them")
     p.add_argument("--mlflow", metavar="URI", help="tracking URI to read point runs from (needs --experiment)")
     p.add_argument("--experiment", metavar="E", help="MLflow experiment, e.g. fcbench/dinov2/cls")
     p.add_argument("--run", metavar="RUN_ID", help="parent (pipeline) run to read; default: the latest with points")
@@ -36,14 +38,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from fcbench.codecs.presets import get_preset
-    from fcbench.components.reporting import dedupe, load_points, report_preset, with_preset
+    from fcbench.components.reporting import dedupe, report_preset, with_preset
     from fcbench.components.tracking import Tracker, pipeline_points, report_to_run
 
     if not args.results and not args.mlflow:
         raise ValueError("give --results PATH... and/or --mlflow URI --experiment E")
     if bool(args.mlflow) != bool(args.experiment):
         raise ValueError("--mlflow and --experiment go together")
-    points = load_points(*args.results) if args.results else []
+    from fcbench.components.rd_join import load_report_inputs
+
+    points = load_report_inputs(*args.results) if args.results else []
     tracker, run_id = None, None
     if args.mlflow:
         tracker = Tracker(args.mlflow)  # fails fast, naming the URI, if the server is down

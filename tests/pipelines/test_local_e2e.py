@@ -135,3 +135,53 @@ def test_every_stage_published_to_object_storage(run, s3_bucket):
     (name,) = reports
     assert name.startswith("fcbench-benchmark")  # the KFP job name placeholder was resolved
     assert store.get_bytes(f"reports/{name}/report.md").decode() == run.table
+
+
+@pytest.fixture(scope="module")
+def cli_only_report(tiny_cls, tiny_checkpoint, tmp_path_factory):
+    """The same benchmark made by a CLI-only user: extract -> encode (x265 QPs, the
+    quantization-only bypass point, the hyperprior) -> evaluate every set -> report."""
+    out = tmp_path_factory.mktemp("cli-only")
+    machine = ["--model", "dinov2", "--task", "cls", "--weights", tiny_cls["weights"], "--data", tiny_cls["data"],
+               "--sample-list", tiny_cls["sample_list"], "--no-progress"]
+    machine += [a for k, v in json.loads(tiny_cls["options"]).items() for a in ("--option", f"{k}={v}")]
+    features, sweep, evals = out / "features", out / "sweep", out / "evals"
+    assert main(["extract", *machine, "--out", str(features)]) == 0
+    coding = ["--features", str(features), "--out", str(sweep), "--preset", "paper", "--no-progress"]
+    assert main(["encode", *coding, "--codec", "x265", "--qp", *map(str, QPS)]) == 0
+    assert main(["encode", *coding, "--codec", "bypass", "--qp", "0"]) == 0
+    assert main(["encode", *coding, "--codec", "hyperprior", "--rate-points", str(LAMBDA),
+                 "--option", f"checkpoint={tiny_checkpoint}", "--option", "device=cpu"]) == 0
+    for i, folder in enumerate([features, *sorted((sweep / "recon").glob("*/*"))]):
+        assert main(["evaluate", *machine, "--features", str(folder), "--out", str(evals / f"{i}.json")]) == 0
+    assert main(["report", "--results", str(sweep), str(evals), "--out", str(out / "report"), "--anchor", "x265"]) == 0
+    return out / "report"
+
+
+def test_the_cli_path_reaches_the_pipelines_report(run, cli_only_report):
+    """Same points (rate, task metric, fidelity, samples, preset), same BD-rates; only the
+    measured CPU times differ."""
+    def points(folder):
+        with open(folder / "rd_points.csv") as f:
+            return {(p["codec"], float(p["rate_point"])): p for p in csv.DictReader(f)}
+
+    pipeline, cli = points(run.report_dir), points(cli_only_report)
+    assert sorted(cli) == sorted(pipeline)
+    for key, want in pipeline.items():
+        got = cli[key]
+        for field in ("model", "task", "metric", "direction", "samples", "preset", "codec_version"):
+            assert got[field] == want[field], (key, field)
+        for field in ("bpfp", "ebpfp", "side_bpfp", "container_bpfp", "metric_value", "feature_mse", "feature_psnr"):
+            assert (got[field] == "") == (want[field] == ""), (key, field)
+            if want[field]:
+                assert float(got[field]) == pytest.approx(float(want[field]), rel=1e-9), (key, field)
+        assert (got["enc_s"] == "") == (want["enc_s"] == ""), key  # timed on both paths (or on neither)
+
+    def bd(folder):
+        with open(folder / "bdrate.csv") as f:
+            return {r["codec"]: r for r in csv.DictReader(f)}
+
+    assert bd(cli_only_report).keys() == bd(run.report_dir).keys()
+    for codec, want in bd(run.report_dir).items():
+        for field in ("bd_rate", "bd_metric", "bd_rate_feature_psnr", "flags"):
+            assert bd(cli_only_report)[codec][field] == want[field], (codec, field)

@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 
 from fcbench.components.inputs import local_path
-from fcbench.components.stages.evaluate import rate_summary, uncompressed_rate
+from fcbench.components.rd_join import uncompressed_rate
+from fcbench.components.stages.context import StageError
+from fcbench.components.stages.evaluate import evaluate_point
 from fcbench.components.stages.hyperprior_infer import checkpoint_file
 from fcbench.components.stages.params import log_metrics, parse_json, restore_rate_point
 from fcbench.components.stages.prepare_coding import prepare, rate_grid, resolve_conditions
@@ -45,19 +47,23 @@ def test_prepare_codes_the_quantization_only_point(tiny_features, tmp_path):
     assert 10.0 <= summary["bpfp"] < 10.01 and summary["samples"] == 4  # 10-bit samples, no header
     assert summary["container_bpfp"] > 0 and summary["side_bpfp"] == 0
     assert 0.0 <= summary["clipped_fraction"] < 1.0
-    assert rate_summary(str(tmp_path / "results.json"), "bypass")["bpfp"] == summary["bpfp"]
+    rows = json.loads((tmp_path / "results.json").read_text())["summary"]
+    assert [(r["codec"], r["rate_point"], r["bpfp"]) for r in rows] == [("bypass", 0, summary["bpfp"])]
     assert (tmp_path / "q" / "manifest.json").is_file()
 
 
-def test_uncompressed_rate_is_the_stored_dtype(tiny_features):
-    assert uncompressed_rate(str(tiny_features)) == {"bpfp": 32.0, "side_bpfp": 0.0, "container_bpfp": 0.0,
-                                                     "ebpfp": 32.0, "samples": 4}
-    assert rate_summary(str(tiny_features), "uncompressed")["bpfp"] == 32.0
+def test_uncompressed_rate_is_the_stored_dtype():
+    assert uncompressed_rate(["float32"]) == {"bpfp": 32.0, "side_bpfp": 0.0, "container_bpfp": 0.0, "ebpfp": 32.0,
+                                              "feature_mse": 0.0, "feature_psnr": None, "enc_s": None, "dec_s": None}
+    assert uncompressed_rate(["bfloat16"])["bpfp"] == 16.0
+    with pytest.raises(ValueError, match="origin dtypes"):
+        uncompressed_rate(["float32", "float16"])
 
 
-def test_missing_rate_results_are_named(tmp_path):
-    with pytest.raises(FileNotFoundError, match="rate results .* of codec x265"):
-        rate_summary(str(tmp_path / "nothing.json"), "x265")
+def test_missing_rate_results_are_named(tiny_cls, tiny_features, tmp_path):
+    with pytest.raises(StageError, match="stage evaluate failed .*rate results .* of codec x265 are missing"):
+        evaluate_point(str(tiny_features), str(tiny_features), "dinov2", "cls", tiny_cls["weights"], tiny_cls["data"],
+                       tiny_cls["sample_list"], tiny_cls["options"], "x265", 22.0, str(tmp_path / "nothing.json"))
 
 
 def test_rate_point_types_survive_kfp_floats():

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -162,3 +163,41 @@ def test_mixed_metric_in_one_task_is_an_error(curve, tmp_path):
 def test_monotone_curve_rejects_nan():
     with pytest.raises(ValueError, match="NaN"):
         monotone_curve([0.1, 0.2], [1.0, float("nan")], "higher")
+
+
+def _timed(curve, codec, rates, enc, dec, samples=8):
+    """The quality(RATES) curve at `rates`, its points with CPU times per sample and a feature
+    PSNR that follows the task metric."""
+    return [replace(p, enc_s=enc, dec_s=dec, samples=samples, feature_psnr=p.metric_value - 40)
+            for p in curve(codec, rates, quality(RATES))]
+
+
+def test_bd_table_shows_feature_psnr_bd_rate_and_speedups_against_the_anchor(tmp_path, curve):
+    pts = (_timed(curve, "vtm", RATES, enc=2.0, dec=0.2) + _timed(curve, "x265", RATES * 1.2, enc=0.5, dec=0.1)
+           + _timed(curve, "slow", RATES, enc=8.0, dec=None))
+    rep = build_report(pts, tmp_path / "out", anchor="vtm")
+    x265, slow = rep.comparisons[("m", "t", "x265")], rep.comparisons[("m", "t", "slow")]
+    assert (x265.speed.enc, x265.speed.dec, x265.speed.why) == (pytest.approx(4.0), pytest.approx(2.0), "")
+    assert x265.fidelity.bd_rate == pytest.approx(20.0, abs=1e-6)  # 20 % more bits for the same feature PSNR
+    assert slow.speed.enc == pytest.approx(0.25) and slow.speed.dec is None and "no dec time of slow" in slow.speed.why
+    md = rep.markdown.read_text()
+    assert "| x265 | vtm | 20.00 |" in md and "| 20.00 | 4x | 2x |" in md
+    assert "| 0.25x | n/a | speed-up: no dec time of slow |" in md
+    assert "feature PSNR dB" in md and "enc CPU s/sample" in md
+    rows = {r["codec"]: r for r in csv.DictReader(rep.bdrate_csv.open())}
+    assert float(rows["x265"]["enc_speedup"]) == pytest.approx(4.0) and rows["slow"]["dec_speedup"] == ""
+    assert float(rows["x265"]["bd_rate_feature_psnr"]) == pytest.approx(20.0, abs=1e-6)
+    results = {r["codec"]: r for r in json.loads(rep.bdrate_json.read_text())["results"]}
+    assert results["x265"]["speedup"]["enc"] == pytest.approx(4.0) and results["x265"]["fidelity"]["bd_rate"]
+
+
+def test_speedups_need_the_same_samples_and_missing_times_are_said(tmp_path, curve):
+    pts = _timed(curve, "vtm", RATES, enc=2.0, dec=0.2, samples=8) + _timed(curve, "x265", RATES, enc=1.0, dec=0.1,
+                                                                            samples=4)
+    pts += curve("untimed", RATES, quality(RATES))  # no times, no feature PSNR
+    rep = build_report(pts, tmp_path / "out", anchor="vtm")
+    other = rep.comparisons[("m", "t", "x265")].speed
+    assert other.enc is None and "not timed on the same samples" in other.why
+    untimed = rep.comparisons[("m", "t", "untimed")]
+    assert untimed.fidelity is None and untimed.speed.enc is None and untimed.speed.dec is None
+    assert "| untimed | vtm | 0.00 |" in rep.text and "n/a | n/a | n/a |" in rep.text

@@ -60,7 +60,7 @@ def test_pipeline_run_with_nested_points(mlflow_server, curve, tmp_path, monkeyp
                                  "legacy": "false"}
     assert vtm22.data.metrics == pytest.approx({"bpfp": 0.05, "side_bpfp": 0.0, "container_bpfp": 0.02,
                                                 "ebpfp": 0.05, "acc": 70.0, "feature_mse": 0.01,
-                                                "encode_seconds": 2.5, "decode_seconds": 0.1})
+                                                "encode_cpu_seconds": 2.5, "decode_cpu_seconds": 0.1})
     assert vtm22.data.tags["binary_sha256"] == "b1" and vtm22.data.tags["cfg_sha256"] == "c1"
     assert vtm22.data.tags[KIND_TAG] == "point" and vtm22.data.tags["fcbench.image_digest"] == "sha256:feed"
     # the report can be rebuilt from MLflow alone
