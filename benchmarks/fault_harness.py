@@ -72,17 +72,24 @@ def signal_at_random(cmd: Sequence[str], signum: int, window_s: tuple[float, flo
     if mid_run:
         os.kill(proc.pid, signum)
     code = proc.wait()
+    left, seconds = settle(proc.pid, settle_s)
+    return Outcome(delay, mid_run, left, seconds, code)
+
+
+def settle(sid: int, settle_s: float) -> tuple[list[tuple[int, int, str]], float]:
+    """Wait up to `settle_s` for session `sid` to end; (what still runs then, recorded and
+    killed; the seconds waited)."""
     t0 = time.monotonic()
-    while session_processes(proc.pid) and time.monotonic() - t0 < settle_s:
+    while session_processes(sid) and time.monotonic() - t0 < settle_s:
         time.sleep(0.1)
     seconds = time.monotonic() - t0
-    left = session_processes(proc.pid)
+    left = session_processes(sid)
     for pid, _, _ in left:
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-    return Outcome(delay, mid_run, left, seconds, code)
+    return left, seconds
 
 
 def summary_table(case: str, outcomes: Sequence[Outcome]) -> str:
@@ -128,15 +135,7 @@ def time_to_error(label: str, cmd: Sequence[str], env: Optional[dict] = None, se
                             start_new_session=True)
     _, err = proc.communicate()
     seconds = time.monotonic() - t0
-    t1 = time.monotonic()
-    while session_processes(proc.pid) and time.monotonic() - t1 < settle_s:
-        time.sleep(0.1)
-    left = session_processes(proc.pid)
-    for pid, _, _ in left:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    left, _ = settle(proc.pid, settle_s)
     return ErrorOutcome(label, seconds, proc.returncode, err.strip().splitlines(), left)
 
 
