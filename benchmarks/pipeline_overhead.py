@@ -21,7 +21,8 @@ TARGET = 0.15
 
 def direct(assets: dict, args: dict, work: Path) -> float:
     """The pipeline's work as plain function calls, in the pipeline's order; returns seconds."""
-    from fcbench.components.stages.evaluate import UNCOMPRESSED, evaluate_point
+    from fcbench.components.reporting import RDPoint, save_points_json
+    from fcbench.components.stages.evaluate import evaluate_points
     from fcbench.components.stages.extract import extract_features
     from fcbench.components.stages.hyperprior_infer import infer
     from fcbench.codecs.hyperprior import training_settings
@@ -29,7 +30,6 @@ def direct(assets: dict, args: dict, work: Path) -> float:
     from fcbench.components.stages.report import make_report
     from fcbench.components.stages.prepare_coding import prepare
     from fcbench.components.stages.code_traditional import encode_decode
-    from fcbench.codecs import atomic
 
     t0 = time.perf_counter()
     machine = (args["model"], args["task"], args["weights_uri"], args["data_uri"], args["sample_list_uri"],
@@ -38,23 +38,15 @@ def direct(assets: dict, args: dict, work: Path) -> float:
     extract_features(*machine, feats)
     extract_features(args["model"], args["task"], args["weights_uri"], args["train_data_uri"],
                      args["train_sample_list_uri"], args["machine_options"], train_feats)
-    points: list[str] = []
-
-    def evaluate(recon: str, codec: str, rp: float, rate: str) -> None:
-        point = evaluate_point(recon, feats, *machine, codec, rp, rate)
-        path = work / "points" / f"{codec}-{rp}.json"
-        atomic.write_json(path, point)
-        points.append(str(path))
-
-    evaluate(feats, UNCOMPRESSED, 0.0, feats)
     _, grid, _ = prepare(feats, args["model"], args["task"], "traditional", False, "{}", args["codecs"], args["qps"],
                          str(work / "quantized"), str(work / "quantized.json"))
-    evaluate(str(work / "quantized"), "bypass", 0.0, str(work / "quantized.json"))
+    recons, rates = [str(work / "quantized")], [str(work / "quantized.json")]
     for item in grid:
         tag = f"{item['codec']}-{item['rate_point']}"
         encode_decode(feats, item["codec"], item["options"], item["identity_hash"], item["rate_point"], item["conditions"],
-                      str(work / tag), str(work / f"{tag}.bits"), str(work / f"{tag}.json"))
-        evaluate(str(work / tag), item["codec"], item["rate_point"], str(work / f"{tag}.json"))
+                      str(work / tag), str(work / f"{tag}.bits"), str(work / f"{tag}.json"), label=item["label"])
+        recons.append(str(work / tag))
+        rates.append(str(work / f"{tag}.json"))
     _, learned, _ = prepare(feats, args["model"], args["task"], "learned", False, "{}",
                             [{"codec": "hyperprior", "identity_hash": ""}], args["lambdas"], str(work / "quantized-l"),
                             str(work / "quantized-l.json"))
@@ -63,9 +55,12 @@ def direct(assets: dict, args: dict, work: Path) -> float:
         train_model(train_feats, args["model"], args["task"], lmbda, str(work / f"{tag}.pt"), str(work / f"{tag}-curves"),
                     "auto", "off", **training_settings.pick(args))
         infer(feats, str(work / f"{tag}.pt"), lmbda, item["conditions"], "cpu", str(work / tag),
-              str(work / f"{tag}.bits"), str(work / f"{tag}.json"))
-        evaluate(str(work / tag), "hyperprior", lmbda, str(work / f"{tag}.json"))
-    make_report(points, str(work / "report"), args["anchor"], args["title"], "off", {})
+              str(work / f"{tag}.bits"), str(work / f"{tag}.json"), label=item["label"])
+        recons.append(str(work / tag))
+        rates.append(str(work / f"{tag}.json"))
+    points = evaluate_points(feats, recons, rates, *machine)
+    save_points_json([RDPoint.from_dict(p) for p in points], work / "points.json")
+    make_report([str(work / "points.json")], str(work / "report"), args["anchor"], args["title"], "off", {})
     return time.perf_counter() - t0
 
 

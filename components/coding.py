@@ -7,11 +7,14 @@ results into the artifact paths (same filesystem: atomic renames).
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Optional, Union
+
+from fcbench.codecs import atomic
 
 
 
@@ -32,10 +35,12 @@ def _move(src: Path, dst: Path) -> None:
 def code_features(features_dir: Union[str, Path], codec: str, codec_options: dict, identity_hash: str,
                   rate_point: Union[int, float], conditions: dict, recon_dir: Union[str, Path],
                   results_path: Union[str, Path], bitstreams_dir: Union[str, Path, None] = None,
-                  jobs: Optional[int] = None, preset: Optional[str] = None) -> dict[str, Any]:
+                  jobs: Optional[int] = None, preset: Optional[str] = None, label: str = "") -> dict[str, Any]:
     """Code every sample of `features_dir` with `codec` at `rate_point`; returns the summary row
     (bpfp, ebpfp, mse, psnr_q, enc_s, dec_s, samples) plus the codec identity hash. `preset`
-    names the preset the conditions came from in the results."""
+    names the preset the conditions came from in the results; `label` (the codec and its chain,
+    e.g. x265+side; default the codec name) is recorded there too: the name the evaluation
+    reports the point under."""
     from fcbench.codecs import get_codec
     from fcbench.codecs.sweep import run_sweep
     from fcbench.codecs import settings
@@ -54,7 +59,8 @@ def code_features(features_dir: Union[str, Path], codec: str, codec_options: dic
         _move(_single_dir(work / "recon" / codec), recon_dir)
         if bitstreams_dir is not None:
             _move(_single_dir(work / "bitstreams" / codec), Path(bitstreams_dir))
-        _move(work / "results.json", Path(results_path))  # written once, by the sweep
+        results = json.loads((work / "results.json").read_text())
+        atomic.write_json(results_path, {**results, "label": label or codec})
     finally:
         shutil.rmtree(work, ignore_errors=True)
     summary["identity_hash"] = identity_hash

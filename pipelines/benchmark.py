@@ -3,24 +3,25 @@ evaluate -> RD report.
 
     features (extract, or dsl.importer of an existing feature set)
       -> prepare_coding ("truncate-quantize": conditions + codec x QP grid + the quantization-only point)
-      -> ParallelFor grid: code_traditional -> evaluate
-      -> ParallelFor hyperprior checkpoints (path, s3:// or models:/ URI): hyperprior_infer -> evaluate
-      -> report (fan-in: dsl.Collected)
+      -> ParallelFor grid: code_traditional
+      -> ParallelFor hyperprior checkpoints (path, s3:// or models:/ URI): hyperprior_infer
+      -> evaluate (fan-in with dsl.Collected: the uncompressed, quantization-only and every coded
+         point, the machine loaded once) -> report
 
 With a non-empty `storage_uri` every stage also publishes its outputs there
 (components/storage/publish.py, key layout components/storage/keys.py); '' = local only.
 
-The helpers here (MachineArgs, with_features, traditional_branch, learned_evaluation,
+The helpers here (MachineArgs, with_features, traditional_branch, learned_coding, Coded,
 report_step) are shared with the `full` and `train_hyperprior` pipelines.
 """
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from kfp import dsl
 from kfp.dsl import Dataset
 
-from fcbench.components.stages.evaluate import UNCOMPRESSED, evaluate
+from fcbench.components.stages.evaluate import evaluate
 from fcbench.components.stages.extract import extract
 from fcbench.components.stages.hyperprior_infer import hyperprior_infer
 from fcbench.components.stages.report import report
@@ -63,11 +64,14 @@ class MachineArgs:
                               sample_list_uri=self.sample_list_uri, machine_options=self.machine_options,
                               storage_uri=self.storage_uri))
 
-    def evaluate(self, recon: Any, reference: Any, codec: Any, rate_point: Any, rate: Any) -> dsl.PipelineTask:
-        return on_gpu(evaluate(recon=recon, reference=reference, model=self.model, task=self.task,
+    def evaluate(self, reference: Any, trad: "Traditional", learned: Optional["Coded"] = None) -> dsl.PipelineTask:
+        """One evaluate task for every point: the uncompressed `reference`, the quantization-only
+        point and the reconstructions of both codec loops (`learned`: None without that branch)."""
+        optional = {} if learned is None else {"learned_recons": learned.recons, "learned_rates": learned.rates}
+        return on_gpu(evaluate(reference=reference, quantized=trad.quantized, quantized_rate=trad.quantized_rate,
+                               recons=trad.coded.recons, rates=trad.coded.rates, model=self.model, task=self.task,
                                weights_uri=self.weights_uri, data_uri=self.data_uri,
-                               sample_list_uri=self.sample_list_uri, machine_options=self.machine_options,
-                               codec=codec, rate_point=rate_point, rate=rate))
+                               sample_list_uri=self.sample_list_uri, machine_options=self.machine_options, **optional))
 
 
 def with_features(machine: MachineArgs, features_uri: Any, body: Callable[[Any], None]) -> None:
@@ -82,29 +86,38 @@ def with_features(machine: MachineArgs, features_uri: Any, body: Callable[[Any],
 
 
 @dataclass
+class Coded:
+    """The fan-in of a codec loop: every reconstruction and every rate results file
+    (dsl.Collected), paired by content in `evaluate`."""
+
+    recons: Any
+    rates: Any
+
+    @classmethod
+    def collect(cls, task: dsl.PipelineTask) -> "Coded":
+        """`task` is the coding task inside a ParallelFor (code_traditional, hyperprior_infer)."""
+        return cls(dsl.Collected(task.outputs["recon"]), dsl.Collected(task.outputs["results"]))
+
+
+@dataclass
 class Traditional:
-    quantized_point: Any  # evaluate task of the truncate-quantize-only reconstruction
-    uncompressed_point: Any
-    points: Any  # the per-(codec, QP) evaluate task inside the loop
+    quantized: Any  # the truncate-quantize-only reconstruction and its rate results
+    quantized_rate: Any
+    coded: Coded  # the codec x QP loop
 
 
 def traditional_branch(machine: MachineArgs, features: Any, codecs: Any, qps: Any, legacy: Any) -> Traditional:
-    """prepare_coding -> ParallelFor (codec x QP): code_traditional -> evaluate; plus the
-    uncompressed and quantization-only reference points."""
+    """prepare_coding -> ParallelFor (codec x QP): code_traditional; the quantization-only point
+    comes from prepare_coding."""
     tq = on_cpu(prepare_coding(features=features, model=machine.model, task=machine.task, family="traditional",
                                legacy=legacy, overrides="{}", codecs=codecs, rate_points=qps,
                                storage_uri=machine.storage_uri, preset=machine.preset)).set_display_name("truncate-quantize")
-    uncompressed = machine.evaluate(features, features, UNCOMPRESSED, 0.0, features)
-    uncompressed.set_display_name("evaluate-uncompressed")
-    quantized = machine.evaluate(tq.outputs["quantized"], features, "bypass", 0.0, tq.outputs["results"])
-    quantized.set_display_name("evaluate-quantized")
     with dsl.ParallelFor(tq.outputs["Output"], name="codec-x-qp") as item:
         enc = on_cpu(code_traditional(features=features, codec=item.codec, codec_options=item.options,
                                       codec_identity_hash=item.identity_hash, rate_point=item.rate_point,
                                       conditions=item.conditions, model=machine.model, task=machine.task,
                                       storage_uri=machine.storage_uri, label=item.label, preset=machine.preset))
-        ev = machine.evaluate(enc.outputs["recon"], features, item.label, item.rate_point, enc.outputs["results"])
-    return Traditional(quantized, uncompressed, ev)
+    return Traditional(tq.outputs["quantized"], tq.outputs["results"], Coded.collect(enc))
 
 
 def learned_grid(machine: MachineArgs, features: Any, models: Any, lambdas: Any, legacy: Any) -> dsl.PipelineTask:
@@ -116,29 +129,23 @@ def learned_grid(machine: MachineArgs, features: Any, models: Any, lambdas: Any,
                   ).set_display_name("truncate-quantize-learned")
 
 
-def learned_evaluation(machine: MachineArgs, features: Any, item: Any, tracking_uri: Any, checkpoint: Any = None,
-                       checkpoint_uri: Any = "") -> dsl.PipelineTask:
-    """hyperprior_infer -> evaluate for the model of one grid item: a trained Model artifact
-    (`checkpoint`) or a URI (`checkpoint_uri`: path, s3:// or models:/ via `tracking_uri`)."""
+def learned_coding(machine: MachineArgs, features: Any, item: Any, tracking_uri: Any, checkpoint: Any = None,
+                   checkpoint_uri: Any = "") -> dsl.PipelineTask:
+    """hyperprior_infer with the model of one grid item: a trained Model artifact (`checkpoint`)
+    or a URI (`checkpoint_uri`: path, s3:// or models:/ via `tracking_uri`)."""
     source = {"checkpoint": checkpoint} if checkpoint is not None else {"checkpoint_uri": checkpoint_uri}
-    inf = on_cpu(hyperprior_infer(features=features, lmbda=item.rate_point, conditions=item.conditions,
-                                  codec_identity_hash=item.identity_hash, model=machine.model, task=machine.task,
-                                  storage_uri=machine.storage_uri, tracking_uri=tracking_uri, label=item.label,
-                                  preset=machine.preset, **source))
-    return machine.evaluate(inf.outputs["recon"], features, item.label, item.rate_point, inf.outputs["results"])
+    return on_cpu(hyperprior_infer(features=features, lmbda=item.rate_point, conditions=item.conditions,
+                                   codec_identity_hash=item.identity_hash, model=machine.model, task=machine.task,
+                                   storage_uri=machine.storage_uri, tracking_uri=tracking_uri, label=item.label,
+                                   preset=machine.preset, **source))
 
 
-def report_step(trad: Traditional, learned_points: Any, anchor: Any, title: Any, tracking_uri: Any,
+def report_step(evaluated: dsl.PipelineTask, anchor: Any, title: Any, tracking_uri: Any,
                 storage_uri: Any = "", preset: Any = "") -> dsl.PipelineTask:
-    """The fan-in; `learned_points` is a dsl.Collected of the learned branch, or None. Published
-    (when `storage_uri` is set) to reports/<KFP run name>/. The report names `preset`; anchor ''
-    is the preset's."""
-    optional = {} if learned_points is None else {"learned_points": learned_points}
-    return on_cpu(report(points=dsl.Collected(trad.points.outputs["point"]),
-                         uncompressed=trad.uncompressed_point.outputs["point"],
-                         quantized=trad.quantized_point.outputs["point"], anchor=anchor, title=title,
-                         tracking_uri=tracking_uri, storage_uri=storage_uri,
-                         run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER, preset=preset, **optional))
+    """The report of the `evaluate` task's points. Published (when `storage_uri` is set) to
+    reports/<KFP run name>/. The report names `preset`; anchor '' is the preset's."""
+    return on_cpu(report(points=evaluated.outputs["points"], anchor=anchor, title=title, tracking_uri=tracking_uri,
+                         storage_uri=storage_uri, run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER, preset=preset))
 
 
 def build_benchmark(learned: bool) -> Callable:
@@ -186,13 +193,13 @@ def build_benchmark(learned: bool) -> Callable:
 
         def body(features: Any) -> None:
             trad = traditional_branch(machine, features, codecs, qps, legacy)
-            learned_points = None
+            coded = None
             if learned:
                 grid = learned_grid(machine, features, hyperprior, [], legacy)
                 with dsl.ParallelFor(grid.outputs["Output"], name="hyperprior-models") as item:
-                    ev = learned_evaluation(machine, features, item, tracking_uri, checkpoint_uri=item.uri)
-                learned_points = dsl.Collected(ev.outputs["point"])
-            report_step(trad, learned_points, anchor, title, tracking_uri, storage_uri, preset)
+                    inf = learned_coding(machine, features, item, tracking_uri, checkpoint_uri=item.uri)
+                coded = Coded.collect(inf)
+            report_step(machine.evaluate(features, trad, coded), anchor, title, tracking_uri, storage_uri, preset)
 
         with_features(machine, features_uri, body)
 

@@ -1,17 +1,17 @@
 """The `full` pipeline: train the hyperpriors, then benchmark them and the traditional codecs
 (VTM, x265, ...) together on the same test features, in one report.
 
-    extract (test) ----+--> traditional branch (prepare_coding -> codec x QP -> evaluate)
+    extract (test) ----+--> traditional branch (prepare_coding -> ParallelFor codec x QP: code_traditional)
                        +--> prepare_coding (learned) -> ParallelFor lambda:
-    extract (train) ------> hyperprior_train -> hyperprior_infer -> evaluate
-                                                   -> report (both fan-ins)
+    extract (train) ------> hyperprior_train -> hyperprior_infer
+                                 -> evaluate (both fan-ins, one machine) -> report
 """
 from typing import Any
 
 from kfp import dsl
 
 from fcbench.codecs.hyperprior import training_settings
-from fcbench.pipelines.benchmark import (MachineArgs, default_codecs, learned_evaluation, learned_grid, report_step,
+from fcbench.pipelines.benchmark import (Coded, MachineArgs, default_codecs, learned_coding, learned_grid, report_step,
                                          traditional_branch)
 from fcbench.pipelines.parameters import DEFAULTS
 from fcbench.pipelines.train_hyperprior import HYPERPRIOR, train_step
@@ -62,5 +62,6 @@ def full(
     grid = learned_grid(machine, features, HYPERPRIOR, lambdas, legacy)
     with dsl.ParallelFor(grid.outputs["Output"], name="lambdas") as item:
         trained = train_step(train_features, trainer, item.rate_point, training, tracking_uri, storage_uri)
-        ev = learned_evaluation(machine, features, item, tracking_uri, checkpoint=trained.outputs["model"])
-    report_step(trad, dsl.Collected(ev.outputs["point"]), anchor, title, tracking_uri, storage_uri, preset)
+        inf = learned_coding(machine, features, item, tracking_uri, checkpoint=trained.outputs["model"])
+    report_step(machine.evaluate(features, trad, Coded.collect(inf)), anchor, title, tracking_uri, storage_uri,
+                preset)

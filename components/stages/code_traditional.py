@@ -30,7 +30,7 @@ def encode_decode(features_dir: str, codec: str, codec_options: dict, codec_iden
         qp = restore_rate_point(rate_point, integer=True)
         summary = code_features(features_dir, codec, dict(codec_options or {}), codec_identity_hash, qp,
                                 parse_json(conditions, "conditions"), recon_dir, results_path, bitstreams_dir,
-                                preset=preset or None)
+                                preset=preset or None, label=label)
         publish_coding(storage_uri, model, task, label or codec, qp, recon_dir, results_path, bitstreams_dir,
                        rate_unit=codec_class(codec).rate_unit)
         return summary

@@ -48,7 +48,7 @@ def infer(features_dir: str, checkpoint_path: str, lmbda: float, conditions: str
         expected = expected_identity_hash or identity_hash(get_codec("hyperprior", **options).identity)
         summary = code_features(features_dir, "hyperprior", options, expected, lam,
                                 parse_json(conditions, "conditions"), recon_dir, results_path, bitstreams_dir,
-                                preset=preset or None)
+                                preset=preset or None, label=label)
         publish_coding(storage_uri, model, task, label or "hyperprior", lam, recon_dir, results_path, bitstreams_dir)
         return summary
 

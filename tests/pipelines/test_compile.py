@@ -85,8 +85,8 @@ def test_codec_tasks_take_identity_and_every_knob_as_inputs(compiled):
     spec, _ = compiled["benchmark"]
     assert {"codec", "codec_options", "codec_identity_hash", "rate_point", "conditions", "features"} <= _inputs(spec, "comp-code-traditional")
     assert {"checkpoint", "lmbda", "conditions", "codec_identity_hash", "features"} <= _inputs(spec, "comp-hyperprior-infer")
-    assert {"model", "task", "weights_uri", "data_uri", "sample_list_uri", "machine_options", "codec",
-            "rate_point", "recon", "reference", "rate"} <= _inputs(spec, "comp-evaluate")
+    assert {"model", "task", "weights_uri", "data_uri", "sample_list_uri", "machine_options", "reference",
+            "quantized", "quantized_rate", "recons", "rates", "learned_recons", "learned_rates"} <= _inputs(spec, "comp-evaluate")
     assert {"model", "task", "family", "legacy", "overrides", "codecs", "rate_points"} <= _inputs(spec, "comp-prepare-coding")
 
 
@@ -116,16 +116,30 @@ def test_codec_loop_fans_out_over_the_grid_and_passes_the_identity(compiled):
             assert f'["{key}"]' in params[knob]["parameterExpressionSelector"], (knob, params[knob])
 
 
-def test_report_fans_in_every_loop(compiled):
+def test_one_evaluate_task_fans_in_every_loop_and_feeds_the_report(compiled):
     spec, _ = compiled["benchmark"]
     tasks = _tasks(spec)
+    evaluations = {name: t for name, t in tasks.items() if name.startswith("evaluate")}
+    assert len(evaluations) == 2  # one per features branch (extract / import), none inside a loop
+    for ev in evaluations.values():
+        arts = ev["inputs"]["artifacts"]
+        for collected in ("recons", "rates", "learned_recons", "learned_rates"):
+            assert arts[collected]["taskOutputArtifact"]["producerTask"].startswith("for-loop"), collected
+        assert arts["quantized"]["taskOutputArtifact"]["producerTask"].startswith("prepare-coding")
+    loops = [t for name, t in tasks.items() if name.startswith("for-loop")]
+    loop_bodies = [spec["components"][t["componentRef"]["name"]]["dag"]["tasks"] for t in loops]
+    assert not any(name.startswith("evaluate") for body in loop_bodies for name in body)
     reports = [t for name, t in tasks.items() if name.startswith("report")]
-    assert len(reports) == 2  # one per features branch (extract / import)
+    assert len(reports) == 2
     for rep in reports:
-        arts = rep["inputs"]["artifacts"]
-        assert arts["points"]["taskOutputArtifact"]["producerTask"].startswith("for-loop")
-        assert arts["learned_points"]["taskOutputArtifact"]["producerTask"].startswith("for-loop")
-        assert {"uncompressed", "quantized"} <= set(arts)
+        assert rep["inputs"]["artifacts"]["points"]["taskOutputArtifact"]["producerTask"] in evaluations
+
+
+@pytest.mark.parametrize("name", ["full", "benchmark-traditional"])
+def test_other_pipelines_evaluate_once_per_features_branch(compiled, name):
+    spec, _ = compiled[name]
+    evaluations = [n for n in _tasks(spec) if n.startswith("evaluate")]
+    assert len(evaluations) == (1 if name == "full" else 2)
 
 
 def test_default_codecs_carry_the_local_codec_identity(compiled):

@@ -7,7 +7,7 @@ import pytest
 from fcbench.components.inputs import local_path
 from fcbench.components.rd_join import uncompressed_rate
 from fcbench.components.stages.context import StageError
-from fcbench.components.stages.evaluate import evaluate_point
+from fcbench.components.stages.evaluate import evaluate_points
 from fcbench.components.stages.hyperprior_infer import checkpoint_file
 from fcbench.components.stages.params import log_metrics, parse_json, restore_rate_point
 from fcbench.components.stages.prepare_coding import prepare, rate_grid, resolve_conditions
@@ -61,9 +61,9 @@ def test_uncompressed_rate_is_the_stored_dtype():
 
 
 def test_missing_rate_results_are_named(tiny_cls, tiny_features, tmp_path):
-    with pytest.raises(StageError, match="stage evaluate failed .*rate results .* of codec x265 are missing"):
-        evaluate_point(str(tiny_features), str(tiny_features), "dinov2", "cls", tiny_cls["weights"], tiny_cls["data"],
-                       tiny_cls["sample_list"], tiny_cls["options"], "x265", 22.0, str(tmp_path / "nothing.json"))
+    with pytest.raises(StageError, match=r"stage evaluate failed .*rate results .*nothing\.json are missing"):
+        evaluate_points(str(tiny_features), [str(tiny_features)], [str(tmp_path / "nothing.json")], "dinov2", "cls",
+                        tiny_cls["weights"], tiny_cls["data"], tiny_cls["sample_list"], tiny_cls["options"])
 
 
 def test_rate_point_types_survive_kfp_floats():
