@@ -170,8 +170,10 @@ CACHE_DIR = _define("FCBENCH_CACHE_DIR", "path", "runs",
                     "persistent cache of pipeline tasks: finished codec jobs and training checkpoints. On a "
                     "cluster point it at a volume that outlives the pod: it is the only way a retried task "
                     "resumes instead of starting over", default_text="unset (each task works in a temporary folder)")
-SWEEP_JOBS = _define("FCBENCH_SWEEP_JOBS", "int", "runs", "worker processes of the codec sweep inside one task",
-                     default_text="all cores (`fcbench run --local` uses 1 while it runs)")
+SWEEP_JOBS = _define("FCBENCH_SWEEP_JOBS", "int", "runs", "worker processes of the codec sweep inside one task "
+                     "(pipelines set it to the task's CPU limit)",
+                     default_text="the CPUs this process may use: affinity and cgroup CPU limit "
+                                  "(`fcbench run --local` uses 1 while it runs)")
 ERROR_LOG = _define("FCBENCH_ERROR_LOG", "path", "runs",
                     "JSON-lines file where a failing stage records itself (set by `fcbench run --local` for "
                     "its tasks, to name the stage, sample and rate point that failed)")
@@ -180,6 +182,17 @@ ERROR_LOG = _define("FCBENCH_ERROR_LOG", "path", "runs",
 TRACKING_URI = _define("MLFLOW_TRACKING_URI", "str", "tracking",
                        "MLflow tracking server (`http(s)://...`) or database (`sqlite:///...`) (MLflow's own variable)",
                        default_text="a sqlite store in `FCBENCH_MLFLOW_DIR` (CLI); no tracking (pipeline tasks)")
+OFFLINE_DIR = _define("FCBENCH_OFFLINE_DIR", "path", "tracking",
+                      "offline tracking journal: where pipeline stages record tracking while MLflow is unreachable "
+                      "(upload later with `fcbench upload-tracking`); pipelines set it to the cache volume",
+                      lambda: Path.home() / ".cache" / "fcbench" / "offline-tracking", "`~/.cache/fcbench/offline-tracking`")
+KFP_UI_URL = _define("FCBENCH_KFP_UI_URL", "str", "tracking",
+                     "base URL of the Kubeflow Pipelines UI (e.g. `https://kubeflow.example.org/pipeline`): MLflow runs "
+                     "link back to `<url>/#/runs/details/<run id>` (set on the cluster from the endpoints ConfigMap)",
+                     default_text="unset (runs carry the KFP run id, no link)")
+MLFLOW_UI_URL = _define("FCBENCH_MLFLOW_UI_URL", "str", "tracking",
+                        "browser URL of the MLflow UI, for links in reports (the in-cluster tracking URI is not "
+                        "reachable from a browser)", default_text="the tracking URI when it is http(s)")
 MLFLOW_DIR = _define("FCBENCH_MLFLOW_DIR", "path", "tracking",
                      "folder of the local sqlite MLflow store used when `MLFLOW_TRACKING_URI` is unset",
                      default_text="`./mlflow`")

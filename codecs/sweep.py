@@ -114,7 +114,12 @@ def _dedupe(rate_points: Iterable[RatePoint], unit: str) -> list[RatePoint]:
 
 
 def default_jobs() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    """The CPUs this process may use: its affinity, capped by a cgroup CPU limit (a pod's limit
+    is a quota, not fewer visible cores: without the cap a pod limited to 4 cores on a 64-core
+    node would start 64 workers and be throttled)."""
+    from fcbench.codecs.cpus import available_cpus
+
+    return available_cpus()
 
 
 def run_sweep(

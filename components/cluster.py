@@ -30,8 +30,10 @@ POSTGRES_SECRET_KEYS: Final = ("username", "password")
 
 # Endpoints: ConfigMap whose keys are the environment variable names themselves.
 ENDPOINTS_CONFIG_MAP: Final = "fcbench-endpoints"
+# The two UI URLs are for links in reports and MLflow runs (empty = no links).
 ENDPOINTS_ENV: Final[Mapping[str, str]] = {
-    key: key for key in ("FCBENCH_S3_ENDPOINT", "FCBENCH_S3_SECURE", "MLFLOW_TRACKING_URI")
+    key: key for key in ("FCBENCH_S3_ENDPOINT", "FCBENCH_S3_SECURE", "MLFLOW_TRACKING_URI", "FCBENCH_KFP_UI_URL",
+                         "FCBENCH_MLFLOW_UI_URL")
 }
 
 # In-cluster service names (the base manifests; existing-s3 replaces the MinIO endpoint).

@@ -1,14 +1,19 @@
 """The `benchmark` pipeline: one (model, task) -> features -> every codec x rate point ->
 evaluate -> RD report.
 
+    open_tracking (MLflow parent run, tagged with the KFP run)
+    resolve_codecs (codec identities, resolved in the codec image; never cached)
     features (extract, or dsl.importer of an existing feature set)
       -> prepare_coding ("truncate-quantize": conditions + codec x QP grid + the quantization-only point)
       -> ParallelFor grid: code_traditional
       -> ParallelFor hyperprior checkpoints (path, s3:// or models:/ URI): hyperprior_infer
       -> evaluate (fan-in with dsl.Collected: the uncompressed, quantization-only and every coded
-         point, the machine loaded once) -> report
+         point, the machine loaded once) -> report -> pipeline outputs: HTML report, Markdown table, BD-rates
 
-With a non-empty `storage_uri` every stage also publishes its outputs there
+Nothing is computed when this module is imported or the pipeline compiled beyond the graph:
+the IR is the same on every machine (the codec identities are resolved in the running image).
+Pipelines are built by factories under a deployment (pipelines/deployment.py: resources,
+retries, volumes); the module-level objects use the default one. With a non-empty `storage_uri` every stage also publishes its outputs there
 (components/storage/publish.py, key layout components/storage/keys.py); '' = local only.
 
 The helpers here (MachineArgs, with_features, traditional_branch, learned_coding, Coded,
@@ -16,10 +21,10 @@ report_step) are shared with the `full` and `train_hyperprior` pipelines.
 """
 
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
 from kfp import dsl
-from kfp.dsl import Dataset
+from kfp.dsl import HTML, Dataset, Markdown, Metrics
 
 from fcbench.components.stages.evaluate import evaluate
 from fcbench.components.stages.extract import extract
@@ -27,22 +32,20 @@ from fcbench.components.stages.hyperprior_infer import hyperprior_infer
 from fcbench.components.stages.report import report
 from fcbench.components.stages.prepare_coding import prepare_coding
 from fcbench.components.stages.code_traditional import code_traditional
-from fcbench.pipelines.parameters import DEFAULTS
-from fcbench.pipelines.steps import on_cpu, on_gpu
+from fcbench.components.stages.open_tracking import open_tracking
+from fcbench.components.stages.resolve_codecs import resolve_codecs
+from fcbench.pipelines import deployment
+from fcbench.pipelines.deployment import Deployment
+from fcbench.pipelines.parameters import DEFAULTS, describe
+from fcbench.pipelines.steps import deploy, parallelism
 
 
-def codec_spec(name: str, **options: Any) -> dict:
-    """One entry of the `codecs` parameter: name, options and the identity hash of the codec as
-    built here (the codec task refuses to run if the image's build differs)."""
-    from fcbench.codecs import get_codec
-    from fcbench.components.codec_identity import identity_hash
+class ReportOutputs(NamedTuple):
+    """The outputs of a pipeline that ends in a report."""
 
-    return {"codec": name, "options": options, "identity_hash": identity_hash(get_codec(name, **options).identity)}
-
-
-def default_codecs() -> list[dict]:
-    """x265: the codec every machine has (VTM needs the user's build; add it with --codec vtm)."""
-    return [codec_spec("x265")]
+    report: HTML
+    table: Markdown
+    bd_rates: Metrics
 
 
 @dataclass
@@ -60,29 +63,58 @@ class MachineArgs:
     preset: Any = ""  # fcbench.codecs.presets name ('' = the default, fcbench)
 
     def extract(self) -> dsl.PipelineTask:
-        return on_gpu(extract(model=self.model, task=self.task, weights_uri=self.weights_uri, data_uri=self.data_uri,
+        return deploy(extract(model=self.model, task=self.task, weights_uri=self.weights_uri, data_uri=self.data_uri,
                               sample_list_uri=self.sample_list_uri, machine_options=self.machine_options,
-                              storage_uri=self.storage_uri))
+                              storage_uri=self.storage_uri), "extract")
 
     def evaluate(self, reference: Any, trad: "Traditional", learned: Optional["Coded"] = None) -> dsl.PipelineTask:
         """One evaluate task for every point: the uncompressed `reference`, the quantization-only
         point and the reconstructions of both codec loops (`learned`: None without that branch)."""
         optional = {} if learned is None else {"learned_recons": learned.recons, "learned_rates": learned.rates}
-        return on_gpu(evaluate(reference=reference, quantized=trad.quantized, quantized_rate=trad.quantized_rate,
+        return deploy(evaluate(reference=reference, quantized=trad.quantized, quantized_rate=trad.quantized_rate,
                                recons=trad.coded.recons, rates=trad.coded.rates, model=self.model, task=self.task,
                                weights_uri=self.weights_uri, data_uri=self.data_uri,
-                               sample_list_uri=self.sample_list_uri, machine_options=self.machine_options, **optional))
+                               sample_list_uri=self.sample_list_uri, machine_options=self.machine_options, **optional),
+                      "evaluate")
 
 
-def with_features(machine: MachineArgs, features_uri: Any, body: Callable[[Any], None]) -> None:
+@dataclass
+class Tracking:
+    """Tracking parameters and the parent run opened by `open_tracking`."""
+
+    tracking_uri: Any
+    offline_dir: Any
+    parent_run_id: Any = ""
+
+
+def open_run_tracking(pipeline: str, model: Any, task: Any, tracking_uri: Any, offline_dir: Any) -> Tracking:
+    """The `open_tracking` task: the pipeline's MLflow parent run, tagged with this KFP run."""
+    task_ = deploy(open_tracking(model=model, task=task, pipeline=pipeline, tracking_uri=tracking_uri,
+                                 offline_dir=offline_dir, kfp_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+                                 kfp_run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER, params={"pipeline": pipeline}),
+                   "open_tracking")
+    task_.set_caching_options(False)
+    return Tracking(tracking_uri, offline_dir, task_.outputs["Output"])
+
+
+def resolved_codecs(codecs: Any) -> Any:
+    """The `resolve_codecs` task's output: the codecs with their in-image identity hashes. Never
+    cached: a rebuilt image under the same tag is resolved again (docs/pipelines.md, caching)."""
+    task_ = deploy(resolve_codecs(codecs=codecs), "resolve_codecs").set_display_name("resolve-codec-identities")
+    task_.set_caching_options(False)
+    return task_.outputs["Output"]
+
+
+def with_features(machine: MachineArgs, features_uri: Any, body: Callable[[Any], Any]) -> list:
     """Run `body(features)` on extracted features, or on an imported feature set when
-    `features_uri` is set. (The kfp local runner cannot resolve dsl.OneOf, so each branch
-    builds the body on its own features.)"""
+    `features_uri` is set; returns what each branch's body returned. (The kfp local runner
+    cannot resolve dsl.OneOf, so each branch builds the body on its own features.)"""
     with dsl.If(features_uri == "", name="extract-features"):
-        body(machine.extract().outputs["features"])
+        extracted = body(machine.extract().outputs["features"])
     with dsl.Else(name="import-features"):
         imported = dsl.importer(artifact_uri=features_uri, artifact_class=Dataset, reimport=False)
-        body(imported.output)
+        from_import = body(imported.output)
+    return [extracted, from_import]
 
 
 @dataclass
@@ -108,25 +140,27 @@ class Traditional:
 
 def traditional_branch(machine: MachineArgs, features: Any, codecs: Any, qps: Any, legacy: Any) -> Traditional:
     """prepare_coding -> ParallelFor (codec x QP): code_traditional; the quantization-only point
-    comes from prepare_coding."""
-    tq = on_cpu(prepare_coding(features=features, model=machine.model, task=machine.task, family="traditional",
+    comes from prepare_coding. `codecs` is resolve_codecs' output."""
+    tq = deploy(prepare_coding(features=features, model=machine.model, task=machine.task, family="traditional",
                                legacy=legacy, overrides="{}", codecs=codecs, rate_points=qps,
-                               storage_uri=machine.storage_uri, preset=machine.preset)).set_display_name("truncate-quantize")
-    with dsl.ParallelFor(tq.outputs["Output"], name="codec-x-qp") as item:
-        enc = on_cpu(code_traditional(features=features, codec=item.codec, codec_options=item.options,
+                               storage_uri=machine.storage_uri, preset=machine.preset), "prepare_coding"
+                ).set_display_name("truncate-quantize")
+    with dsl.ParallelFor(tq.outputs["Output"], name="codec-x-qp", parallelism=parallelism()) as item:
+        enc = deploy(code_traditional(features=features, codec=item.codec, codec_options=item.options,
                                       codec_identity_hash=item.identity_hash, rate_point=item.rate_point,
                                       conditions=item.conditions, model=machine.model, task=machine.task,
-                                      storage_uri=machine.storage_uri, label=item.label, preset=machine.preset))
+                                      storage_uri=machine.storage_uri, label=item.label, preset=machine.preset),
+                     "code_traditional")
     return Traditional(tq.outputs["quantized"], tq.outputs["results"], Coded.collect(enc))
 
 
 def learned_grid(machine: MachineArgs, features: Any, models: Any, lambdas: Any, legacy: Any) -> dsl.PipelineTask:
     """prepare_coding for the learned family: one grid item (with the learned-path
     conditions) per entry of `models`, or per lambda ([] = the test conditions' lambdas)."""
-    return on_cpu(prepare_coding(features=features, model=machine.model, task=machine.task, family="learned",
+    return deploy(prepare_coding(features=features, model=machine.model, task=machine.task, family="learned",
                                  legacy=legacy, overrides="{}", codecs=models,
-                                 rate_points=lambdas, storage_uri=machine.storage_uri, preset=machine.preset)
-                  ).set_display_name("truncate-quantize-learned")
+                                 rate_points=lambdas, storage_uri=machine.storage_uri, preset=machine.preset),
+                  "prepare_coding").set_display_name("truncate-quantize-learned")
 
 
 def learned_coding(machine: MachineArgs, features: Any, item: Any, tracking_uri: Any, checkpoint: Any = None,
@@ -134,40 +168,58 @@ def learned_coding(machine: MachineArgs, features: Any, item: Any, tracking_uri:
     """hyperprior_infer with the model of one grid item: a trained Model artifact (`checkpoint`)
     or a URI (`checkpoint_uri`: path, s3:// or models:/ via `tracking_uri`)."""
     source = {"checkpoint": checkpoint} if checkpoint is not None else {"checkpoint_uri": checkpoint_uri}
-    return on_cpu(hyperprior_infer(features=features, lmbda=item.rate_point, conditions=item.conditions,
+    return deploy(hyperprior_infer(features=features, lmbda=item.rate_point, conditions=item.conditions,
                                    codec_identity_hash=item.identity_hash, model=machine.model, task=machine.task,
                                    storage_uri=machine.storage_uri, tracking_uri=tracking_uri, label=item.label,
-                                   preset=machine.preset, **source))
+                                   preset=machine.preset, **source), "hyperprior_infer")
 
 
-def report_step(evaluated: dsl.PipelineTask, anchor: Any, title: Any, tracking_uri: Any,
+def report_step(evaluated: dsl.PipelineTask, anchor: Any, title: Any, tracking: Tracking,
                 storage_uri: Any = "", preset: Any = "") -> dsl.PipelineTask:
     """The report of the `evaluate` task's points. Published (when `storage_uri` is set) to
-    reports/<KFP run name>/. The report names `preset`; anchor '' is the preset's."""
-    return on_cpu(report(points=evaluated.outputs["points"], anchor=anchor, title=title, tracking_uri=tracking_uri,
-                         storage_uri=storage_uri, run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER, preset=preset))
+    reports/<KFP run name>/; closes the MLflow parent run. The report names `preset`; anchor ''
+    is the preset's."""
+    return deploy(report(points=evaluated.outputs["points"], anchor=anchor, title=title,
+                         tracking_uri=tracking.tracking_uri, offline_dir=tracking.offline_dir,
+                         parent_run_id=tracking.parent_run_id, storage_uri=storage_uri,
+                         run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER, kfp_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+                         preset=preset), "report")
 
 
-def build_benchmark(learned: bool) -> Callable:
-    """The benchmark pipeline, with (`learned`) or without the hyperprior branch.
+def report_outputs(reports: list) -> ReportOutputs:
+    """The pipeline's outputs from the report task of each features branch (dsl.OneOf: exactly
+    one branch runs)."""
+    if len(reports) == 1:
+        return ReportOutputs(reports[0].outputs["html"], reports[0].outputs["table"], reports[0].outputs["bd_rates"])
+    return ReportOutputs(*(dsl.OneOf(*(r.outputs[name] for r in reports)) for name in ("html", "table", "bd_rates")))
+
+
+def declare_outputs(func: Callable, dep: Deployment) -> Callable:
+    """Cluster builds return the report as the pipeline's outputs. Local builds do not: the kfp
+    local runner cannot select a dsl.OneOf, and local runs read the report from its folder."""
+    func.__annotations__["return"] = None if dep.local else ReportOutputs
+    return func
+
+
+def build_benchmark(learned: bool, dep: Optional[Deployment] = None) -> Callable:
+    """The benchmark pipeline, with (`learned`) or without the hyperprior branch, built under
+    `dep` (default: deployment.DEFAULT).
 
     Two variants because a loop over an empty list cannot be collected by the kfp local runner
     (its Collected output is then missing), so "no hyperprior" is decided when compiling.
     """
     name = "fcbench-benchmark" if learned else "fcbench-benchmark-traditional"
+    dep = dep or deployment.DEFAULT
 
-    @dsl.pipeline(name=name,
-                  description="Feature coding benchmark of one (model, task): features -> codecs x rate points -> "
-                              "task evaluation -> RD report with BD-rate.")
     def benchmark(
         model: str = DEFAULTS["model"],
         task: str = DEFAULTS["task"],
         weights_uri: str = DEFAULTS["weights_uri"],
         data_uri: str = DEFAULTS["data_uri"],
         sample_list_uri: str = DEFAULTS["sample_list_uri"],
-        machine_options: str = DEFAULTS["machine_options"],
+        machine_options: dict = DEFAULTS["machine_options"],
         features_uri: str = DEFAULTS["features_uri"],
-        codecs: list = default_codecs(),
+        codecs: list = DEFAULTS["codecs"],
         qps: list = DEFAULTS["qps"],
         hyperprior: list = DEFAULTS["hyperprior"],
         legacy: bool = DEFAULTS["legacy"],
@@ -175,35 +227,33 @@ def build_benchmark(learned: bool) -> Callable:
         anchor: str = DEFAULTS["anchor"],
         title: str = DEFAULTS["title"],
         tracking_uri: str = DEFAULTS["tracking_uri"],
+        offline_dir: str = DEFAULTS["offline_dir"],
         storage_uri: str = DEFAULTS["storage_uri"],
     ):
-        """codecs: [{codec, options, identity_hash, chain}] (the hash of the codec identity as built where it
-        runs: `--codec NAME` computes it; chain: optional, {} = the paper's chain, e.g. {"outliers":
-        true} or {"ranges": "s3://.../table.json"}, see docs/codecs.md); qps: [] =
-        the test conditions' QPs; hyperprior: [{codec: "hyperprior", rate_point: lambda, uri:
-        checkpoint URI (local path, s3:// or models:/<name>/<version> of the tracking_uri
-        registry), identity_hash: '' (trust the checkpoint) or the codec identity hash}] (ignored by the
-        traditional variant); features_uri: '' = extract with the machine, else import that
-        feature set; storage_uri: '' = local only, else s3://bucket/prefix (or a folder) where
-        every stage also publishes its outputs (docs/storage.md); preset: fcbench or paper (the
-        reference chain: floor quantization; give codecs=[vtm]; docs/test-conditions.md §7),
-        named in every result; legacy: the reference's floor under any preset; anchor: '' = the
-        preset's (vtm)."""
         machine = MachineArgs(model, task, weights_uri, data_uri, sample_list_uri, machine_options, storage_uri, preset)
+        tracking = open_run_tracking(name, model, task, tracking_uri, offline_dir)
+        resolved = resolved_codecs(codecs)
 
-        def body(features: Any) -> None:
-            trad = traditional_branch(machine, features, codecs, qps, legacy)
+        def body(features: Any) -> dsl.PipelineTask:
+            trad = traditional_branch(machine, features, resolved, qps, legacy)
             coded = None
             if learned:
                 grid = learned_grid(machine, features, hyperprior, [], legacy)
-                with dsl.ParallelFor(grid.outputs["Output"], name="hyperprior-models") as item:
+                with dsl.ParallelFor(grid.outputs["Output"], name="hyperprior-models", parallelism=parallelism()) as item:
                     inf = learned_coding(machine, features, item, tracking_uri, checkpoint_uri=item.uri)
                 coded = Coded.collect(inf)
-            report_step(machine.evaluate(features, trad, coded), anchor, title, tracking_uri, storage_uri, preset)
+            return report_step(machine.evaluate(features, trad, coded), anchor, title, tracking, storage_uri, preset)
 
-        with_features(machine, features_uri, body)
+        reports = with_features(machine, features_uri, body)
+        if not dep.local:
+            return report_outputs(reports)
 
-    return benchmark
+    summary = ("Feature coding benchmark of one (model, task): features -> codecs x rate points -> task evaluation "
+               "-> RD report with BD-rate" + (", with trained hyperpriors." if learned else " (traditional codecs)."))
+    func = declare_outputs(describe(summary)(benchmark), dep)
+    with deployment.building_with(dep):
+        built = dsl.pipeline(name=name, description=summary)(func)
+    return deployment.built(built, lambda d: build_benchmark(learned, d), dep)
 
 
 benchmark = build_benchmark(learned=True)

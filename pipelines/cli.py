@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "fcbench.pipelines.commands.hyperprior",
     "fcbench.pipelines.commands.machines",
     "fcbench.pipelines.commands.kfp",
+    "fcbench.pipelines.commands.kubeflow",
     "fcbench.pipelines.commands.data",
     "fcbench.pipelines.commands.report",
 )

@@ -9,7 +9,6 @@ training images); real runs pass training inputs (docs/test-conditions.md §5 "f
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
@@ -50,13 +49,13 @@ class DemoResult:
 
 def demo_arguments(assets: dict, settings: DemoSettings, tracking_uri: str) -> dict:
     """Parameters of the `full` pipeline for the demo."""
-    from fcbench.pipelines.benchmark import default_codecs
+    from fcbench.pipelines.parameters import DEFAULTS
 
     return dict(
         model="dinov2", task="cls", weights_uri=str(assets["weights"]), data_uri=str(assets["data"]),
         sample_list_uri=str(assets["sample_list"]), train_data_uri=str(assets["data"]),
-        train_sample_list_uri=str(assets["sample_list"]), machine_options=json.dumps(assets["options"]),
-        codecs=default_codecs(), qps=list(settings.qps), lambdas=list(settings.lambdas),
+        train_sample_list_uri=str(assets["sample_list"]), machine_options=dict(assets["options"]),
+        codecs=DEFAULTS["codecs"], qps=list(settings.qps), lambdas=list(settings.lambdas),
         crop=list(settings.crop), epochs=0, steps=settings.steps, lr=settings.lr, batch_size=settings.batch_size,
         seed=settings.seed, N=settings.N, M=settings.M, evaluate="last", legacy=False, anchor="x265",
         title="fcbench demo: tiny DINOv2 cls, x265 vs hyperprior", tracking_uri=tracking_uri or "off",
@@ -66,7 +65,8 @@ def demo_arguments(assets: dict, settings: DemoSettings, tracking_uri: str) -> d
 def run_demo(out_dir: Path = DEFAULT_OUT, settings: Optional[DemoSettings] = None, cache: bool = True) -> DemoResult:
     """Generate the tiny assets (once), run the `full` pipeline locally, return where things are."""
     from fcbench.machines.dinov2.tiny import make_assets
-    from fcbench.pipelines.full import full
+    from fcbench.pipelines.deployment import DEFAULT
+    from fcbench.pipelines.full import build_full
     from fcbench.pipelines.local import run_local
 
     settings = settings or DemoSettings()
@@ -79,7 +79,7 @@ def run_demo(out_dir: Path = DEFAULT_OUT, settings: Optional[DemoSettings] = Non
     if settings.tracking:
         mlflow_dir.mkdir(parents=True, exist_ok=True)
     log = out / "kfp-local.log"
-    run = run_local(full, demo_arguments(assets, settings, tracking_uri), out, cache=cache, log_path=log)
+    run = run_local(build_full(DEFAULT.for_local()), demo_arguments(assets, settings, tracking_uri), out, cache=cache, log_path=log)
     report_dir = run.report_dir
     where = {
         "assets (tiny weights + images)": assets_dir,

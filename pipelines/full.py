@@ -1,67 +1,84 @@
 """The `full` pipeline: train the hyperpriors, then benchmark them and the traditional codecs
 (VTM, x265, ...) together on the same test features, in one report.
 
+    open_tracking, resolve_codecs
     extract (test) ----+--> traditional branch (prepare_coding -> ParallelFor codec x QP: code_traditional)
                        +--> prepare_coding (learned) -> ParallelFor lambda:
     extract (train) ------> hyperprior_train -> hyperprior_infer
-                                 -> evaluate (both fan-ins, one machine) -> report
+                                 -> evaluate (both fan-ins, one machine) -> report -> pipeline outputs
 """
-from typing import Any
+from typing import Any, Callable, Optional
 
 from kfp import dsl
 
 from fcbench.codecs.hyperprior import training_settings
-from fcbench.pipelines.benchmark import (Coded, MachineArgs, default_codecs, learned_coding, learned_grid, report_step,
+from fcbench.pipelines import deployment
+from fcbench.pipelines.benchmark import (Coded, MachineArgs, declare_outputs, learned_coding, learned_grid,
+                                         open_run_tracking, report_outputs, report_step, resolved_codecs,
                                          traditional_branch)
-from fcbench.pipelines.parameters import DEFAULTS
+from fcbench.pipelines.deployment import Deployment
+from fcbench.pipelines.parameters import DEFAULTS, describe
+from fcbench.pipelines.steps import parallelism
 from fcbench.pipelines.train_hyperprior import HYPERPRIOR, train_step
 
 
-@dsl.pipeline(name="fcbench-full",
-              description="Train hyperpriors and benchmark them with the traditional codecs in one RD report.")
-def full(
-    model: str = DEFAULTS["model"],
-    task: str = DEFAULTS["task"],
-    weights_uri: str = DEFAULTS["weights_uri"],
-    data_uri: str = DEFAULTS["data_uri"],
-    sample_list_uri: str = DEFAULTS["sample_list_uri"],
-    train_data_uri: str = DEFAULTS["train_data_uri"],
-    train_sample_list_uri: str = DEFAULTS["train_sample_list_uri"],
-    machine_options: str = DEFAULTS["machine_options"],
-    codecs: list = default_codecs(),
-    qps: list = DEFAULTS["qps"],
-    lambdas: list = DEFAULTS["lambdas"],
-    crop: list = DEFAULTS["crop"],
-    epochs: int = DEFAULTS["epochs"],
-    steps: int = DEFAULTS["steps"],
-    batch_size: int = DEFAULTS["batch_size"],
-    lr: float = DEFAULTS["lr"],
-    seed: int = DEFAULTS["seed"],
-    N: int = DEFAULTS["N"],
-    M: int = DEFAULTS["M"],
-    evaluate: str = DEFAULTS["evaluate"],
-    legacy: bool = DEFAULTS["legacy"],
-    preset: str = DEFAULTS["preset"],
-    anchor: str = DEFAULTS["anchor"],
-    title: str = DEFAULTS["title"],
-    tracking_uri: str = DEFAULTS["tracking_uri"],
-    storage_uri: str = DEFAULTS["storage_uri"],
-):
-    """Training features come from train_data_uri (the reference's separate training inputs);
-    qps/lambdas: [] = the test conditions'; crop, epochs, batch_size, lr: [] / 0 = the test
-    conditions' (steps alone bound the training when given); storage_uri: '' = local only, else
-    every stage publishes its outputs there (test features, codec outputs, trained models,
-    report; not the training features); preset: fcbench or paper (docs/test-conditions.md §7),
-    anchor '' = the preset's."""
-    training = training_settings.pick(locals())
-    machine = MachineArgs(model, task, weights_uri, data_uri, sample_list_uri, machine_options, storage_uri, preset)
-    trainer = MachineArgs(model, task, weights_uri, train_data_uri, train_sample_list_uri, machine_options)
-    features: Any = machine.extract().outputs["features"]
-    train_features: Any = trainer.extract().set_display_name("extract-train").outputs["features"]
-    trad = traditional_branch(machine, features, codecs, qps, legacy)
-    grid = learned_grid(machine, features, HYPERPRIOR, lambdas, legacy)
-    with dsl.ParallelFor(grid.outputs["Output"], name="lambdas") as item:
-        trained = train_step(train_features, trainer, item.rate_point, training, tracking_uri, storage_uri)
-        inf = learned_coding(machine, features, item, tracking_uri, checkpoint=trained.outputs["model"])
-    report_step(machine.evaluate(features, trad, Coded.collect(inf)), anchor, title, tracking_uri, storage_uri,
-                preset)
+def build_full(dep: Optional[Deployment] = None) -> Callable:
+    """The full pipeline built under `dep` (default: deployment.DEFAULT)."""
+    name = "fcbench-full"
+    dep = dep or deployment.DEFAULT
+
+    def full(
+        model: str = DEFAULTS["model"],
+        task: str = DEFAULTS["task"],
+        weights_uri: str = DEFAULTS["weights_uri"],
+        data_uri: str = DEFAULTS["data_uri"],
+        sample_list_uri: str = DEFAULTS["sample_list_uri"],
+        train_data_uri: str = DEFAULTS["train_data_uri"],
+        train_sample_list_uri: str = DEFAULTS["train_sample_list_uri"],
+        machine_options: dict = DEFAULTS["machine_options"],
+        codecs: list = DEFAULTS["codecs"],
+        qps: list = DEFAULTS["qps"],
+        lambdas: list = DEFAULTS["lambdas"],
+        crop: list = DEFAULTS["crop"],
+        epochs: int = DEFAULTS["epochs"],
+        steps: int = DEFAULTS["steps"],
+        batch_size: int = DEFAULTS["batch_size"],
+        lr: float = DEFAULTS["lr"],
+        seed: int = DEFAULTS["seed"],
+        N: int = DEFAULTS["N"],
+        M: int = DEFAULTS["M"],
+        evaluate: str = DEFAULTS["evaluate"],
+        legacy: bool = DEFAULTS["legacy"],
+        preset: str = DEFAULTS["preset"],
+        anchor: str = DEFAULTS["anchor"],
+        title: str = DEFAULTS["title"],
+        tracking_uri: str = DEFAULTS["tracking_uri"],
+        offline_dir: str = DEFAULTS["offline_dir"],
+        storage_uri: str = DEFAULTS["storage_uri"],
+    ):
+        training = training_settings.pick(locals())
+        machine = MachineArgs(model, task, weights_uri, data_uri, sample_list_uri, machine_options, storage_uri, preset)
+        trainer = MachineArgs(model, task, weights_uri, train_data_uri, train_sample_list_uri, machine_options)
+        tracking = open_run_tracking(name, model, task, tracking_uri, offline_dir)
+        features: Any = machine.extract().outputs["features"]
+        train_features: Any = trainer.extract().set_display_name("extract-train").outputs["features"]
+        trad = traditional_branch(machine, features, resolved_codecs(codecs), qps, legacy)
+        grid = learned_grid(machine, features, HYPERPRIOR, lambdas, legacy)
+        with dsl.ParallelFor(grid.outputs["Output"], name="lambdas", parallelism=parallelism()) as item:
+            trained = train_step(train_features, trainer, item.rate_point, training, tracking, storage_uri)
+            inf = learned_coding(machine, features, item, tracking_uri, checkpoint=trained.outputs["model"])
+        rep = report_step(machine.evaluate(features, trad, Coded.collect(inf)), anchor, title, tracking, storage_uri,
+                          preset)
+        if not dep.local:
+            return report_outputs([rep])
+
+    summary = ("Train hyperpriors and benchmark them with the traditional codecs in one RD report (training "
+               "features from train_data_uri, test features from data_uri; training settings left at 0 / [] are "
+               "the test conditions').")
+    func = declare_outputs(describe(summary)(full), dep)
+    with deployment.building_with(dep):
+        built = dsl.pipeline(name=name, description=summary)(func)
+    return deployment.built(built, build_full, dep)
+
+
+full = build_full()

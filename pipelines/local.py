@@ -85,6 +85,9 @@ def run_local(pipeline: Callable, arguments: dict[str, Any], out_dir: Path, *, c
     """
     from kfp import local
 
+    from fcbench.pipelines.deployment import local_variant
+
+    pipeline = local_variant(pipeline)  # no retries (the runner would sleep through the backoff)
     root = Path(out_dir).resolve() / "artifacts"
     root.mkdir(parents=True, exist_ok=True)
     name = _pipeline_name(pipeline)

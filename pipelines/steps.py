@@ -1,15 +1,23 @@
-"""Cluster settings applied to pipeline tasks (names from fcbench.components.cluster).
+"""Cluster settings applied to pipeline tasks (names from fcbench.components.cluster, sizes from
+the deployment being built, pipelines/deployment.py).
 
-Every task gets the object-storage credentials and endpoints as environment variables; GPU
-tasks (extract, hyperprior_train, evaluate) also request one GPU and are scheduled onto GPU
-nodes. The kfp local runner ignores these settings; they matter on Kubeflow.
+Every task gets: CPU and memory requests and limits, a retry policy with backoff, a timeout,
+a sized scratch emptyDir (FCBENCH_STAGE_DIR and TMPDIR point there, so staged weights and data
+never land on the container's root filesystem), the persistent cache volume (FCBENCH_CACHE_DIR,
+FCBENCH_OFFLINE_DIR: a retried task resumes, tracking journalled while MLflow was down survives
+the pod), the image pull secrets, and the object-storage credentials and endpoints. GPU stages
+also request one GPU and are scheduled onto GPU nodes. The kfp local runner ignores all of it
+except the retries, which a local build leaves out.
 """
 from __future__ import annotations
 
 from kfp import kubernetes
 from kfp.dsl import PipelineTask
 
+from fcbench.codecs import settings
 from fcbench.components import cluster
+from fcbench.pipelines import deployment
+from fcbench.pipelines.deployment import CACHE_PATH, SCRATCH_PATH
 
 
 def with_env(task: PipelineTask) -> PipelineTask:
@@ -20,13 +28,35 @@ def with_env(task: PipelineTask) -> PipelineTask:
     return task
 
 
-def on_gpu(task: PipelineTask) -> PipelineTask:
-    """One GPU, a GPU node, and the toleration of GPU node taints."""
-    task.set_accelerator_type(cluster.GPU_RESOURCE).set_accelerator_limit(1)
-    kubernetes.add_node_selector(task, *cluster.GPU_NODE_LABEL)
-    kubernetes.add_toleration(task, **dict(cluster.GPU_TOLERATION))
+def deploy(task: PipelineTask, stage: str) -> PipelineTask:
+    """Apply the active deployment's settings for `stage` to `task`."""
+    dep = deployment.active()
+    res = dep.stage(stage)
+    task.set_cpu_request(res.cpu_request).set_cpu_limit(res.cpu_limit)
+    task.set_memory_request(res.memory_request).set_memory_limit(res.memory_limit)
+    if res.retries and not dep.local:
+        task.set_retry(num_retries=res.retries, backoff_duration=dep.retry_backoff,
+                       backoff_factor=dep.retry_backoff_factor, backoff_max_duration=dep.retry_backoff_max)
+    kubernetes.set_timeout(task, res.timeout_s)
+    kubernetes.empty_dir_mount(task, volume_name="scratch", mount_path=SCRATCH_PATH, size_limit=res.scratch)
+    env = {settings.STAGE_DIR.name: f"{SCRATCH_PATH}/stage", "TMPDIR": SCRATCH_PATH,
+           settings.SWEEP_JOBS.name: str(res.sweep_jobs())}
+    if dep.cache_pvc:
+        kubernetes.mount_pvc(task, pvc_name=dep.cache_pvc, mount_path=CACHE_PATH)
+        env.update({settings.CACHE_DIR.name: f"{CACHE_PATH}/tasks",
+                    settings.OFFLINE_DIR.name: f"{CACHE_PATH}/offline-tracking"})
+    if not dep.local:  # the local runner applies task variables: its tasks keep the shell's
+        for name, value in env.items():
+            task.set_env_variable(name, value)
+    if dep.pull_secrets:
+        kubernetes.set_image_pull_secrets(task, list(dep.pull_secrets))
+    if res.gpus:
+        task.set_accelerator_type(cluster.GPU_RESOURCE).set_accelerator_limit(res.gpus)
+        kubernetes.add_node_selector(task, *cluster.GPU_NODE_LABEL)
+        kubernetes.add_toleration(task, **dict(cluster.GPU_TOLERATION))
     return with_env(task)
 
 
-def on_cpu(task: PipelineTask) -> PipelineTask:
-    return with_env(task)
+def parallelism() -> int:
+    """Concurrent iterations of a fan-out (dsl.ParallelFor) in the active deployment."""
+    return deployment.active().parallelism

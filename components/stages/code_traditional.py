@@ -42,6 +42,7 @@ def code_traditional(features: Input[Dataset], codec: str, codec_options: dict, 
                      results: Output[Dataset], metrics: Output[Metrics], model: str = "", task: str = "",
                      storage_uri: str = "", label: str = "", preset: str = ""):
     """Encode + decode every sample at one rate point (QP, CRF) with a traditional codec."""
+    from fcbench.components.report_html import point_metric_names
     from fcbench.components.stages.params import log_metrics
     from fcbench.components.stages.code_traditional import SUMMARY_METRICS, encode_decode
 
@@ -49,4 +50,4 @@ def code_traditional(features: Input[Dataset], codec: str, codec_options: dict, 
                             conditions, recon.path, bitstreams.path, results.path, model, task, storage_uri, label,
                             preset)
     recon.metadata.update({"codec": codec, "rate_point": rate_point, "identity_hash": codec_identity_hash})
-    log_metrics(metrics, summary, SUMMARY_METRICS)
+    log_metrics(metrics, point_metric_names(label or codec, rate_point, {k: summary.get(k) for k in SUMMARY_METRICS}))

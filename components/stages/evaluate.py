@@ -72,7 +72,7 @@ def pair_rates(recon_dirs: list, rate_paths: list) -> list[tuple[str, tuple[str,
 
 
 def evaluate_points(reference_dir: str, recon_dirs: list, rate_paths: list, model: str, task: str,
-                    weights_uri: str, data_uri: str, sample_list_uri: str, machine_options: str) -> list[dict]:
+                    weights_uri: str, data_uri: str, sample_list_uri: str, machine_options: "str | dict") -> list[dict]:
     """Plain-function body: the uncompressed point of `reference_dir`, then one RD point per
     reconstruction (paired with its rate results and named by the label its coding task recorded,
     e.g. x265+side), as dicts (fcbench.components.rd_points.RDPoint schema). The machine is built
@@ -117,7 +117,7 @@ def point_metrics(points: list) -> dict:
 @container_images.component("gpu")
 def evaluate(reference: Input[Dataset], quantized: Input[Dataset], quantized_rate: Input[Dataset],
              recons: Input[List[Dataset]], rates: Input[List[Dataset]], model: str, task: str, weights_uri: str,
-             data_uri: str, sample_list_uri: str, machine_options: str, points: Output[Artifact],
+             data_uri: str, sample_list_uri: str, machine_options: dict, points: Output[Artifact],
              metrics: Output[Metrics], learned_recons: Input[List[Dataset]] = None,
              learned_rates: Input[List[Dataset]] = None):
     """Task metric of the uncompressed features, the quantization-only point and every

@@ -12,7 +12,7 @@ from fcbench.components.stages import container_images
 
 
 def extract_features(model: str, task: str, weights_uri: str, data_uri: str, sample_list_uri: str,
-                     machine_options: str, out_dir: str, storage_uri: str = "") -> dict:
+                     machine_options: "str | dict", out_dir: str, storage_uri: str = "") -> dict:
     """Plain-function body of the component (tests and benchmarks call it directly); with a
     `storage_uri` the feature set is also published to <model>/<task>/features/ there."""
     from fcbench.components.storage.keys import artifact_key
@@ -41,7 +41,7 @@ def extract_features(model: str, task: str, weights_uri: str, data_uri: str, sam
 
 @container_images.component("gpu")
 def extract(model: str, task: str, weights_uri: str, data_uri: str, sample_list_uri: str,
-            machine_options: str, features: Output[Dataset], storage_uri: str = ""):
+            machine_options: dict, features: Output[Dataset], storage_uri: str = ""):
     """Extract the split-point features of every sample into a feature-set Dataset."""
     from fcbench.components.stages.extract import extract_features
 

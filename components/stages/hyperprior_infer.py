@@ -61,6 +61,7 @@ def hyperprior_infer(features: Input[Dataset], lmbda: float, conditions: str,
                      tracking_uri: str = "", label: str = "", preset: str = ""):
     """Encode + decode every sample with the hyperprior trained at `lmbda` (CPU: ANS coding).
     The checkpoint: the `checkpoint` artifact, else `checkpoint_uri` (path, s3://, models:/)."""
+    from fcbench.components.report_html import point_metric_names
     from fcbench.components.stages.hyperprior_infer import infer
     from fcbench.components.stages.params import log_metrics
     from fcbench.components.stages.code_traditional import SUMMARY_METRICS
@@ -71,4 +72,4 @@ def hyperprior_infer(features: Input[Dataset], lmbda: float, conditions: str,
     summary = infer(features.path, source, lmbda, conditions, "cpu", recon.path, bitstreams.path,
                     results.path, codec_identity_hash, model, task, storage_uri, tracking_uri, label, preset)
     recon.metadata.update({"codec": "hyperprior", "rate_point": lmbda, "identity_hash": summary["identity_hash"]})
-    log_metrics(metrics, summary, SUMMARY_METRICS)
+    log_metrics(metrics, point_metric_names("hyperprior", lmbda, {k: summary.get(k) for k in SUMMARY_METRICS}))

@@ -16,12 +16,15 @@ from fcbench.components.stages import container_images
 
 
 def train_model(features_dir: str, model_name: str, task: str, lmbda: float, checkpoint_path: str, curves_dir: str,
-                device: str = "auto", tracking_uri: str = "", storage_uri: str = "", **settings: Any) -> dict:
+                device: str = "auto", tracking_uri: str = "", storage_uri: str = "", parent_run_id: str = "",
+                offline_dir: str = "", run_name: str = "", **settings: Any) -> dict:
     """Plain-function body: trains in a work folder beside the outputs, then moves the evaluated
     checkpoint to `checkpoint_path` and the curves (JSON + PNG) to `curves_dir`. `settings`: the
     training settings, unset ones = the test conditions' of `task`. The run (with tracking) logs
-    every effective setting as an MLflow param. With a `storage_uri` the checkpoint (model.pt) and
-    the curves (curves/) are also published under <model>/<task>/hyperprior/lambda<λ>/ there."""
+    every effective setting as an MLflow param; it is a child of `parent_run_id` (the pipeline's
+    MLflow run), and with MLflow unreachable it goes to the run's offline journal
+    (components/tracking/stage.py). With a `storage_uri` the checkpoint (model.pt) and the curves
+    (curves/) are also published under <model>/<task>/hyperprior/lambda<λ>/ there."""
     import hashlib
     import json
     import shutil
@@ -62,10 +65,14 @@ def train_model(features_dir: str, model_name: str, task: str, lmbda: float, che
                 "last": result.curves[-1] if result.curves else {}}
         uri = stage_tracking_uri(tracking_uri)
         if uri:
-            from fcbench.components.tracking import Tracker
+            from fcbench.components.tracking.stage import stage_tracking
 
-            info["model_uri"] = Tracker(tracking_uri=uri).log_training(
-                model_name, task, float(lmbda), result.curves, str(out), result.config)
+            tracking = stage_tracking(uri, offline_dir, run_name, parent_run_id)
+            info["model_uri"] = tracking.tracker.log_training(
+                model_name, task, float(lmbda), result.curves, str(out), result.config,
+                parent_run_id=parent_run_id or None)
+            if tracking.offline:
+                info["offline_tracking"] = str(tracking.offline_dir)
         if storage_uri:
             key = artifact_key(model_name, task, "hyperprior", rate_point=float(lmbda))
             publish(storage_uri, curves, key + "curves/")
@@ -80,14 +87,16 @@ def train_model(features_dir: str, model_name: str, task: str, lmbda: float, che
 def hyperprior_train(train_features: Input[Dataset], model_name: str, task: str, lmbda: float,
                      tracking_uri: str, model: Output[Model], curves: Output[Artifact], metrics: Output[Metrics],
                      storage_uri: str = "", crop: list = [], epochs: int = 0, steps: int = 0, batch_size: int = 0,
-                     lr: float = 0.0, seed: int = 0, N: int = 128, M: int = 192, evaluate: str = "last"):
+                     lr: float = 0.0, seed: int = 0, N: int = 128, M: int = 192, evaluate: str = "last",
+                     parent_run_id: str = "", offline_dir: str = "", run_name: str = ""):
     """Train the hyperprior for one lambda (GPU when the node has one); unset settings = the test
-    conditions' of the task."""
+    conditions' of the task; the MLflow run is a child of the pipeline's parent run."""
     from fcbench.components.stages.hyperprior_train import train_model
     from fcbench.components.stages.params import log_metrics
 
     info = train_model(train_features.path, model_name, task, lmbda, model.path, curves.path, "auto", tracking_uri,
-                       storage_uri, crop=crop, epochs=epochs, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
-                       N=N, M=M, evaluate=evaluate)
+                       storage_uri, parent_run_id, offline_dir, run_name, crop=crop, epochs=epochs, steps=steps,
+                       batch_size=batch_size, lr=lr, seed=seed, N=N, M=M, evaluate=evaluate)
     model.metadata.update({k: v for k, v in info.items() if k != "last"})
-    log_metrics(metrics, {k: v for k, v in info["last"].items() if k not in ("epoch", "step")})
+    last = {k: v for k, v in info["last"].items() if k not in ("epoch", "step")}
+    log_metrics(metrics, {f"lambda{float(lmbda):g}_{k}": v for k, v in last.items()})

@@ -153,11 +153,13 @@ def prepare_coding(features: Input[Dataset], model: str, task: str, family: str,
     The grid is the task's only parameter output: the kfp local runner cannot loop over a named
     output of a multi-output task.
     """
+    from fcbench.components.report_html import point_metric_names
     from fcbench.components.stages.params import log_metrics
     from fcbench.components.stages.prepare_coding import prepare
 
     conditions, grid, summary = prepare(features.path, model, task, family, legacy, overrides,
                                         codecs, rate_points, quantized.path, results.path, storage_uri, preset)
     quantized.metadata.update({"codec": "bypass", "family": family, "conditions": conditions})
-    log_metrics(stats, summary, ("bpfp", "mse", "psnr_q", "clipped_fraction"))
+    keys = ("bpfp", "mse", "psnr_q", "clipped_fraction")
+    log_metrics(stats, point_metric_names(f"bypass-{family}", 0, {k: summary.get(k) for k in keys}))
     return grid

@@ -82,6 +82,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = codec_sub.add_parser("list", help="registered codecs and whether their binaries are found")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_list)
+    p = codec_sub.add_parser("identity", help="identity (version, binary/cfg sha256, options) and identity hash of "
+                                              "codecs as built here; what a pipeline's resolve_codecs task records")
+    p.add_argument("codecs", nargs="+", metavar="NAME[:JSON]", help="codec name, optionally with JSON options")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_identity)
     p = codec_sub.add_parser("decode", help="decode an fcbench container to a .npy feature")
     p.add_argument("container", type=Path)
     p.add_argument("-o", "--out", type=output_file, required=True)
@@ -214,6 +219,23 @@ def cmd_list(args: argparse.Namespace) -> int:
     for name, row in rows.items():
         state = row.get("version") if row["ready"] else "not ready: " + row["why"].splitlines()[0]
         print(f"{name:12s} {row['frame_kind']:8s} {state}")
+    return 0
+
+
+def cmd_identity(args: argparse.Namespace) -> int:
+    from fcbench.components.codec_identity import parse_codec_entry, resolve_identity
+
+    resolved = []
+    for text in args.codecs:
+        spec = parse_codec_entry(text)
+        resolved.append(resolve_identity(spec["codec"], spec["options"]))
+    if args.json:
+        print(json.dumps(resolved, indent=2, default=str))
+        return 0
+    for r in resolved:
+        print(f"{r['codec']}: {r['identity_hash']}")
+        for key, value in r["identity"].items():
+            print(f"  {key}: {value}")
     return 0
 
 

@@ -23,6 +23,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("doctor", help="report versions, codecs found and server reachability")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--kfp-host", metavar="URL", help="also ask this Kubeflow Pipelines backend its version and say "
+                                                      "whether it runs fcbench's IR (2.14 or newer)")
+    auth = p.add_mutually_exclusive_group()
+    auth.add_argument("--token", help="bearer token for --kfp-host")
+    auth.add_argument("--token-file", help="service-account token file for --kfp-host")
+    auth.add_argument("--cookie", help="session cookie NAME=VALUE for --kfp-host")
+    p.add_argument("--ca-cert", help="CA bundle for --kfp-host")
     p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("pack", help="truncate, quantize and pack a .npy feature into a raw 4:0:0 frame")
@@ -181,8 +188,25 @@ def _service_report() -> dict:
     return out
 
 
+def kfp_backend_report(args: argparse.Namespace) -> dict:
+    """The backend's version and whether fcbench's IR runs on it (never raises: doctor reports)."""
+    from fcbench.pipelines.kfp_backend import Credentials, backend_info, version_verdict
+
+    try:
+        creds = Credentials(token=args.token or "", token_file=args.token_file or "", cookie=args.cookie or "",
+                            ca_cert=args.ca_cert or "")
+        info = backend_info(args.kfp_host, creds)
+    except (RuntimeError, ValueError, FileNotFoundError) as exc:
+        return {"host": args.kfp_host, "ok": False, "verdict": str(exc)}
+    ok, verdict = version_verdict(str(info.get("tag_name", "")))
+    return {"host": args.kfp_host, "version": info.get("tag_name"), "multi_user": info.get("multi_user"),
+            "ok": ok, "verdict": verdict}
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     report = doctor_report()
+    if getattr(args, "kfp_host", None):
+        report["kubeflow_pipelines"] = kfp_backend_report(args)
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
@@ -193,7 +217,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
                 print(f"  {k}: {v}")
         else:
             print(f"{key}: {value}")
-    return 0
+    backend = report.get("kubeflow_pipelines")
+    return 1 if backend is not None and not backend["ok"] else 0
 
 
 def cmd_pack(args: argparse.Namespace) -> int:

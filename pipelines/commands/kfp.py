@@ -1,5 +1,5 @@
-"""Pipeline commands: `fcbench run PIPELINE --local`, `fcbench compile`, `fcbench submit`,
-`fcbench demo`.
+"""Pipeline commands: `fcbench run PIPELINE --local`, `fcbench compile`, `fcbench demo`
+(`fcbench submit` and `fcbench upload` are in commands/kubeflow.py).
 
 Pipeline parameters come from friendly flags (--model, --codec, --qp, ...) or generic
 `--param NAME=VALUE` (VALUE parsed as JSON when it is JSON, else taken as a string); unknown
@@ -10,34 +10,39 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import socket
 import sys
 from pathlib import Path
-from typing import Any, Callable
-from urllib.parse import urlparse
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from fcbench.codecs import settings
 from fcbench.codecs.presets import get_preset, preset_names
 from fcbench.pipelines.commands.options import add_training_flags, output_folder, parse_options, parse_value, training_flags
 
-PIPELINES: dict[str, tuple[str, str]] = {
-    "benchmark": ("fcbench.pipelines.benchmark", "benchmark"),
-    "benchmark-traditional": ("fcbench.pipelines.benchmark", "benchmark_traditional"),
-    "train_hyperprior": ("fcbench.pipelines.train_hyperprior", "train_hyperprior"),
-    "full": ("fcbench.pipelines.full", "full"),
+if TYPE_CHECKING:
+    from fcbench.pipelines.deployment import Deployment
+
+PIPELINES: dict[str, tuple[str, str, dict]] = {
+    "benchmark": ("fcbench.pipelines.benchmark", "build_benchmark", {"learned": True}),
+    "benchmark-traditional": ("fcbench.pipelines.benchmark", "build_benchmark", {"learned": False}),
+    "train_hyperprior": ("fcbench.pipelines.train_hyperprior", "build_train_hyperprior", {}),
+    "full": ("fcbench.pipelines.full", "build_full", {}),
 }
 ALIASES = {"train-hyperprior": "train_hyperprior", "benchmark_traditional": "benchmark-traditional"}
 IMAGE_FLAGS = {"image_registry": settings.IMAGE_REGISTRY, "image_tag": settings.IMAGE_TAG,
                "codec_image": settings.CODEC_IMAGE, "gpu_image": settings.GPU_IMAGE}
 
 
-def load_pipeline(name: str) -> Callable:
-    """The pipeline function registered as `name`."""
+def pipeline_key(name: str) -> str:
     key = ALIASES.get(name, name)
     if key not in PIPELINES:
         raise KeyError(f"unknown pipeline {name!r}; available: {', '.join(PIPELINES)}")
-    module, attr = PIPELINES[key]
-    return getattr(importlib.import_module(module), attr)
+    return key
+
+
+def load_pipeline(name: str, dep: Optional["Deployment"] = None) -> Callable:
+    """The pipeline registered as `name`, built under `dep` (default: the default deployment)."""
+    module, factory, kwargs = PIPELINES[pipeline_key(name)]
+    return getattr(importlib.import_module(module), factory)(dep=dep, **kwargs)
 
 
 def pipeline_parameters(pipeline: Callable) -> list[str]:
@@ -45,32 +50,28 @@ def pipeline_parameters(pipeline: Callable) -> list[str]:
 
 
 # ---- parameters -------------------------------------------------------------------------------
-def _codec_entry(text: str) -> dict:
-    """NAME or NAME:{json options} -> {codec, options, identity_hash} built here. The key
-    "chain" of the JSON is the entry's chain spec, not a codec option
-    (x265:{"chain": {"outliers": true}}: x265 with the outlier side channel)."""
-    from fcbench.codecs import chain
-    from fcbench.pipelines.benchmark import codec_spec
+def _codec_entry(text: str) -> Any:
+    """NAME or NAME:{json options}, checked here; the identity is resolved where the codec runs
+    (the pipeline's resolve_codecs task), never on the machine that submits. The key "chain" of
+    the JSON is the entry's chain spec, not a codec option (x265:{"chain": {"outliers": true}}:
+    x265 with the outlier side channel)."""
+    from fcbench.components.codec_identity import parse_codec_entry
 
-    name, _, opts = text.partition(":")
-    options = json.loads(opts) if opts else {}
-    if not isinstance(options, dict):
-        raise ValueError(f"--codec {text!r}: options must be a JSON object")
-    spec = chain.check(options.pop("chain", None))
-    return {**codec_spec(name, **options), **({"chain": spec} if spec else {})}
+    spec = parse_codec_entry(text)
+    return spec["codec"] if set(spec) == {"codec", "options"} and not spec["options"] else spec
 
 
 def _hyperprior_entry(text: str) -> dict:
     """LAMBDA=URI -> a benchmark `hyperprior` entry. For a local checkpoint the identity (its
     sha256, config, lambda) is computed here and checked by the task; a remote one is identified
     by the imported Model artifact only."""
-    from fcbench.pipelines.benchmark import codec_spec
+    from fcbench.components.codec_identity import resolve_identity
 
     lmbda, sep, uri = text.partition("=")
     if not sep or not uri:
         raise ValueError(f"--hyperprior {text!r}: expected LAMBDA=CHECKPOINT_URI")
-    identity_hash = codec_spec("hyperprior", checkpoint=uri, device="cpu")["identity_hash"] if Path(uri).is_file() else ""
-    return {"codec": "hyperprior", "rate_point": float(lmbda), "uri": uri, "identity_hash": identity_hash}
+    pin = resolve_identity("hyperprior", {"checkpoint": uri, "device": "cpu"})["identity_hash"] if Path(uri).is_file() else ""
+    return {"codec": "hyperprior", "rate_point": float(lmbda), "uri": uri, "identity_hash": pin}
 
 
 def collect_arguments(args: argparse.Namespace) -> dict[str, Any]:
@@ -85,13 +86,15 @@ def collect_arguments(args: argparse.Namespace) -> dict[str, Any]:
         if value is not None:
             out[param] = value
     if args.option:
-        out["machine_options"] = json.dumps(parse_options(args.option))
+        out["machine_options"] = parse_options(args.option)
     if args.codec:
         out["codecs"] = [_codec_entry(c) for c in args.codec]
     if args.qp:
         out["qps"] = list(args.qp)
     if args.lmbda:
         out["lambdas"] = list(args.lmbda)
+    if getattr(args, "offline_dir", None) is not None:
+        out["offline_dir"] = args.offline_dir
     if args.hyperprior:
         out["hyperprior"] = [_hyperprior_entry(h) for h in args.hyperprior]
     if args.legacy:
@@ -110,14 +113,15 @@ def collect_arguments(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def resolve(name: str, arguments: dict[str, Any]) -> tuple[str, Callable]:
-    """The pipeline to run for `name` and these arguments; refuses unknown parameters."""
-    key = ALIASES.get(name, name)
+def resolve(name: str, arguments: dict[str, Any], dep: Optional["Deployment"] = None) -> tuple[str, Callable]:
+    """The pipeline to run for `name` and these arguments, built under `dep`; refuses unknown
+    parameters."""
+    key = pipeline_key(name)
     if key == "benchmark" and not arguments.get("hyperprior"):
         # No checkpoints: the variant without the learned branch (see build_benchmark).
         key = "benchmark-traditional"
         arguments.pop("hyperprior", None)
-    pipeline = load_pipeline(key)
+    pipeline = load_pipeline(key, dep)
     known = pipeline_parameters(pipeline)
     unknown = sorted(set(arguments) - set(known))
     if unknown:
@@ -140,7 +144,7 @@ def _add_params(p: argparse.ArgumentParser) -> None:
     g.add_argument("--option", action="append", metavar="KEY=VALUE", help="machine option (repeatable)")
     g.add_argument("--codec", action="append", metavar="NAME[:JSON]",
                    help='traditional codec (repeatable); JSON: its options, plus "chain": {...} for the '
-                        'outlier side channel or fitted ranges (docs/codecs.md)')
+                        'outlier side channel or fitted ranges (docs/codecs.md); its identity is resolved where it runs')
     g.add_argument("--qp", action="append", type=int, help="QP (repeatable; default: test conditions)")
     g.add_argument("--lambda", dest="lmbda", action="append", type=float, help="hyperprior lambda (repeatable)")
     g.add_argument("--hyperprior", action="append", metavar="LAMBDA=URI",
@@ -152,13 +156,16 @@ def _add_params(p: argparse.ArgumentParser) -> None:
                         "--codec is given, VTM as anchor); named in every result (docs/test-conditions.md §7)")
     g.add_argument("--anchor")
     g.add_argument("--title")
-    g.add_argument("--tracking-uri", dest="tracking_uri")
+    g.add_argument("--tracking-uri", dest="tracking_uri", help="MLflow tracking URI ('off' = no tracking)")
+    g.add_argument("--offline-dir", dest="offline_dir",
+                   help="journal tracking here while MLflow is unreachable (default: FCBENCH_OFFLINE_DIR/<run>; "
+                        "'off' = fail instead)")
     g.add_argument("--storage-uri", dest="storage_uri",
                    help="also publish every stage's outputs there (s3://bucket/prefix or a folder); default: local only")
     g.add_argument("--param", action="append", metavar="NAME=VALUE", help="any pipeline parameter (JSON value)")
 
 
-def _add_images(p: argparse.ArgumentParser) -> None:
+def add_images(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("images (default: components/stages/container_images.py settings)")
     g.add_argument("--image-registry", dest="image_registry")
     g.add_argument("--image-tag", dest="image_tag")
@@ -166,7 +173,29 @@ def _add_images(p: argparse.ArgumentParser) -> None:
     g.add_argument("--gpu-image", dest="gpu_image")
 
 
-def _apply_images(args: argparse.Namespace) -> None:
+def add_deploy(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("deployment (pipelines/deployment.py; docs/cluster.md, Resources)")
+    g.add_argument("--deploy", action="append", default=[], metavar="KEY=VALUE",
+                   help="STAGE.FIELD=VALUE (e.g. code_traditional.cpu_limit=16, evaluate.memory_limit=64Gi, "
+                        "*.retries=0) or a top-level setting (parallelism=4, pull_secrets=a,b, cache_pvc=NAME; '' = none)")
+    g.add_argument("--deploy-file", type=Path, metavar="YAML", help="the same settings as a YAML file "
+                   "(top-level keys, and stages: {STAGE: {FIELD: VALUE}}); --deploy wins")
+
+
+def deployment_from_args(args: argparse.Namespace) -> "Deployment":
+    """The default deployment with --deploy-file, then --deploy, applied."""
+    from fcbench.pipelines.deployment import DEFAULT, load_overrides, with_overrides
+
+    overrides: dict[str, Any] = dict(load_overrides(args.deploy_file)) if getattr(args, "deploy_file", None) else {}
+    for item in getattr(args, "deploy", None) or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--deploy {item!r}: expected KEY=VALUE")
+        overrides[key.strip()] = value
+    return with_overrides(DEFAULT, overrides) if overrides else DEFAULT
+
+
+def apply_images(args: argparse.Namespace) -> None:
     """Image settings are read when the component modules are first imported: set them first."""
     given = {setting: getattr(args, flag) for flag, setting in IMAGE_FLAGS.items() if getattr(args, flag, None)}
     if given and "fcbench.components.stages.extract" in sys.modules:
@@ -184,22 +213,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     _add_params(p)
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("compile", help="compile a pipeline to YAML (upload it in the Kubeflow UI)")
+    p = sub.add_parser("compile", help="compile a pipeline to YAML (upload it in the Kubeflow UI, or `fcbench upload`)")
     p.add_argument("pipeline")
     p.add_argument("-o", "--output", type=Path, required=True)
-    _add_images(p)
+    add_images(p)
+    add_deploy(p)
     p.set_defaults(func=cmd_compile)
-
-    p = sub.add_parser("submit", help="submit a pipeline run to Kubeflow Pipelines (kfp.Client)")
-    p.add_argument("pipeline")
-    p.add_argument("--host", required=True, help="KFP API endpoint, e.g. http://localhost:8080")
-    p.add_argument("--experiment", default="fcbench")
-    p.add_argument("--run-name")
-    p.add_argument("--namespace")
-    p.add_argument("--no-cache", action="store_true")
-    _add_params(p)
-    _add_images(p)
-    p.set_defaults(func=cmd_submit)
 
     p = sub.add_parser("demo", help="the whole benchmark on tiny models, locally, in minutes")
     p.add_argument("--out", type=output_folder, default=Path("fcbench-out/demo"))
@@ -211,8 +230,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from fcbench.pipelines.local import run_local
 
+    from fcbench.pipelines.deployment import DEFAULT
+
     arguments = collect_arguments(args)
-    name, pipeline = resolve(args.pipeline, arguments)
+    name, pipeline = resolve(args.pipeline, arguments, DEFAULT.for_local())
     log = args.out.resolve() / "kfp-local.log"
     print(f"running {name} with the kfp local runner (task logs: {log})", flush=True)
     run = run_local(pipeline, arguments, args.out, cache=not args.no_cache, log_path=log)
@@ -229,42 +250,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_compile(args: argparse.Namespace) -> int:
     from kfp import compiler
 
-    _apply_images(args)
-    pipeline = load_pipeline(args.pipeline)
+    apply_images(args)
+    pipeline = load_pipeline(args.pipeline, deployment_from_args(args))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     compiler.Compiler().compile(pipeline, str(args.output))
     print(f"{args.output}: pipeline {args.pipeline} (upload it in the Kubeflow Pipelines UI)")
-    return 0
-
-
-def check_host(host: str, timeout: float = 3.0) -> None:
-    """Fail fast with the endpoint named (kfp.Client would otherwise retry for a long time)."""
-    parsed = urlparse(host if "://" in host else f"http://{host}")
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise ValueError(f"--host {host!r} is not an http(s) URL")
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    try:
-        with socket.create_connection((parsed.hostname, port), timeout=timeout):
-            pass
-    except OSError as exc:
-        raise RuntimeError(f"Kubeflow Pipelines at {host} is unreachable: {exc}") from exc
-
-
-def cmd_submit(args: argparse.Namespace) -> int:
-    import kfp
-
-    from fcbench.components import cluster
-
-    _apply_images(args)
-    arguments = collect_arguments(args)
-    name, pipeline = resolve(args.pipeline, arguments)
-    check_host(args.host)
-    client = kfp.Client(host=args.host, namespace=args.namespace or cluster.DEFAULT_NAMESPACE)
-    result = client.create_run_from_pipeline_func(
-        pipeline, arguments=arguments, run_name=args.run_name, experiment_name=args.experiment,
-        namespace=args.namespace or cluster.DEFAULT_NAMESPACE, enable_caching=not args.no_cache,
-        service_account=cluster.SERVICE_ACCOUNT)
-    print(f"submitted {name}: run {result.run_id} in experiment {args.experiment} at {args.host}")
     return 0
 
 

@@ -12,7 +12,7 @@ from fcbench.components.stages import container_images
 from fcbench.pipelines.commands.kfp import PIPELINES, load_pipeline
 
 GPU_COMPONENTS = ("extract", "evaluate", "hyperprior-train")
-CPU_COMPONENTS = ("prepare-coding", "code-traditional", "hyperprior-infer", "report")
+CPU_COMPONENTS = ("prepare-coding", "code-traditional", "hyperprior-infer", "report", "resolve-codecs", "open-tracking")
 
 
 def compile_docs(name, tmp_path):
@@ -39,12 +39,14 @@ def _base(executor: str) -> str:
 def test_pipeline_compiles_with_the_expected_components(compiled, name):
     spec, _ = compiled[name]
     kinds = {_base(e) for e in spec["deploymentSpec"]["executors"]}
-    expected = {"benchmark": {"extract", "prepare-coding", "code-traditional", "evaluate", "importer",
-                              "hyperprior-infer", "report"},
-                "benchmark-traditional": {"extract", "prepare-coding", "code-traditional", "evaluate", "importer", "report"},
-                "train_hyperprior": {"extract", "prepare-coding", "importer", "hyperprior-train"},
-                "full": {"extract", "prepare-coding", "code-traditional", "evaluate", "hyperprior-train",
-                         "hyperprior-infer", "report"}}[name]
+    first = {"open-tracking", "resolve-codecs"}
+    expected = {"benchmark": first | {"extract", "prepare-coding", "code-traditional", "evaluate", "importer",
+                                      "hyperprior-infer", "report"},
+                "benchmark-traditional": first | {"extract", "prepare-coding", "code-traditional", "evaluate", "importer",
+                                                  "report"},
+                "train_hyperprior": {"open-tracking", "extract", "prepare-coding", "importer", "hyperprior-train"},
+                "full": first | {"extract", "prepare-coding", "code-traditional", "evaluate", "hyperprior-train",
+                                 "hyperprior-infer", "report"}}[name]
     assert kinds == expected
 
 
@@ -142,11 +144,23 @@ def test_other_pipelines_evaluate_once_per_features_branch(compiled, name):
     assert len(evaluations) == (1 if name == "full" else 2)
 
 
-def test_default_codecs_carry_the_local_codec_identity(compiled):
-    from fcbench.codecs import get_codec
-    from fcbench.components.codec_identity import identity_hash
+def test_default_codecs_name_codecs_only(compiled):
+    """No identity computed on the compiling machine is in the IR: the codec image resolves it."""
+    for name in ("benchmark", "benchmark-traditional", "full"):
+        spec, _ = compiled[name]
+        assert spec["root"]["inputDefinitions"]["parameters"]["codecs"]["defaultValue"] == ["x265"]
 
+
+def test_coding_tasks_get_the_identities_resolved_in_the_image(compiled):
+    """prepare_coding's codecs (and so every grid item's identity_hash) come from resolve_codecs,
+    which is never cached."""
     spec, _ = compiled["benchmark"]
-    default = spec["root"]["inputDefinitions"]["parameters"]["codecs"]["defaultValue"]
-    assert default == [{"codec": "x265", "options": {}, "identity_hash": identity_hash(get_codec("x265").identity)}]
-    json.dumps(default)
+    tasks = _tasks(spec)
+    resolve = [t for n, t in tasks.items() if n.startswith("resolve-codecs")]
+    assert len(resolve) == 1 and resolve[0]["cachingOptions"] == {}
+    preps = [t for n, t in tasks.items() if n.startswith("prepare-coding") and
+             t["inputs"]["parameters"]["family"]["runtimeValue"]["constant"] == "traditional"]
+    assert preps
+    for prep in preps:
+        assert prep["inputs"]["parameters"]["codecs"]["componentInputParameter"].startswith(
+            "pipelinechannel--resolve-codecs")

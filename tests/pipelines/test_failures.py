@@ -11,7 +11,7 @@ import pytest
 from fcbench.components.codec_identity import identity_hash
 from fcbench.components.stages.context import StageError, read_error_log, stage_context
 from fcbench.components.stages.code_traditional import encode_decode
-from fcbench.pipelines.benchmark import benchmark_traditional, default_codecs
+from fcbench.pipelines.benchmark import benchmark_traditional
 from fcbench.pipelines.local import PipelineFailed, run_local
 
 
@@ -36,8 +36,8 @@ def test_pipeline_error_names_stage_sample_and_rate_point(tiny_cls, tiny_feature
     monkeypatch.delenv("FCBENCH_SWEEP_JOBS", raising=False)
     bad = poison(tiny_features, tmp_path / "poisoned")
     args = dict(model="dinov2", task="cls", weights_uri=tiny_cls["weights"], data_uri=tiny_cls["data"],
-                sample_list_uri=tiny_cls["sample_list"], machine_options=tiny_cls["options"],
-                features_uri=str(tmp_path / "poisoned"), codecs=default_codecs(), qps=[32], anchor="x265")
+                sample_list_uri=tiny_cls["sample_list"], machine_options=json.loads(tiny_cls["options"]),
+                features_uri=str(tmp_path / "poisoned"), codecs=["x265"], qps=[32], anchor="x265")
     with pytest.raises(PipelineFailed) as info:
         run_local(benchmark_traditional, args, tmp_path / "run", cache=False, log_path=tmp_path / "kfp.log")
     message = str(info.value)

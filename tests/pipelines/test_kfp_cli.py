@@ -5,7 +5,8 @@ import pytest
 import yaml
 
 from fcbench.pipelines.cli import main
-from fcbench.pipelines.commands.kfp import check_host, resolve
+from fcbench.pipelines.commands.kfp import resolve
+from fcbench.pipelines.kfp_backend import check_host
 
 
 def test_compile_writes_a_pipeline_spec(tmp_path, capsys):

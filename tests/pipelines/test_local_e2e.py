@@ -13,7 +13,7 @@ import logging
 import pytest
 
 from fcbench.components.codec_identity import identity_hash
-from fcbench.pipelines.benchmark import codec_spec
+from fcbench.components.codec_identity import resolve_identity
 from fcbench.pipelines.cli import main
 from fcbench.pipelines.local import LocalRun
 
@@ -55,7 +55,7 @@ def test_cli_prints_the_result_table(cli_run, tiny_checkpoint):
     assert "pipeline benchmark finished" in printed
     assert run.table in printed
     # the CLI computed the local checkpoint's identity; hyperprior_infer checked it and coded with it
-    identity = codec_spec("hyperprior", checkpoint=str(tiny_checkpoint), device="cpu")["identity_hash"]
+    identity = resolve_identity("hyperprior", {"checkpoint": str(tiny_checkpoint), "device": "cpu"})["identity_hash"]
     results = json.loads(run.outputs("hyperprior-infer", "results")[0].read_text())
     assert identity_hash(results["identity"]) == identity
 

@@ -4,7 +4,7 @@ import pytest
 from fcbench.pipelines.commands.kfp import PIPELINES, load_pipeline
 from fcbench.pipelines.parameters import DEFAULTS, PARAMETERS
 
-KFP_TYPES = {str: "String", int: "Integer", float: "Float", bool: "Boolean", list: "List"}
+KFP_TYPES = {str: "String", int: "Integer", float: "Float", bool: "Boolean", list: "List", dict: "Dict"}
 
 
 @pytest.mark.parametrize("name", list(PIPELINES))

@@ -54,10 +54,10 @@ def test_extract_publishes_a_verified_feature_set(tiny_cls, root, store, tmp_pat
 
 
 def test_codec_stage_publishes_recon_bitstreams_and_metrics(tiny_features, root, store, conditions, tmp_path):
-    from fcbench.pipelines.benchmark import codec_spec
+    from fcbench.components.codec_identity import resolve_identity
     from fcbench.components.stages.code_traditional import encode_decode
 
-    spec = codec_spec("x265")
+    spec = resolve_identity("x265", {})
     summary = encode_decode(str(tiny_features), "x265", {}, spec["identity_hash"], float(QP), conditions,
                             str(tmp_path / "recon"), str(tmp_path / "bits"), str(tmp_path / "results.json"),
                             MODEL, TASK, root)
@@ -85,13 +85,13 @@ def test_infer_loads_a_registered_model_by_uri_and_publishes(registered, tiny_fe
                                                               store, tmp_path):
     from fcbench.components.stages.hyperprior_infer import infer
     from fcbench.components.stages.prepare_coding import resolve_conditions
-    from fcbench.pipelines.benchmark import codec_spec
+    from fcbench.components.codec_identity import resolve_identity
 
     model_uri, tracking = registered
     assert model_uri.startswith("models:/")
     conds = json.dumps(resolve_conditions(MODEL, TASK, "learned", False, {}))
     # The identity of the local checkpoint: infer must have coded with exactly those bytes.
-    identity = codec_spec("hyperprior", checkpoint=str(tiny_checkpoint), device="cpu")["identity_hash"]
+    identity = resolve_identity("hyperprior", {"checkpoint": str(tiny_checkpoint), "device": "cpu"})["identity_hash"]
     summary = infer(str(tiny_features), model_uri, LAMBDA, conds, "cpu", str(tmp_path / "recon"),
                     str(tmp_path / "bits"), str(tmp_path / "results.json"), identity, MODEL, TASK, root, tracking)
     assert summary["bpfp"] > 0
