@@ -1,4 +1,11 @@
-"""Uploading tracking recorded offline (the server was down) into MLflow, resumably."""
+"""Uploading tracking recorded offline (the server was down) into MLflow, resumably and idempotently.
+
+Progress is saved after every event, but an upload can be killed between an MLflow call and that
+save; the event is then replayed on resume, so every replay must be harmless twice: a run is
+tagged with its offline id and found again instead of created again, metrics carry the journal's
+timestamps (MLflow stores an identical metric once), a model version registered from the run is
+found again, params/tags/artifacts/end are overwrites of the same values.
+"""
 from __future__ import annotations
 
 import json
@@ -50,27 +57,36 @@ def upload_offline(offline_dir: PathLike, tracking_uri: str) -> dict[str, str]:
     return dict(ids)
 
 
+OFFLINE_RUN_TAG = "fcbench.offline_run"  # the offline id a replayed run was created for
+
+
 def _unknown_runs(ev: dict, ids: dict[str, str]) -> set[str]:
     refs = {ev.get("parent")} if ev["type"] == "start_run" else {ev["run"]}
     return {r for r in refs if r and r.startswith("offline-") and r not in ids}
 
 
 def _replay(sink: MlflowSink, root: Path, ev: dict, ids: dict[str, str]) -> None:
-    kind = ev["type"]
+    kind, when = ev["type"], ev.get("time")
     if kind == "start_run":
         parent = ids.get(ev["parent"], ev["parent"])
-        ids[ev["run"]] = sink.start_run(ev["experiment"], ev["name"], parent, ev["params"], ev["tags"],
-                                        [tuple(m) for m in ev.get("metrics", [])])
+        metrics = [tuple(m) for m in ev.get("metrics", [])]
+        existing = sink.find_run(ev["experiment"], OFFLINE_RUN_TAG, ev["run"])
+        if existing:  # created by an upload killed before it saved its progress: finish that one
+            sink.log(existing, ev["params"], metrics, {}, when)
+            ids[ev["run"]] = existing
+        else:
+            ids[ev["run"]] = sink.start_run(ev["experiment"], ev["name"], parent, ev["params"],
+                                            {**ev["tags"], OFFLINE_RUN_TAG: ev["run"]}, metrics, when)
         return
     run = ids.get(ev["run"], ev["run"])
     if kind == "log":
-        sink.log(run, ev["params"], [tuple(m) for m in ev["metrics"]], ev["tags"])
+        sink.log(run, ev["params"], [tuple(m) for m in ev["metrics"]], ev["tags"], when)
     elif kind == "artifact":
         sink.log_artifact(run, root / ev["file"], ev["artifact_path"])
     elif kind == "end_run":
         sink.end_run(run, ev["status"])
     elif kind == "register":
-        tags = {**ev["tags"], "run_id": run}
-        sink.register(run, ev["name"], ev["artifact_path"], tags)
+        if not sink.find_version(ev["name"], run):
+            sink.register(run, ev["name"], ev["artifact_path"], {**ev["tags"], "run_id": run})
     else:
         raise ValueError(f"unknown offline tracking event type {kind!r}")

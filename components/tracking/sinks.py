@@ -30,7 +30,8 @@ class Sink(abc.ABC):
                   metrics: Sequence[tuple[str, float, int]] = ()) -> str: ...
 
     @abc.abstractmethod
-    def log(self, run_id: str, params: dict, metrics: Sequence[tuple[str, float, int]], tags: dict) -> None: ...
+    def log(self, run_id: str, params: dict, metrics: Sequence[tuple[str, float, int]], tags: dict,
+            timestamp_ms: Optional[int] = None) -> None: ...
 
     @abc.abstractmethod
     def log_artifact(self, run_id: str, local_path: PathLike, artifact_path: str) -> None: ...
@@ -72,18 +73,42 @@ class MlflowSink(Sink):
         return self._experiments.get(name)
 
     def start_run(self, experiment: str, name: str, parent: Optional[str], params: dict, tags: dict,
-                  metrics: Sequence[tuple[str, float, int]] = ()) -> str:
+                  metrics: Sequence[tuple[str, float, int]] = (), timestamp_ms: Optional[int] = None) -> str:
         tags = dict(tags)
         if parent:
             tags["mlflow.parentRunId"] = parent
         run = self.client.create_run(self.experiment_id(experiment), run_name=name, tags=str_dict(tags))
-        self.log(run.info.run_id, params, metrics, {})
+        self.log(run.info.run_id, params, metrics, {}, timestamp_ms)
         return run.info.run_id
 
-    def log(self, run_id: str, params: dict, metrics: Sequence[tuple[str, float, int]], tags: dict) -> None:
+    def find_run(self, experiment: str, tag: str, value: str) -> Optional[str]:
+        """The run of `experiment` tagged tag=value (what a replay tagged it with), if any."""
+        exp_id = self.experiment_id(experiment, create=False)
+        if exp_id is None:
+            return None
+        found = self.client.search_runs([exp_id], f"tags.`{tag}` = '{value}'", max_results=2)
+        if len(found) > 1:
+            raise ValueError(f"two MLflow runs are tagged {tag}={value} in {experiment}: {[r.info.run_id for r in found]}")
+        return found[0].info.run_id if found else None
+
+    def find_version(self, name: str, run_id: str) -> Optional[str]:
+        """models:/<name>/<version> of the version registered from `run_id`, if any."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            versions = self.client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
+        except MlflowException:
+            return None
+        return f"models:/{name}/{versions[0].version}" if versions else None
+
+    def log(self, run_id: str, params: dict, metrics: Sequence[tuple[str, float, int]], tags: dict,
+            timestamp_ms: Optional[int] = None) -> None:
+        """`timestamp_ms`: when the values were measured (a replayed journal passes its own, so
+        logging the same event twice stores each metric once: MLflow keeps one row per
+        (key, value, timestamp, step))."""
         from mlflow.entities import Metric, Param, RunTag
 
-        now = int(time.time() * 1000)
+        now = int(timestamp_ms) if timestamp_ms else int(time.time() * 1000)
         ps = [Param(k, v) for k, v in str_dict(params).items()]
         ms = [Metric(k, float(v), now, int(step)) for k, v, step in metrics]
         ts = [RunTag(k, v) for k, v in str_dict(tags).items()]
@@ -126,7 +151,7 @@ class OfflineSink(Sink):
 
     def _event(self, **event: Any) -> None:
         self._n += 1
-        write_json(self.session / "events" / f"{self._n:06d}.json", event)
+        write_json(self.session / "events" / f"{self._n:06d}.json", {**event, "time": int(time.time() * 1000)})
 
     def start_run(self, experiment: str, name: str, parent: Optional[str], params: dict, tags: dict,
                   metrics: Sequence[tuple[str, float, int]] = ()) -> str:
@@ -135,7 +160,8 @@ class OfflineSink(Sink):
                     params=str_dict(params), tags=str_dict(tags), metrics=[list(m) for m in metrics])
         return run_id
 
-    def log(self, run_id: str, params: dict, metrics: Sequence[tuple[str, float, int]], tags: dict) -> None:
+    def log(self, run_id: str, params: dict, metrics: Sequence[tuple[str, float, int]], tags: dict,
+            timestamp_ms: Optional[int] = None) -> None:
         self._event(type="log", run=run_id, params=str_dict(params), metrics=[list(m) for m in metrics],
                     tags=str_dict(tags))
 
