@@ -24,6 +24,17 @@ S3_SECRET_ENV: Final[Mapping[str, str]] = {
     "secretkey": "FCBENCH_S3_SECRET_KEY",
 }
 
+# MinIO's root user: only MinIO and its setup Job read it; the pipelines and MLflow get users of
+# their own, each limited to its bucket (manifests/components/minio/buckets-job.yaml).
+MINIO_ROOT_SECRET: Final = "fcbench-minio-root"
+MINIO_ROOT_SECRET_KEYS: Final = ("rootuser", "rootpassword")
+MLFLOW_S3_SECRET: Final = "fcbench-mlflow-s3"  # MLflow's artifact store user: accesskey, secretkey
+
+# Image pull secret of the private registry holding the codec image (it contains the user's VTM).
+REGISTRY_SECRET: Final = "fcbench-registry"
+# ReadWriteMany volume every task mounts: codec job cache, training checkpoints, offline tracking.
+CACHE_PVC: Final = "fcbench-cache"
+
 # Postgres credentials for the MLflow backend store (used by the manifests only).
 POSTGRES_SECRET: Final = "fcbench-postgres"
 POSTGRES_SECRET_KEYS: Final = ("username", "password")
@@ -40,6 +51,17 @@ ENDPOINTS_ENV: Final[Mapping[str, str]] = {
 MINIO_SERVICE: Final = "fcbench-minio"
 MLFLOW_SERVICE: Final = "fcbench-mlflow"
 POSTGRES_SERVICE: Final = "fcbench-postgres"
+
+
+def service_host(name: str, namespace: str = DEFAULT_NAMESPACE) -> str:
+    """The cluster FQDN of a Service: what clients outside its namespace (the KFP launcher runs
+    code from the kubeflow namespace's images, the UI's artifact server) can resolve."""
+    return f"{name}.{namespace}.svc.cluster.local"
+
+
+# Pipeline pods (Argo workflow pods: KFP's driver, launcher and the steps) carry this label key;
+# the NetworkPolicies admit them to MinIO and MLflow.
+WORKFLOW_POD_LABEL: Final = "workflows.argoproj.io/workflow"
 
 # Buckets: features and reports, MLflow artifacts. The KFP pipeline root is a prefix of the first.
 DATA_BUCKET: Final = "fcbench"

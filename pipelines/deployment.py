@@ -25,6 +25,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Optional
 
+from fcbench.components import cluster
+
 STAGES = ("resolve_codecs", "open_tracking", "extract", "prepare_coding", "code_traditional", "hyperprior_train",
           "hyperprior_infer", "evaluate", "report")
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$")
@@ -81,8 +83,8 @@ class Deployment:
     retry_backoff: str = "60s"
     retry_backoff_factor: float = 2.0
     retry_backoff_max: str = "30m"
-    pull_secrets: tuple[str, ...] = ("fcbench-registry",)  # a missing one is ignored by the kubelet
-    cache_pvc: str = "fcbench-cache"  # RWX PVC at CACHE_PATH: codec jobs, training checkpoints, offline tracking
+    pull_secrets: tuple[str, ...] = (cluster.REGISTRY_SECRET,)  # a missing one is ignored by the kubelet
+    cache_pvc: str = cluster.CACHE_PVC  # RWX PVC at CACHE_PATH: codec jobs, training checkpoints, offline tracking
     local: bool = False  # the kfp local runner: no retries (it would sleep through the backoff)
 
     def stage(self, name: str) -> StageResources:

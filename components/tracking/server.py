@@ -57,8 +57,8 @@ def check_reachable(uri: str, timeout: float = PROBE_TIMEOUT_S) -> None:
             reason = getattr(exc, "reason", exc)
             raise TrackingUnavailableError(
                 f"MLflow tracking server {uri} is unreachable ({reason}). Start it or fix MLFLOW_TRACKING_URI / "
-                "--mlflow; or record offline (Tracker(offline_dir=...)) and upload later with "
-                "upload_offline / `fcbench upload-tracking`."
+                "--mlflow; or record offline (`--offline-dir DIR` on the command line, the offline_dir pipeline "
+                "parameter, on by default) and upload later with `fcbench upload-tracking DIR --mlflow URI`."
             ) from None
     elif scheme == "sqlite":
         db = sqlite_db_path(uri)

@@ -207,9 +207,11 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     report = doctor_report()
     if getattr(args, "kfp_host", None):
         report["kubeflow_pipelines"] = kfp_backend_report(args)
+    backend = report.get("kubeflow_pipelines")
+    status = 1 if backend is not None and not backend["ok"] else 0  # a backend too old or unreachable
     if args.json:
         print(json.dumps(report, indent=2))
-        return 0
+        return status
     for key, value in report.items():
         if isinstance(value, dict):
             print(f"{key}:")
@@ -217,8 +219,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
                 print(f"  {k}: {v}")
         else:
             print(f"{key}: {value}")
-    backend = report.get("kubeflow_pipelines")
-    return 1 if backend is not None and not backend["ok"] else 0
+    return status
 
 
 def cmd_pack(args: argparse.Namespace) -> int:

@@ -60,7 +60,8 @@ def test_overlays_carry_no_secrets(kubectl, kustomization):
 
 def test_secret_template_holds_placeholders_only(kubectl):
     secrets = of_kind(render(kubectl, SECRETS_TEMPLATE), "Secret")
-    assert {s["metadata"]["name"] for s in secrets} == {cluster.S3_SECRET, cluster.POSTGRES_SECRET}
+    assert {s["metadata"]["name"] for s in secrets} == {cluster.S3_SECRET, cluster.POSTGRES_SECRET, cluster.MLFLOW_S3_SECRET,
+                                                      cluster.MINIO_ROOT_SECRET, cluster.REGISTRY_SECRET}
     for s in secrets:
         assert s["metadata"]["annotations"]["fcbench/template"] == "true"
         assert "data" not in s, "templates use stringData placeholders, never encoded values"
@@ -68,6 +69,7 @@ def test_secret_template_holds_placeholders_only(kubectl):
     keys = {s["metadata"]["name"]: set(s["stringData"]) for s in secrets}
     assert keys[cluster.S3_SECRET] == set(cluster.S3_SECRET_ENV)
     assert keys[cluster.POSTGRES_SECRET] == set(cluster.POSTGRES_SECRET_KEYS)
+    assert keys[cluster.MINIO_ROOT_SECRET] == set(cluster.MINIO_ROOT_SECRET_KEYS)
 
 
 def _template_keys(kubectl) -> dict[str, set[str]]:
@@ -168,7 +170,7 @@ def test_mlflow_arguments_survive_the_patches(kubectl, kustomization):
     """Overlays replace the --workers argument by index: every flag must still be there once."""
     args = named(render(kubectl, kustomization), "Deployment", cluster.MLFLOW_SERVICE)["spec"]["template"]["spec"]["containers"][0]["args"]
     flags = sorted(a.split("=", 1)[0] for a in args)
-    assert flags == sorted(["--backend-store-uri", "--artifacts-destination", "--host", "--port", "--workers"])
+    assert flags == sorted(["--artifacts-destination", "--host", "--port", "--workers"])
 
 
 def test_local_overlay_is_smaller_than_production(kubectl):
@@ -204,7 +206,7 @@ def test_names_match_cluster_module(kubectl, kustomization):
     named(docs, "ConfigMap", cluster.KFP_LAUNCHER_CONFIG_MAP)
     services = {s["metadata"]["name"] for s in of_kind(docs, "Service")}
     assert {cluster.MLFLOW_SERVICE, cluster.POSTGRES_SERVICE} <= services
-    assert endpoints["MLFLOW_TRACKING_URI"] == f"http://{cluster.MLFLOW_SERVICE}:5000"
+    assert endpoints["MLFLOW_TRACKING_URI"] == f"http://{cluster.service_host(cluster.MLFLOW_SERVICE)}:5000"
 
 
 @pytest.mark.parametrize("kustomization", OWN_MINIO_OVERLAYS)
@@ -212,12 +214,13 @@ def test_own_minio_buckets_and_roots(kubectl, kustomization):
     docs = render(kubectl, kustomization)
     named(docs, "Service", cluster.MINIO_SERVICE)
     endpoints = named(docs, "ConfigMap", cluster.ENDPOINTS_CONFIG_MAP)["data"]
-    assert endpoints["FCBENCH_S3_ENDPOINT"] == f"{cluster.MINIO_SERVICE}:9000"
+    assert endpoints["FCBENCH_S3_ENDPOINT"] == f"{cluster.service_host(cluster.MINIO_SERVICE)}:9000"
     launcher = named(docs, "ConfigMap", cluster.KFP_LAUNCHER_CONFIG_MAP)["data"]
     assert launcher["defaultPipelineRoot"] == cluster.PIPELINE_ROOT
     job = named(docs, "Job", "fcbench-minio-buckets")
     script = " ".join(job["spec"]["template"]["spec"]["containers"][0]["command"])
-    created = set(re.findall(r"fcbench/([a-z0-9.-]+)", script.split(" mb ", 1)[1]))
+    mb_line = next(line for line in script.splitlines() if " mb " in line)
+    created = set(re.findall(r"fcbench/([a-z0-9.-]+)", mb_line.split(" mb ", 1)[1]))
     assert created == {cluster.DATA_BUCKET, cluster.MLFLOW_BUCKET}
     assert urlparse(endpoints["MLFLOW_ARTIFACTS_DESTINATION"]).netloc == cluster.MLFLOW_BUCKET
 
@@ -322,3 +325,84 @@ def test_cluster_module_fits_kfp_kubernetes():
     assert executor["nodeSelector"]["labels"] == {cluster.GPU_NODE_LABEL[0]: cluster.GPU_NODE_LABEL[1]}
     assert executor["tolerations"] == [dict(cluster.GPU_TOLERATION)]
     assert {e["secretName"] for e in executor["secretAsEnv"]} == {cluster.S3_SECRET}
+
+
+# ---- what a security review looks for (issue #11 part 5) ---------------------------------------
+def _env(container: dict) -> dict:
+    return {e["name"]: e for e in container.get("env", [])}
+
+
+@pytest.mark.parametrize("kustomization", OVERLAYS)
+def test_in_cluster_endpoints_are_fqdns(kubectl, kustomization):
+    """kfp-launcher (and everything else) reaches MinIO/MLflow by the cluster FQDN: a short name does
+    not resolve from other namespaces."""
+    docs = render(kubectl, kustomization)
+    endpoints = named(docs, "ConfigMap", cluster.ENDPOINTS_CONFIG_MAP)["data"]
+    launcher = _providers(docs)["s3"]["default"]["endpoint"]
+    for host in (launcher, endpoints["FCBENCH_S3_ENDPOINT"], urlparse(endpoints["MLFLOW_TRACKING_URI"]).netloc):
+        name = host.split(":")[0]
+        assert "." in name, f"{host} is a short name"
+        if name.endswith(".svc.cluster.local"):
+            assert name.split(".")[1] == cluster.DEFAULT_NAMESPACE, f"{host}: not the overlay's namespace"
+
+
+@pytest.mark.parametrize("kustomization", OWN_MINIO_OVERLAYS)
+def test_pipelines_and_mlflow_use_least_privilege_minio_users(kubectl, kustomization):
+    docs = render(kubectl, kustomization)
+    root_readers = set()
+    for kind, name, spec in [(d["kind"], d["metadata"]["name"], d["spec"]["template"]["spec"])
+                             for d in docs if d["kind"] in ("Deployment", "StatefulSet", "Job")]:
+        for c in spec.get("containers", []) + spec.get("initContainers", []):
+            for e in c.get("env", []):
+                ref = e.get("valueFrom", {}).get("secretKeyRef", {})
+                if ref.get("name") == cluster.MINIO_ROOT_SECRET:
+                    root_readers.add(f"{kind}/{name}")
+    assert root_readers == {"StatefulSet/fcbench-minio", "Job/fcbench-minio-buckets"}
+    mlflow = named(docs, "Deployment", cluster.MLFLOW_SERVICE)["spec"]["template"]["spec"]["containers"][0]
+    assert _env(mlflow)["AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"]["name"] == cluster.MLFLOW_S3_SECRET
+    script = named(docs, "Job", "fcbench-minio-buckets")["spec"]["template"]["spec"]["containers"][0]["command"][-1]
+    assert "policy fcbench-pipelines fcbench" in script and "policy fcbench-mlflow mlflow" in script
+    assert 'user "$PIPELINES_KEY" "$PIPELINES_SECRET" fcbench-pipelines' in script
+
+
+@pytest.mark.parametrize("kustomization", OVERLAYS)
+def test_postgres_password_is_not_on_a_command_line(kubectl, kustomization):
+    for _, spec in pod_specs(render(kubectl, kustomization)):
+        for c in spec.get("containers", []) + spec.get("initContainers", []):
+            line = " ".join(c.get("command", []) + c.get("args", []))
+            assert "PGPASSWORD" not in line and "POSTGRES_PASSWORD" not in line and "postgresql://" not in line, c["name"]
+
+
+@pytest.mark.parametrize("kustomization", OVERLAYS)
+def test_runner_role_reads_only_its_secret(kubectl, kustomization):
+    role = named(render(kubectl, kustomization), "Role", cluster.SERVICE_ACCOUNT)
+    secret_rules = [r for r in role["rules"] if "secrets" in r["resources"]]
+    assert secret_rules and all(r.get("resourceNames") == [cluster.S3_SECRET] and r["verbs"] == ["get"]
+                                for r in secret_rules)
+
+
+@pytest.mark.parametrize("kustomization", OVERLAYS)
+def test_network_policies_guard_every_service(kubectl, kustomization):
+    docs = render(kubectl, kustomization)
+    policies = {p["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/name"]: p for p in of_kind(docs, "NetworkPolicy")}
+    services = {s["metadata"]["name"] for s in of_kind(docs, "Service")}
+    assert services <= set(policies), f"services without a NetworkPolicy: {services - set(policies)}"
+    postgres = policies[cluster.POSTGRES_SERVICE]["spec"]["ingress"]
+    assert [f["podSelector"]["matchLabels"] for rule in postgres for f in rule["from"]] == [
+        {"app.kubernetes.io/name": cluster.MLFLOW_SERVICE}]
+    for name in services - {cluster.POSTGRES_SERVICE}:
+        sources = [f for rule in policies[name]["spec"]["ingress"] for f in rule["from"]]
+        assert {"key": cluster.WORKFLOW_POD_LABEL, "operator": "Exists"} in [
+            e for f in sources for e in f.get("podSelector", {}).get("matchExpressions", [])], name
+        assert all(f.get("podSelector") or f.get("namespaceSelector") for f in sources), "an open rule"
+
+
+@pytest.mark.parametrize("kustomization", OVERLAYS)
+def test_cache_volume_and_ephemeral_storage_defaults(kubectl, kustomization):
+    from fcbench.pipelines.deployment import DEFAULT
+
+    docs = render(kubectl, kustomization)
+    pvc = named(docs, "PersistentVolumeClaim", DEFAULT.cache_pvc)
+    assert pvc["spec"]["accessModes"] == (["ReadWriteOnce"] if kustomization == "overlays/local" else ["ReadWriteMany"])
+    limits = named(docs, "LimitRange", "fcbench-ephemeral-storage")["spec"]["limits"][0]
+    assert "ephemeral-storage" in limits["defaultRequest"] and "ephemeral-storage" in limits["default"]

@@ -58,7 +58,7 @@ def test_mlflow_server_runs_as_deployed(kubectl, moto_s3, tmp_path):
     container = named(docs, "Deployment", cluster.MLFLOW_SERVICE)["spec"]["template"]["spec"]["containers"][0]
     config = named(docs, "ConfigMap", cluster.ENDPOINTS_CONFIG_MAP)["data"]
     secrets = {("fcbench-postgres", "username"): "mlflow", ("fcbench-postgres", "password"): "pw",
-               ("fcbench-s3", "accesskey"): "testing", ("fcbench-s3", "secretkey"): "testing"}
+               ("fcbench-mlflow-s3", "accesskey"): "testing", ("fcbench-mlflow-s3", "secretkey"): "testing"}
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "AWS_"))}
     for item in container["env"]:
@@ -68,8 +68,10 @@ def test_mlflow_server_runs_as_deployed(kubectl, moto_s3, tmp_path):
             env[item["name"]] = secrets[(ref["name"], ref["key"])]
         elif "configMapKeyRef" in source:
             env[item["name"]] = config[source["configMapKeyRef"]["key"]]
-        else:
-            env[item["name"]] = item["value"]
+        else:  # Kubernetes expands $(VAR) of variables defined above
+            env[item["name"]] = re.sub(r"\$\((\w+)\)", lambda m: env[m.group(1)], item["value"])
+    assert env["MLFLOW_BACKEND_STORE_URI"].startswith("postgresql://mlflow:pw@fcbench-postgres:5432/")
+    env["MLFLOW_BACKEND_STORE_URI"] = f"sqlite:///{tmp_path / 'mlflow.db'}"  # substitution 1: SQLite for Postgres
     env["MLFLOW_S3_ENDPOINT_URL"] = moto_s3  # substitution 2: moto for MinIO
     bucket = env["MLFLOW_ARTIFACTS_DESTINATION"].removeprefix("s3://").strip("/")
     s3 = boto3.client("s3", endpoint_url=moto_s3, aws_access_key_id="testing",
@@ -80,10 +82,7 @@ def test_mlflow_server_runs_as_deployed(kubectl, moto_s3, tmp_path):
     args = []
     for arg in container["args"]:
         arg = re.sub(r"\$\((\w+)\)", lambda m: env[m.group(1)], arg)
-        if arg.startswith("--backend-store-uri="):
-            assert arg.startswith("--backend-store-uri=postgresql://mlflow:pw@fcbench-postgres:5432/")
-            arg = f"--backend-store-uri=sqlite:///{tmp_path / 'mlflow.db'}"  # substitution 1
-        elif arg.startswith("--host="):
+        if arg.startswith("--host="):
             arg = "--host=127.0.0.1"  # loopback only on this machine
         elif arg.startswith("--port="):
             arg = f"--port={port}"

@@ -76,3 +76,29 @@ def test_upload_tracking_command(mlflow_server, tmp_path, curve, capsys):
     assert "uploaded 2 run(s)" in capsys.readouterr().out
     assert len(MlflowClient(mlflow_server).search_runs(
         [MlflowClient(mlflow_server).get_experiment_by_name(experiment_name(model, "t")).experiment_id])) == 2
+
+
+def test_report_with_mlflow_down_journals_offline_then_uploads(mlflow_server, tmp_path, curve, capsys):
+    """Regression (#12 item 15): with MLflow down `fcbench report --mlflow` wrote no report and
+    its hint named a Python-only option. With --offline-dir it writes the report from --results,
+    journals the logging, and `fcbench upload-tracking` brings it to MLflow."""
+    model = f"off{time.time_ns()}"
+    save_points_json(curve("vtm", RATES, Q, model=model) + curve("x265", RATES * 1.1, Q, model=model), tmp_path / "r.json")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    argv = ["report", "--results", str(tmp_path / "r.json"), "--mlflow", dead, "--experiment",
+            experiment_name(model, "t"), "--out", str(tmp_path / "out")]
+    assert main(argv) == 1
+    assert "--offline-dir" in capsys.readouterr().err  # the hint names the CLI's option
+    assert main(argv + ["--offline-dir", str(tmp_path / "journal")]) == 0
+    out = capsys.readouterr().out
+    assert "| x265 | vtm | 10.00 |" in out and "fcbench upload-tracking" in out
+    assert (tmp_path / "out" / "report.md").is_file()
+    assert main(["upload-tracking", str(tmp_path / "journal"), "--mlflow", mlflow_server]) == 0
+    client = MlflowClient(tracking_uri=mlflow_server)
+    exp = client.get_experiment_by_name(experiment_name(model, "t"))
+    runs = client.search_runs([exp.experiment_id])
+    parents = [r for r in runs if r.data.tags.get("fcbench.kind") == "pipeline"]
+    assert len(parents) == 1 and len(runs) == 1 + 8 and all(r.info.status == "FINISHED" for r in runs)
+    assert "bd_rate/" + model + "/t/x265_vs_vtm" in parents[0].data.metrics
