@@ -1,7 +1,8 @@
 """`fcbench demo`: the whole benchmark on a laptop, one command, no servers.
 
 A tiny random-weight DINOv2 classification machine on generated images -> features -> x265 at
-the test conditions' 5 QPs and a tiny hyperprior trained for about a minute at 3 lambdas ->
+the test conditions' 5 QPs, av1 at the 5 CRFs they map to, and a tiny hyperprior trained for
+about a minute at 3 lambdas ->
 evaluate -> report table + RD plot, run by the kfp local runner as the `full` pipeline, with a
 local MLflow sqlite store. Everything is written under one folder (default ./fcbench-out/demo).
 The demo trains the hyperpriors on the features of its own test images (it has no separate
@@ -58,7 +59,7 @@ def demo_arguments(assets: dict, settings: DemoSettings, tracking_uri: str) -> d
         codecs=DEFAULTS["codecs"], qps=list(settings.qps), lambdas=list(settings.lambdas),
         crop=list(settings.crop), epochs=0, steps=settings.steps, lr=settings.lr, batch_size=settings.batch_size,
         seed=settings.seed, N=settings.N, M=settings.M, evaluate="last", legacy=False, anchor="x265",
-        title="fcbench demo: tiny DINOv2 cls, x265 vs hyperprior", tracking_uri=tracking_uri or "off",
+        title="fcbench demo: tiny DINOv2 cls, x265 and av1 vs hyperprior", tracking_uri=tracking_uri or "off",
     )
 
 

@@ -261,7 +261,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from fcbench.pipelines.demo import DemoSettings, run_demo
 
-    print(f"fcbench demo: tiny DINOv2 cls, x265 at 5 QPs + hyperprior at 3 lambdas -> {args.out.resolve()}\n"
+    print(f"fcbench demo: tiny DINOv2 cls, x265 at 5 QPs, av1 at the 5 CRFs they map to + hyperprior at 3 lambdas "
+          f"-> {args.out.resolve()}\n"
           f"(task logs: {args.out.resolve() / 'kfp-local.log'})", flush=True)
     result = run_demo(args.out, DemoSettings(tracking=not args.no_tracking), cache=not args.no_cache)
     print(result.table)
