@@ -8,7 +8,7 @@ from fcbench.codecs import Codec, ContainerError
 
 class ZlibCodec(Codec):
     frame_kind = "integer"  # it gets the packed frame of b-bit samples (truncated, quantized)
-    rate_unit = "shift"  # its rate point: how many low bits of each sample are dropped
+    rate_unit = "shift"     # its rate point: how many low bits of each sample are dropped
 
     def __init__(self, level: int = 9) -> None:
         if isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= 9:
@@ -28,10 +28,9 @@ class ZlibCodec(Codec):
     def rate_points_for_qps(cls, qps):  # the pipelines' VTM QPs 22..42 -> 0..4 bits dropped
         return [min(8, max(0, (int(q) - 22) // 5)) for q in qps]
 
-    def encode_frame(self, frame: np.ndarray, rate_point, bit_depth: int) -> bytes:
+    def encode_frame(self, frame, rate_point, bit_depth: int) -> bytes:
         self.check_rate_point(rate_point)
-        kept = frame.astype("<u2") >> rate_point
-        return zlib.compress(kept.tobytes(), self.level)
+        return zlib.compress((frame.astype("<u2") >> rate_point).tobytes(), self.level)
 
     def decode_frame(self, payload: bytes, header) -> np.ndarray:
         rows, cols = header.frame
@@ -42,5 +41,5 @@ class ZlibCodec(Codec):
         if kept.size != rows * cols:
             raise ContainerError(f"zlib payload holds {kept.size} samples, the frame has {rows * cols}")
         shift = int(header.rate_point)  # the container carries the rate point
-        middle = (kept.astype(np.uint32) << shift) + ((1 << shift) >> 1)  # mid-point of the dropped range
+        middle = (kept.astype(np.uint32) << shift) + ((1 << shift) >> 1)
         return np.minimum(middle, 2**header.bit_depth - 1).astype(np.uint16).reshape(rows, cols)

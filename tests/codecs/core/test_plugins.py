@@ -98,3 +98,15 @@ def test_a_sweep_in_another_process_finds_the_plugin(installed_plugins, tmp_path
     assert [(s["rate_point"], s["rate_unit"]) for s in summary] == [(0, "shift"), (2, "shift")]
     assert "QPs [22, 32] -> shift [0, 2]" in out.stderr
     assert sorted(p.name for p in (tmp_path / "o" / "bitstreams" / "zlib").iterdir()) == ["shift0", "shift2"]
+
+
+def test_the_documented_example_is_the_example_package():
+    """docs/codecs.md shows the example plug-in's code: it must be the code that is tested here."""
+    from tests.codecs.core.plugin_packages import EXAMPLE
+    from tests.paths import REPO
+
+    doc = (REPO / "docs" / "codecs.md").read_text()
+    start = doc.index("```python\nimport zlib\n") + len("```python\n")
+    shown = [line for line in doc[start:doc.index("```", start)].splitlines() if line.strip()]
+    code = [line for line in (EXAMPLE / "fcbench_zlib" / "codec.py").read_text().splitlines()[1:] if line.strip()]
+    assert shown == code
