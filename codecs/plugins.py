@@ -70,6 +70,10 @@ def load(name: str, builtin: set[str]) -> Optional[type["Codec"]]:
 
     if name in _ERRORS:
         raise CodecPluginError(_ERRORS[name])
+    from fcbench.codecs.registry import _REGISTRY
+
+    if name in _LOADED and name in _REGISTRY:  # loaded before: no second import or scan
+        return _REGISTRY[name]
     ep = _entry_points().get(name)
     if ep is None:
         return None
