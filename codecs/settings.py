@@ -177,6 +177,9 @@ SWEEP_JOBS = _define("FCBENCH_SWEEP_JOBS", "int", "runs", "worker processes of t
 ERROR_LOG = _define("FCBENCH_ERROR_LOG", "path", "runs",
                     "JSON-lines file where a failing stage records itself (set by `fcbench run --local` for "
                     "its tasks, to name the stage, sample and rate point that failed)")
+PROGRESS_LOG = _define("FCBENCH_PROGRESS_LOG", "path", "runs",
+                       "JSON-lines file where every stage records its start and end (set by `fcbench run --local` "
+                       "and `fcbench demo` for their tasks, to show progress on the terminal)")
 
 # ---- tracking ------------------------------------------------------------------------------------
 TRACKING_URI = _define("MLFLOW_TRACKING_URI", "str", "tracking",

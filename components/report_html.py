@@ -21,14 +21,19 @@ def _metric_key(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9.\-]+", "_", str(text)).strip("_")
 
 
+def rate_label(codec: str, rate_point: object) -> str:
+    """qp32 for block codecs, lambda0.01 for learned ones, the codec alone for `uncompressed`."""
+    if codec == "uncompressed":
+        return ""
+    if codec == "hyperprior":
+        return f"lambda{float(rate_point):g}"  # type: ignore[arg-type]
+    return f"qp{float(rate_point):g}"  # type: ignore[arg-type]
+
+
 def point_metric_names(codec: str, rate_point: object, values: dict) -> dict:
-    """{<codec>@<rate point>:<name>: value}: per-point KFP metrics named by what they measure, the
-    same names the evaluate task gives its points (x265@32:bpfp, hyperprior@0.01:top1)."""
-    try:
-        point = f"{float(rate_point):g}"  # type: ignore[arg-type]  # KFP loop items turn 32 into 32.0
-    except (TypeError, ValueError):
-        point = str(rate_point)
-    return {f"{codec}@{point}:{k}": v for k, v in values.items()}
+    """{<codec>_<qp32|lambda0.01>_<name>: value}: per-point KFP metrics named by what they measure."""
+    prefix = "_".join(p for p in (_metric_key(codec), rate_label(codec, rate_point)) if p)
+    return {f"{prefix}_{_metric_key(k)}": v for k, v in values.items()}
 
 
 def bd_metric_names(report: Report) -> dict[str, float]:

@@ -13,11 +13,11 @@ from kfp import dsl
 
 from fcbench.codecs.hyperprior import training_settings
 from fcbench.pipelines import deployment
-from fcbench.pipelines.benchmark import (Coded, MachineArgs, learned_coding, learned_grid, make_pipeline,
+from fcbench.pipelines.benchmark import (Coded, MachineArgs, declare_outputs, learned_coding, learned_grid,
                                          open_run_tracking, report_outputs, report_step, resolved_codecs,
                                          traditional_branch)
 from fcbench.pipelines.deployment import Deployment
-from fcbench.pipelines.parameters import DEFAULTS
+from fcbench.pipelines.parameters import DEFAULTS, describe
 from fcbench.pipelines.steps import parallelism
 from fcbench.pipelines.train_hyperprior import HYPERPRIOR, train_step
 
@@ -75,7 +75,10 @@ def build_full(dep: Optional[Deployment] = None) -> Callable:
     summary = ("Train hyperpriors and benchmark them with the traditional codecs in one RD report (training "
                "features from train_data_uri, test features from data_uri; training settings left at 0 / [] are "
                "the test conditions').")
-    return make_pipeline(name, summary, full, dep, build_full, outputs=True)
+    func = declare_outputs(describe(summary)(full), dep)
+    with deployment.building_with(dep):
+        built = dsl.pipeline(name=name, description=summary)(func)
+    return deployment.built(built, build_full, dep)
 
 
 full = build_full()

@@ -13,10 +13,11 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional, TextIO
 
 from fcbench.codecs import settings
 from fcbench.components.stages.context import read_error_log
+from fcbench.pipelines.progress import Progress, expected_tasks
 
 
 class PipelineFailed(RuntimeError):
@@ -76,12 +77,14 @@ def describe_failures(name: str, failures: list[dict], cause: BaseException) -> 
 
 
 def run_local(pipeline: Callable, arguments: dict[str, Any], out_dir: Path, *, cache: bool = True,
-              log_path: Optional[Path] = None) -> LocalRun:
+              log_path: Optional[Path] = None, progress: Optional[TextIO] = None,
+              loop_sizes: Optional[dict[str, int]] = None) -> LocalRun:
     """Run `pipeline(**arguments)` with the kfp local SubprocessRunner(use_venv=False).
 
     The pipeline root is <out_dir>/artifacts; with `cache` a rerun reuses finished tasks. The
     runner logs every task's inputs, outputs and output streams to stdout; `log_path` sends that
-    log to a file instead.
+    log to a file instead. With a `progress` stream, a line per finished stage goes there (tasks
+    done of the total that `loop_sizes` allows counting, elapsed and CPU time: pipelines/progress.py).
     """
     from kfp import local
 
@@ -93,6 +96,7 @@ def run_local(pipeline: Callable, arguments: dict[str, Any], out_dir: Path, *, c
     name = _pipeline_name(pipeline)
     before = set(root.glob(f"{name}-*"))
     error_log = Path(out_dir).resolve() / f".errors-{os.getpid()}-{time.time_ns()}.jsonl"
+    progress_log = error_log.with_name(error_log.name.replace(".errors-", ".progress-"))
     prepare_tracking_store(str(arguments.get("tracking_uri") or ""))
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root), raise_on_error=True,
                enable_caching=cache)
@@ -100,9 +104,14 @@ def run_local(pipeline: Callable, arguments: dict[str, Any], out_dir: Path, *, c
     # The runner already runs two loop iterations at once: one sweep worker per task.
     task_env = {settings.ERROR_LOG: str(error_log),
                 settings.SWEEP_JOBS: settings.SWEEP_JOBS.raw() or "1"}
+    shown: Any = contextlib.nullcontext()
+    if progress is not None:
+        task_env[settings.PROGRESS_LOG] = str(progress_log)
+        shown = Progress(progress_log, progress, expected_tasks(pipeline, loop_sizes or {}))
     t0 = time.perf_counter()
     try:
-        with settings.environment(task_env), _log_to(log_path), _restore_print_and_logging():
+        with settings.environment(task_env), shown, _log_to(log_path), _restore_print_and_logging(), \
+                _loop_inputs_kept():
             pipeline(**arguments)
     except Exception as exc:
         failures = read_error_log(error_log)
@@ -110,6 +119,7 @@ def run_local(pipeline: Callable, arguments: dict[str, Any], out_dir: Path, *, c
         raise PipelineFailed(describe_failures(name, failures, exc) + where, failures) from exc
     finally:
         error_log.unlink(missing_ok=True)
+        progress_log.unlink(missing_ok=True)
     return LocalRun(name, _new_run_dir(root, name, before), time.perf_counter() - t0)
 
 
@@ -118,9 +128,46 @@ def prepare_tracking_store(uri: str) -> None:
     trainings) would otherwise both create its schema and collide ("duplicate column")."""
     if not uri.startswith("sqlite:"):
         return
+    import logging
+
     from mlflow.tracking import MlflowClient
 
-    MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
+    quiet = [logging.getLogger(name) for name in ("mlflow.store.db.utils", "alembic")]
+    levels = [log.level for log in quiet]
+    for log in quiet:  # "Creating initial MLflow database tables..." is not news for the terminal
+        log.setLevel(logging.WARNING)
+    try:
+        MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
+    finally:
+        for log, level in zip(quiet, levels):
+            log.setLevel(level)
+
+
+@contextlib.contextmanager
+def _loop_inputs_kept() -> Iterator[None]:
+    """Work around the kfp local runner (2.17) giving every iteration of a dsl.ParallelFor the
+    loop item in place of *each* task output the loop consumes: a second one (the MLflow parent
+    run id of open_tracking, passed into the trainings) must keep its own value. Only the
+    output that holds the items becomes the item; the runner resolves the others as for any task."""
+    from kfp.local.orchestrator import task_spec_utils
+
+    original = task_spec_utils.create_parameter_loop_iteration_task_spec
+
+    def keeping(task_spec: Any, loop_item: Any, loop_task_name: str) -> Any:
+        items = (task_spec.parameter_iterator.items.input_parameter
+                 if task_spec.WhichOneof("iterator") == "parameter_iterator" else None)
+        kept = {name: spec for name, spec in task_spec.inputs.parameters.items()
+                if spec.HasField("task_output_parameter") and name != items}
+        iteration = original(task_spec, loop_item, loop_task_name)
+        for name, spec in kept.items():
+            iteration.inputs.parameters[name].CopyFrom(spec)
+        return iteration
+
+    task_spec_utils.create_parameter_loop_iteration_task_spec = keeping
+    try:
+        yield
+    finally:
+        task_spec_utils.create_parameter_loop_iteration_task_spec = original
 
 
 @contextlib.contextmanager

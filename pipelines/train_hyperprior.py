@@ -14,10 +14,9 @@ from kfp import dsl
 from fcbench.codecs.hyperprior import training_settings
 from fcbench.components.stages.hyperprior_train import hyperprior_train
 from fcbench.pipelines import deployment
-from fcbench.pipelines.benchmark import (MachineArgs, Tracking, learned_grid, make_pipeline, open_run_tracking,
-                                         with_features)
+from fcbench.pipelines.benchmark import MachineArgs, Tracking, learned_grid, open_run_tracking, with_features
 from fcbench.pipelines.deployment import Deployment
-from fcbench.pipelines.parameters import DEFAULTS
+from fcbench.pipelines.parameters import DEFAULTS, describe
 from fcbench.pipelines.steps import deploy, parallelism
 
 # Trained in the pipeline: the Model artifact (an input of hyperprior_infer) is the identity.
@@ -77,7 +76,9 @@ def build_train_hyperprior(dep: Optional[Deployment] = None) -> Callable:
     summary = ("Train one hyperprior per lambda on a training feature set (extracted or imported); each model is "
                "published (storage_uri) and registered in MLflow. Training settings left at 0 / [] are the test "
                "conditions'.")
-    return make_pipeline(name, summary, train_hyperprior, dep, build_train_hyperprior, outputs=False)
+    with deployment.building_with(dep):
+        built = dsl.pipeline(name=name, description=summary)(describe(summary)(train_hyperprior))
+    return deployment.built(built, build_train_hyperprior, dep)
 
 
 train_hyperprior = build_train_hyperprior()

@@ -6,6 +6,8 @@ point, sample); the local runner reads the same records back from FCBENCH_ERROR_
 from __future__ import annotations
 
 import json
+import os
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -31,17 +33,33 @@ def stage_context(stage: str, **context: Any) -> Iterator[dict]:
 
     The yielded dict may be updated (e.g. with the sample being processed) so the error names
     what was current when it failed. Failures are also appended to FCBENCH_ERROR_LOG, which the
-    local runner reads to say which stage, sample and rate point broke the pipeline.
+    local runner reads to say which stage, sample and rate point broke the pipeline; starts and
+    ends go to FCBENCH_PROGRESS_LOG, which a local run follows to show progress.
     """
     ctx = dict(context)
+    _progress("start", stage, ctx)
     try:
         yield ctx
     except StageError:
+        _progress("failed", stage, ctx)
         raise
     except Exception as exc:
         err = StageError(stage, ctx, exc)
         _record(err)
+        _progress("failed", stage, ctx)
         raise err from exc
+    _progress("done", stage, ctx)
+
+
+def _progress(event: str, stage: str, context: dict) -> None:
+    """A stage's start or end, for the terminal of a local run (FCBENCH_PROGRESS_LOG)."""
+    path = settings.PROGRESS_LOG.get()
+    if path is None:
+        return
+    line = json.dumps({"event": event, "stage": stage, "context": context, "pid": os.getpid(), "t": time.time()},
+                      default=str)
+    with open(path, "a") as f:  # one short line, one write
+        f.write(line + "\n")
 
 
 def _record(err: StageError) -> None:

@@ -22,9 +22,8 @@ def _add_sweep_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--features", type=str, required=True, help="feature-set folder (manifest.json + <sample>.npy)")
     p.add_argument("--codec", required=True, help="registered codec name (see `fcbench codec list`)")
     rates = p.add_mutually_exclusive_group()
-    rates.add_argument("--qp", type=int, nargs="+",
-                       help="VTM QPs; a codec whose rate point is not a QP maps them (av1: to CRFs)")
-    rates.add_argument("--rate-points", nargs="+", help="the codec's own rate points (QPs, av1 CRFs, lambdas...)")
+    rates.add_argument("--qp", type=int, nargs="+", help="QPs (block codecs)")
+    rates.add_argument("--rate-points", nargs="+", help="rate points of any codec (e.g. lambdas)")
     p.add_argument("--out", type=output_folder, required=True, help="output folder (bitstreams/, recon/, results.*)")
     p.add_argument("-j", "--jobs", type=int, default=None, help="parallel jobs (default: all cores)")
     p.add_argument("--model", help="take conditions from the test conditions of MODEL TASK")
@@ -165,15 +164,12 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
         if get_codec("vtm", **parse_options(args.option)).cfg_sha256() != preset.vtm_cfg_sha256:
             print("note: the VTM cfg in use is not the reference's all-intra cfg (see fcbench doctor)", file=sys.stderr)
-    if args.rate_points:
+    if args.qp:
+        rate_points = list(args.qp)
+    elif args.rate_points:
         rate_points = [parse_rate_point(r) for r in args.rate_points]
-    elif args.qp or defaults:
-        qps = list(args.qp or defaults)
-        # VTM QPs (given, or the test conditions' traditional ones): a codec with another rate unit maps them
-        rate_points = cls.rate_points_for_qps(qps) if cls.frame_kind == "integer" else qps
-        if cls.rate_unit != "qp" and cls.frame_kind == "integer":
-            print(f"note: {args.codec} rate points are {cls.rate_unit} values: QPs {qps} -> {cls.rate_unit} "
-                  f"{rate_points}", file=sys.stderr)
+    elif defaults:
+        rate_points = defaults
     else:
         raise ValueError("no rate points: give --qp or --rate-points")
     try:
@@ -208,25 +204,21 @@ def _print_result(result, as_json: bool, conditions: dict) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from fcbench.codecs.registry import codec_class, codec_names, codec_origin, plugin_errors
+    from fcbench.codecs.registry import codec_class, codec_names
 
     rows = {}
     for name in codec_names():
-        cls = codec_class(name)
-        row = {"frame_kind": cls.frame_kind, "rate_unit": cls.rate_unit, "origin": codec_origin(name)}
         try:
-            rows[name] = {**row, "version": cls().identity["version"], "ready": True}
+            ident = codec_class(name)().identity
+            rows[name] = {"frame_kind": codec_class(name).frame_kind, "version": ident["version"], "ready": True}
         except Exception as exc:  # report why a codec cannot encode here, never crash the listing
-            rows[name] = {**row, "ready": False, "why": f"{type(exc).__name__}: {exc}"}
-    for name, why in plugin_errors().items():  # installed, but its plug-in cannot be used
-        key = f"plug-in:{name}" if name in rows else name  # a plug-in clashing with a built-in name
-        rows[key] = {"frame_kind": None, "rate_unit": None, "origin": "plug-in", "ready": False, "why": why}
+            rows[name] = {"frame_kind": codec_class(name).frame_kind, "ready": False, "why": f"{type(exc).__name__}: {exc}"}
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    for name, row in sorted(rows.items()):
+    for name, row in rows.items():
         state = row.get("version") if row["ready"] else "not ready: " + row["why"].splitlines()[0]
-        print(f"{name:12s} {row['frame_kind'] or '-':8s} {row['rate_unit'] or '-':7s} {state}  [{row['origin']}]")
+        print(f"{name:12s} {row['frame_kind']:8s} {state}")
     return 0
 
 

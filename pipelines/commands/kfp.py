@@ -235,8 +235,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     arguments = collect_arguments(args)
     name, pipeline = resolve(args.pipeline, arguments, DEFAULT.for_local())
     log = args.out.resolve() / "kfp-local.log"
-    print(f"running {name} with the kfp local runner (task logs: {log})", flush=True)
-    run = run_local(pipeline, arguments, args.out, cache=not args.no_cache, log_path=log)
+    print(f"running {name} with the kfp local runner (task logs: {log}; a line per finished stage)", flush=True)
+    run = run_local(pipeline, arguments, args.out, cache=not args.no_cache, log_path=log, progress=sys.stdout)
     print(f"pipeline {name} finished in {run.wall_s:.1f} s; artifacts: {run.run_dir}")
     try:
         print(f"report: {run.report_dir}\n")
@@ -259,14 +259,18 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from fcbench.pipelines.demo import DemoSettings, run_demo
+    from fcbench.pipelines.demo import DemoSettings, run_demo, what_to_open
+    from fcbench.pipelines.progress import cpu_seconds
 
-    print(f"fcbench demo: tiny DINOv2 cls, x265 at 5 QPs, av1 at the 5 CRFs they map to + hyperprior at 3 lambdas "
-          f"-> {args.out.resolve()}\n"
-          f"(task logs: {args.out.resolve() / 'kfp-local.log'})", flush=True)
-    result = run_demo(args.out, DemoSettings(tracking=not args.no_tracking), cache=not args.no_cache)
-    print(result.table)
-    print(f"\nfinished in {result.wall_s:.1f} s. Written:")
+    settings = DemoSettings(tracking=not args.no_tracking)
+    print(f"fcbench demo: a tiny random-weight DINOv2 on {settings.n_images} generated images; x265 at 5 QPs and a "
+          f"hyperprior trained at {len(settings.lambdas)} lambdas, every stage a task of the kfp local runner "
+          f"(a few minutes; a line per finished stage).\n"
+          f"  output: {args.out.resolve()}\n  task logs: {args.out.resolve() / 'kfp-local.log'}", flush=True)
+    result = run_demo(args.out, settings, cache=not args.no_cache, progress=sys.stdout)
+    print("\n" + result.table)
+    print(f"finished in {result.wall_s:.0f} s ({cpu_seconds():.0f} CPU s). Everything is under {result.out_dir}:")
     for what, path in result.where.items():
         print(f"  {what}: {path}")
+    print("\n" + what_to_open(result))
     return 0

@@ -1,1 +1,0 @@
-"""Example fcbench codec plug-in (see docs/codecs.md, "Write your own codec")."""
