@@ -84,13 +84,22 @@ def _rows(out: Path) -> dict:
     return {(r["rate_point"], r["sample"]): (r["bpfp"], r["mse"]) for r in body["rows"]}
 
 
+_SWEEP_SECONDS: list[float] = []  # how long an undisturbed sweep works, from its folder's creation
+
+
 def _reference(work: Path) -> dict:
-    """The table of an undisturbed sweep (computed once)."""
+    """The table of an undisturbed sweep (computed once, timed for the signal window)."""
     out = work / "reference"
     if not (out / "results.json").is_file():
         import subprocess
 
-        subprocess.run(_encode(_features(work / "features"), out), check=True, stdout=subprocess.DEVNULL)
+        proc = subprocess.Popen(_encode(_features(work / "features"), out), stdout=subprocess.DEVNULL)
+        while not out.exists() and proc.poll() is None:
+            time.sleep(0.02)
+        t0 = time.monotonic()
+        if proc.wait() != 0:
+            raise RuntimeError(f"the undisturbed sweep failed (exit {proc.returncode})")
+        _SWEEP_SECONDS.append(time.monotonic() - t0)
     return _rows(out)
 
 
@@ -117,8 +126,10 @@ def _sweep_case(signum: int, work: Path, rng: random.Random) -> Outcome:
     out = work / "out"
     shutil.rmtree(out, ignore_errors=True)
     features = _features(work / "features")
-    # From the moment the sweep has started (its folder exists) to about when it ends.
-    outcome = signal_at_random(_encode(features, out), signum, (0.0, 5.0), rng, ready=out.exists)
+    _reference(work)
+    # From the moment the sweep has started (its folder exists) to about when it would end.
+    window = (0.0, 0.9 * _SWEEP_SECONDS[0]) if _SWEEP_SECONDS else (0.0, 5.0)
+    outcome = signal_at_random(_encode(features, out), signum, window, rng, ready=out.exists)
     if signum == signal.SIGTERM and outcome.mid_run and outcome.exit_code != 128 + signal.SIGTERM:
         outcome.losses.append(f"exit code {outcome.exit_code} after SIGTERM, not {128 + signal.SIGTERM}")
     if signum == signal.SIGTERM and outcome.mid_run and outcome.exit_code == 128 + signal.SIGTERM:

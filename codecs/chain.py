@@ -20,6 +20,7 @@ import json
 from typing import Any, Optional
 
 from fcbench.codecs import fitted_ranges
+from fcbench.codecs.names import check_name
 
 SPEC_KEYS = ("outliers", "outlier_bits", "outlier_fill", "ranges")
 SIDE_KEYS = ("outliers", "outlier_bits", "outlier_fill")
@@ -57,6 +58,11 @@ def label(codec: str, spec: Optional[dict]) -> str:
         if spec.get("outlier_fill", "median") != "median":
             name += f"/{spec['outlier_fill']}"
     return name
+
+
+def folder(name: str) -> str:
+    """A codec-and-chain name (a `label`) as one safe folder name: x265+side/6b -> x265+side-6b."""
+    return check_name(name.replace("/", "-"), "codec label")
 
 
 def _ranges_text(conditions: dict) -> str:

@@ -13,9 +13,10 @@ finished job; on resume each reconstruction is checked against its recorded sha2
 finished job, writes the table and raises SweepInterrupted. Nothing here is codec-specific.
 
 Output layout under out_dir:
-    bitstreams/<codec>/<rate_tag>/<sample>.bin   containers (what the rate is counted from)
-    recon/<codec>/<rate_tag>/                    reconstructed feature set
-    (rate_tag = the codec's rate unit and the rate point: qp22, crf35, lambda0.0017)
+    bitstreams/<name>/<rate_tag>/<sample>.bin    containers (what the rate is counted from)
+    recon/<name>/<rate_tag>/                     reconstructed feature set
+    (rate_tag = the codec's rate unit and the rate point: qp22, crf35, lambda0.0017; name = the
+    codec and its chain, e.g. x265+side, so sweeps of two chains into one folder add up)
     results.csv, results.json                    per-sample rows + per-rate-point summary
     cache/                                       finished jobs (unless cache_dir is given)
 """
@@ -36,6 +37,7 @@ from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, Union
 import numpy as np
 
 from fcbench.codecs import atomic
+from fcbench.codecs.chain import folder as chain_folder
 from fcbench.codecs.cache import JobCache, cache_key, jsonable
 from fcbench.codecs.featureset import FeatureSet
 from fcbench.codecs.protocol import Codec, Conditions
@@ -133,10 +135,13 @@ def run_sweep(
     progress: bool = True,
     cache_dir: Union[str, Path, None] = None,
     preset: Optional[str] = None,
+    label: Optional[str] = None,
 ) -> SweepResult:
     """Code every sample at every rate point; see the module docstring for what is written.
     `preset` names the preset the conditions came from (fcbench.codecs.presets); it is recorded
-    in every row, the summary and results.json (None: conditions given directly).
+    in every row, the summary and results.json (None: conditions given directly). `label` names
+    the codec and its chain (fcbench.codecs.chain.label, e.g. x265+side; default the codec): the
+    rows' codec column and the folders under bitstreams/ and recon/.
 
     Raises SweepError (after writing all other results) when any job failed, naming each
     failed sample and rate point; SweepInterrupted on SIGTERM / Ctrl-C (finished jobs kept).
@@ -154,6 +159,8 @@ def run_sweep(
         except ValueError as exc:
             raise ValueError(f"sample {sample!r} of {fs.root}: {exc}") from None
     master = codec_for(codec, options)
+    name = label or codec
+    folder = chain_folder(name)
     unit = master.rate_unit
     rps = _dedupe(rate_points, unit)
     for rp in rps:
@@ -184,7 +191,7 @@ def run_sweep(
         source_extra = {k: v for k, v in fs.info(job.sample).extra.items() if k not in ("cache_key", "row")}
         recon_sets[job.rate_point].write(job.sample, recon, origin_dtype=job.origin_dtype, **source_extra,
                                          cache_key=job.key, row=jsonable(recorded))
-        rows[(job.sample, job.rate_point)] = make_row(job.sample, codec, job.rate_point, unit, recorded,
+        rows[(job.sample, job.rate_point)] = make_row(job.sample, name, job.rate_point, unit, recorded,
                                                       cache_hit=job.cached is not None)
         spent = [metrics["dec_s"]] + ([] if job.cached else [metrics["enc_s"]])
         job_seconds += sum(v for v in spent if v is not None)
@@ -194,11 +201,11 @@ def run_sweep(
         try:
             for rp in rps:
                 recon_sets[rp] = FeatureSet.create(
-                    out / "recon" / codec / rate_tag(rp, unit), fs.meta.get("model", ""), fs.meta.get("task", ""),
-                    fs.meta.get("split_point", ""), codec=codec, rate_point=rp, rate_unit=unit,
+                    out / "recon" / folder / rate_tag(rp, unit), fs.meta.get("model", ""), fs.meta.get("task", ""),
+                    fs.meta.get("split_point", ""), codec=codec, label=name, rate_point=rp, rate_unit=unit,
                     conditions=jsonable(conds), codec_identity=identity, source=str(fs.root))
-            pending = _plan(fs, recon_sets, cache, codec, master, conds, options, out, preset, rows)
-            bar = _progress(total, len(rows), codec, progress)
+            pending = _plan(fs, recon_sets, cache, codec, name, master, conds, options, out, preset, rows)
+            bar = _progress(total, len(rows), name, progress)
             if n_jobs == 1 or len(pending) <= 1:
                 for job in pending:
                     finish(job, *run_job_safe(job))
@@ -212,25 +219,25 @@ def run_sweep(
             for recon_set in recon_sets.values():
                 recon_set.compact()
         ordered = [rows[(s, rp)] for rp in rps for s in fs.ids if (s, rp) in rows]
-        result = SweepResult(out, codec, ordered, summarize(ordered), failures,
+        result = SweepResult(out, name, ordered, summarize(ordered), failures,
                              cache_hits=sum(1 for r in ordered if r["cache_hit"]), jobs_run=len(pending),
                              wall_s=time.perf_counter() - t_start, job_seconds=job_seconds, preset=preset)
         write_tables(out, ordered, {
-            "model": fs.meta.get("model"), "task": fs.meta.get("task"), "features": str(fs.root), "codec": codec,
+            "model": fs.meta.get("model"), "task": fs.meta.get("task"), "features": str(fs.root), "codec": name,
             "preset": preset, "rate_unit": unit, "identity": identity, "conditions": conds, "failures": failures,
             "cache_hits": result.cache_hits, "jobs_run": result.jobs_run, "wall_s": result.wall_s})
     if stop.name:
-        raise SweepInterrupted(f"{codec} sweep stopped by {stop.name}: {len(ordered)} of {total} jobs are done and kept "
+        raise SweepInterrupted(f"{name} sweep stopped by {stop.name}: {len(ordered)} of {total} jobs are done and kept "
                                f"in {out} (rerun to finish)", result, stop.name)
     if failures:
         lines = [f"  sample {f['sample']!r} at rate point {f['rate_point']}: {f['error']}" for f in failures]
-        raise SweepError(f"{len(failures)} of {total} {codec} jobs failed (the other results are written to {out}):\n"
+        raise SweepError(f"{len(failures)} of {total} {name} jobs failed (the other results are written to {out}):\n"
                          + "\n".join(lines), result)
     return result
 
 
-def _plan(fs: FeatureSet, recon_sets: dict, cache: JobCache, codec: str, master: Codec, conds: dict, options: dict,
-          out: Path, preset: Optional[str], rows: dict) -> list[Job]:
+def _plan(fs: FeatureSet, recon_sets: dict, cache: JobCache, codec: str, name: str, master: Codec, conds: dict,
+          options: dict, out: Path, preset: Optional[str], rows: dict) -> list[Job]:
     """The jobs to run; the rows of jobs already done (cached, with an intact reconstruction:
     the file is read and hashed) go into `rows`, their bitstreams restored where missing."""
     unit, identity = master.rate_unit, master.identity
@@ -239,7 +246,7 @@ def _plan(fs: FeatureSet, recon_sets: dict, cache: JobCache, codec: str, master:
         for sample in fs.ids:
             info = fs.info(sample)
             key = cache_key(info.sha256, conds, identity, rp)
-            bitstream = out / "bitstreams" / codec / rate_tag(rp, unit) / f"{sample}.bin"
+            bitstream = out / "bitstreams" / chain_folder(name) / rate_tag(rp, unit) / f"{sample}.bin"
             entry = cache.get(key)
             done = (entry is not None and sample in recon and recon.info(sample).extra.get("cache_key") == key
                     and recon.intact(sample))
@@ -254,7 +261,7 @@ def _plan(fs: FeatureSet, recon_sets: dict, cache: JobCache, codec: str, master:
             rate = container_rate(entry.container, info.origin_dtype, master)
             measured = {**entry.metrics, "enc_s": cached_seconds(entry.metrics, "enc_s"),
                         "dec_s": cached_seconds(entry.metrics, "dec_s")}
-            rows[(sample, rp)] = make_row(sample, codec, rp, unit, recorded_row({**measured, **rate.row()}, preset),
+            rows[(sample, rp)] = make_row(sample, name, rp, unit, recorded_row({**measured, **rate.row()}, preset),
                                           cache_hit=True)
     return pending
 
@@ -312,11 +319,22 @@ def _run_parallel(pending: list[Job], workers: int, finish: Callable, preload: l
             except BrokenProcessPool as exc:
                 finish(job, None, None, f"worker process died ({exc}); out of memory or killed?")
     except BaseException:  # stopped (SIGTERM, Ctrl-C) or failed: running jobs end now, not when done
-        for process in list((getattr(pool, "_processes", None) or {}).values()):
-            process.kill()
+        _stop_workers(list((getattr(pool, "_processes", None) or {}).values()))
         raise
     finally:  # drop queued jobs instead of running them all first
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _stop_workers(processes: list, grace_s: float = 2.0) -> None:
+    """SIGTERM (a worker abandons its job cleanly: sweep_job.worker_init), then SIGKILL for any
+    still there after `grace_s`."""
+    for process in processes:
+        process.terminate()
+    deadline = time.monotonic() + grace_s
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+        if process.is_alive():
+            process.kill()
 
 
 class _NoBar:

@@ -148,9 +148,16 @@ def run_job_safe(job: Job) -> tuple[Optional[dict], Optional[np.ndarray], Option
 # ---- worker processes ------------------------------------------------------------------------
 def worker_init(sweep_pid: int) -> None:
     """Initializer of the sweep's workers: Ctrl-C is the sweep's to handle (it stops the
-    workers), and a worker whose sweep died exits instead of waiting forever for work."""
+    workers with SIGTERM, which ends the job at hand like an exception: its atomic writes remove
+    their temp files and an encoder binary it runs is killed), and a worker whose sweep died
+    exits instead of waiting forever for work."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _exit_now)
     threading.Thread(target=_exit_when_gone, args=(sweep_pid,), name="fcbench-sweep-watch", daemon=True).start()
+
+
+def _exit_now(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _exit_when_gone(pid: int) -> None:

@@ -75,7 +75,8 @@ def folder_records(out: Path) -> tuple[dict[tuple, dict], list[dict]]:
             fs = FeatureSet.open(manifest.parent)
         except FeatureSetError:
             continue  # not ours to judge here: the sweep that owns it reports it
-        codec, rp, unit = fs.meta.get("codec"), fs.meta.get("rate_point"), fs.meta.get("rate_unit")
+        # The codec and its chain (sweeps before chains had no label: the codec alone)
+        codec, rp, unit = fs.meta.get("label") or fs.meta.get("codec"), fs.meta.get("rate_point"), fs.meta.get("rate_unit")
         if codec is None or rp is None:
             continue
         sets.append({"codec": codec, "rate_point": rp, "rate_unit": unit, "identity": fs.meta.get("codec_identity"),

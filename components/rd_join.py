@@ -38,7 +38,7 @@ def evaluation_doc(model: str, task: str, features_dir: PathLike, evaluation: An
     from fcbench.codecs.featureset import FeatureSet
 
     fs = FeatureSet.open(features_dir)
-    recorded = fs.meta.get("codec") or UNCOMPRESSED
+    recorded = fs.meta.get("label") or fs.meta.get("codec") or UNCOMPRESSED  # the codec and its chain
     if codec is not None and codec != recorded:
         raise ValueError(f"{features_dir} holds {recorded} features (its manifest), not {codec}")
     body = evaluation.as_dict()

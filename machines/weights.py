@@ -1,8 +1,9 @@
 """Checkpoint file resolution shared by all machines.
 
-Machines are pure: they read local files only. An object-storage URI (``s3://bucket/key``,
-``minio://...``) is turned into a local path by a *stager* that the components layer registers
-with `register_stager` (it downloads to a local folder before the machine runs). Without one,
+Machines are pure: they read local files only. The pipeline stages and the CLI stage an
+object-storage URI (``s3://bucket/key``) to a local copy before a machine runs
+(fcbench.components.inputs.local_path), so machines get paths. Code that calls a machine
+directly with a URI can register a *stager* for its scheme with `register_stager`; without one,
 such a URI is a clear error instead of a silent miss.
 """
 from __future__ import annotations

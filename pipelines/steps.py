@@ -16,8 +16,10 @@ from kfp.dsl import PipelineTask
 
 from fcbench.codecs import settings
 from fcbench.components import cluster
-from fcbench.pipelines import deployment
+from fcbench.pipelines import deployment, kfp_speedup
 from fcbench.pipelines.deployment import CACHE_PATH, SCRATCH_PATH
+
+kfp_speedup.install()  # before any pipeline is built: every set_* call below runs the check
 
 
 def with_env(task: PipelineTask) -> PipelineTask:

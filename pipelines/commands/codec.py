@@ -147,6 +147,7 @@ def resolve_conditions(args: argparse.Namespace, frame_kind: str) -> tuple[dict,
 
 def cmd_encode(args: argparse.Namespace) -> int:
     stage_inputs(args, "features", "ranges")
+    from fcbench.codecs import chain
     from fcbench.codecs.registry import codec_class
     from fcbench.codecs.sweep import SweepError, SweepInterrupted, run_sweep
 
@@ -175,7 +176,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
     try:
         result = run_sweep(args.features, args.codec, parse_options(args.option), rate_points, conditions,
                            args.out, jobs=args.jobs, progress=not args.no_progress, cache_dir=args.cache_dir,
-                           preset=preset.name)
+                           preset=preset.name, label=chain.label(args.codec, {**preset.chain, **chain_spec(args)}))
     except SweepError as exc:
         _print_result(exc.result, args.json, conditions)
         print(f"fcbench encode: error: {exc}", file=sys.stderr)

@@ -78,7 +78,11 @@ def cmd_pull(args: argparse.Namespace) -> int:
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
+    from fcbench.components.storage.local import LocalStorage
+
     storage = _open(args)
+    if isinstance(storage, LocalStorage) and not storage.root.is_dir():  # a typo, not an empty folder
+        raise FileNotFoundError(f"{storage.root} is not a folder")
     keys = storage.ls()
     for key in keys:
         if args.long:

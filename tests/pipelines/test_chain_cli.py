@@ -47,8 +47,22 @@ def test_fit_show_and_encode_with_the_chain_options(tmp_path, capsys):
         in capsys.readouterr().err
     fitted = encode(test.root, tmp_path / "fitted", "--ranges", str(table), "--outliers")
     assert fitted["conditions"]["range_axis"] == 3 and len(fitted["conditions"]["low"]) == 32
-    header, _ = unpack_container((tmp_path / "fitted" / "bitstreams" / "bypass" / "qp0" / "s3.bin").read_bytes())
+    header, _ = unpack_container((tmp_path / "fitted" / "bitstreams" / "bypass+fitted+side" / "qp0" / "s3.bin").read_bytes())
     assert header.range_axis == 3 and header.outliers is not None
+
+
+def test_two_chains_into_one_folder_add_up(tmp_path):
+    test = featureset(tmp_path / "test", [3, 4])
+    out = tmp_path / "out"
+    encode(test.root, out)
+    both = encode(test.root, out, "--outliers", "--outlier-bits", "6")
+    by_codec = {s["codec"]: s for s in both["summary"]}
+    assert set(by_codec) == {"bypass", "bypass+side/6b"}  # the second sweep replaced nothing
+    assert by_codec["bypass"]["side_bpfp"] == 0 and by_codec["bypass+side/6b"]["side_bpfp"] > 0
+    assert sorted(p.name for p in (out / "recon").iterdir()) == ["bypass", "bypass+side-6b"]
+    assert FeatureSet.open(out / "recon" / "bypass+side-6b" / "qp0").meta["label"] == "bypass+side/6b"
+    assert (out / "bitstreams" / "bypass" / "qp0" / "s3.bin").is_file()
+    assert encode(test.root, out)["summary"] == both["summary"]  # a rerun of the first is all cache hits
 
 
 @pytest.mark.parametrize("extra,message", [

@@ -89,3 +89,11 @@ def test_local_to_local_push(featureset, tmp_path, capsys):
     assert main(["data", "push", str(featureset.root), str(dest)]) == 0
     assert main(["data", "verify", str(dest)]) == 0
     assert FeatureSet.open(dest).verify() == []
+
+
+def test_ls_of_a_missing_local_folder_is_an_error(tmp_path, capsys):
+    assert main(["data", "ls", str(tmp_path / "typo")]) == 1
+    assert f"{tmp_path / 'typo'} is not a folder" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main(["data", "ls", str(tmp_path / "empty")]) == 0
+    assert "(nothing under" in capsys.readouterr().out
