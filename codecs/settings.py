@@ -180,6 +180,10 @@ ERROR_LOG = _define("FCBENCH_ERROR_LOG", "path", "runs",
 PROGRESS_LOG = _define("FCBENCH_PROGRESS_LOG", "path", "runs",
                        "JSON-lines file where every stage records its start and end (set by `fcbench run --local` "
                        "and `fcbench demo` for their tasks, to show progress on the terminal)")
+OMP_THREADS = _define("OMP_NUM_THREADS", "int", "runs",
+                      "threads of torch's intra-op (OpenMP) pool in a process (OpenMP's own variable); "
+                      "`fcbench run --local` gives each task its share of the cores, as the runner runs two "
+                      "tasks at once", default_text="all cores (`fcbench run --local`: cores / 2 per task, at least 1)")
 
 # ---- tracking ------------------------------------------------------------------------------------
 TRACKING_URI = _define("MLFLOW_TRACKING_URI", "str", "tracking",

@@ -4,5 +4,5 @@ Each module holds the `@container_images.component` function KFP runs and the pl
 body calls (tests and benchmarks call that directly): extract, prepare_coding (displayed as
 "truncate-quantize"), code_traditional, hyperprior_train, hyperprior_infer, evaluate, report.
 context.py names a failing stage, params.py converts KFP parameters, container_images.py picks
-the image of each component.
+the image of each component, timing.py records where a task's time goes.
 """

@@ -1,10 +1,14 @@
 """Stage failures that say where they happened: StageError, stage_context and the error log.
 
 A failing stage raises a StageError naming the stage and what it was working on (codec, rate
-point, sample); the local runner reads the same records back from FCBENCH_ERROR_LOG.
+point, sample); the local runner reads the same records back from FCBENCH_ERROR_LOG. Starts and
+ends of stages go to FCBENCH_PROGRESS_LOG with what the process spent so far
+(components/stages/timing.py reads them); in a KFP task process a finished stage also readies
+the process for a quick exit.
 """
 from __future__ import annotations
 
+import gc
 import json
 import os
 import time
@@ -14,6 +18,7 @@ from typing import Any, Iterator
 
 from fcbench.codecs import settings
 from fcbench.codecs.types import PathLike
+from fcbench.components.stages import timing
 
 
 class StageError(RuntimeError):
@@ -49,15 +54,26 @@ def stage_context(stage: str, **context: Any) -> Iterator[dict]:
         _progress("failed", stage, ctx)
         raise err from exc
     _progress("done", stage, ctx)
+    _ready_to_exit()
+
+
+def _ready_to_exit() -> None:
+    """In a KFP task process the stage is the process's last work: freeze the heap, so that the
+    interpreter's final garbage collection does not walk every object the imports created (torch,
+    compressai, ...: ~0.4 s of CPU per task that imported torch, benchmarks/task_imports.py).
+    Only in a task (_KFP_RUNTIME): a long-lived process must keep collecting."""
+    if settings.KFP_RUNTIME.get():
+        gc.freeze()
 
 
 def _progress(event: str, stage: str, context: dict) -> None:
-    """A stage's start or end, for the terminal of a local run (FCBENCH_PROGRESS_LOG)."""
+    """A stage's start or end, for the terminal of a local run and for timing (FCBENCH_PROGRESS_LOG):
+    when, and the CPU seconds this process had used by then."""
     path = settings.PROGRESS_LOG.get()
     if path is None:
         return
-    line = json.dumps({"event": event, "stage": stage, "context": context, "pid": os.getpid(), "t": time.time()},
-                      default=str)
+    line = json.dumps({"event": event, "stage": stage, "context": context, "pid": os.getpid(), "t": time.time(),
+                       **timing.process_facts(start=event == "start")}, default=str)
     with open(path, "a") as f:  # one short line, one write
         f.write(line + "\n")
 
