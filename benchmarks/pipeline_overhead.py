@@ -14,7 +14,7 @@ times and the overhead (pipeline - direct) as a share of the pipeline's wall tim
 on the machine slow both runs and make the figures noisy). --quick runs a smaller
 configuration (2 QPs, 1 lambda, 10 steps). Both runs start from the same generated assets; the
 pipeline runs without the task cache. Both run the work alike: one sweep worker, and the torch
-threads of a task (its share of the cores, fcbench.pipelines.local.task_threads()), so the
+threads of a task (fcbench.pipelines.local.task_threads(): one), so the
 difference is the orchestration. --direct-threads 0 gives the direct run torch's default (every
 core) instead: on the demo's tiny models that is slower (30 training steps of its hyperprior took
 2-5x as long with 2 threads as with 1, on 2 cores), which would flatter the pipeline.

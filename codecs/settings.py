@@ -182,8 +182,9 @@ PROGRESS_LOG = _define("FCBENCH_PROGRESS_LOG", "path", "runs",
                        "and `fcbench demo` for their tasks, to show progress on the terminal)")
 OMP_THREADS = _define("OMP_NUM_THREADS", "int", "runs",
                       "threads of torch's intra-op (OpenMP) pool in a process (OpenMP's own variable); "
-                      "`fcbench run --local` gives each task its share of the cores, as the runner runs two "
-                      "tasks at once", default_text="all cores (`fcbench run --local`: cores / 2 per task, at least 1)")
+                      "`fcbench run --local` gives each task one thread unless set (the runner runs two tasks "
+                      "at once; two trainings with two threads each livelocked on 2 cores)",
+                      default_text="all cores (`fcbench run --local`: 1 per task; pipelines: the CPU limit)")
 
 # ---- tracking ------------------------------------------------------------------------------------
 TRACKING_URI = _define("MLFLOW_TRACKING_URI", "str", "tracking",

@@ -20,10 +20,6 @@ from fcbench.components.stages.context import read_error_log
 from fcbench.pipelines.progress import Progress, expected_tasks
 
 
-# The kfp local runner runs at most two iterations of a ParallelFor at once (its executor's cap).
-RUNNER_PARALLELISM = 2
-
-
 class PipelineFailed(RuntimeError):
     """A local pipeline run failed; `.failures` holds the stage records (stage, context, error)."""
 
@@ -105,11 +101,7 @@ def run_local(pipeline: Callable, arguments: dict[str, Any], out_dir: Path, *, c
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root), raise_on_error=True,
                enable_caching=cache)
     # These reach the component subprocesses through the environment and are put back afterwards.
-    # The runner already runs two loop iterations at once: one sweep worker per task, and torch
-    # threads for the task's share of the cores (two torch tasks with all cores each contend).
-    task_env = {settings.ERROR_LOG: str(error_log),
-                settings.SWEEP_JOBS: settings.SWEEP_JOBS.raw() or "1",
-                settings.OMP_THREADS: settings.OMP_THREADS.raw() or str(task_threads())}
+    task_env = {settings.ERROR_LOG: str(error_log), **task_variables()}
     shown: Any = contextlib.nullcontext()
     if progress is not None:
         task_env[settings.PROGRESS_LOG] = str(progress_log)
@@ -129,10 +121,18 @@ def run_local(pipeline: Callable, arguments: dict[str, Any], out_dir: Path, *, c
     return LocalRun(name, _new_run_dir(root, name, before), time.perf_counter() - t0)
 
 
+def task_variables() -> dict[settings.Setting, str]:
+    """What the runner's tasks get where the shell does not set it: one sweep worker and one torch
+    thread each. The runner already runs two loop iterations at once, and two trainings side by
+    side with two torch threads each livelocked on 2 cores (a 0.4-second training still in its
+    first step after 10 minutes, in 3 of 3 runs inside the test suite; one thread: 0 of 2)."""
+    return {settings.SWEEP_JOBS: settings.SWEEP_JOBS.raw() or "1",
+            settings.OMP_THREADS: settings.OMP_THREADS.raw() or str(task_threads())}
+
+
 def task_threads() -> int:
-    """Each task's share of this machine's cores while the runner runs RUNNER_PARALLELISM tasks."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, cores // RUNNER_PARALLELISM)
+    """Torch threads of each task of a local run."""
+    return 1
 
 
 def prepare_tracking_store(uri: str) -> None:

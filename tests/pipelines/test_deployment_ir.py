@@ -58,7 +58,7 @@ def test_every_executor_is_sized_and_every_task_retried(compiled, name):
         assert [s["secretName"] for s in cfg["imagePullSecret"]] == list(DEFAULT.pull_secrets)
         env = {e["name"]: e["value"] for e in body["container"].get("env", [])}
         assert env["FCBENCH_STAGE_DIR"].startswith(deployment.SCRATCH_PATH)
-        assert env["FCBENCH_SWEEP_JOBS"] == str(want.sweep_jobs())
+        assert env["FCBENCH_SWEEP_JOBS"] == env["OMP_NUM_THREADS"] == str(want.sweep_jobs())
         assert env["FCBENCH_CACHE_DIR"].startswith(deployment.CACHE_PATH)
         assert env["FCBENCH_OFFLINE_DIR"].startswith(deployment.CACHE_PATH)
     for task_name, task in tasks(spec).items():

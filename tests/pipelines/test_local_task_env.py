@@ -1,0 +1,16 @@
+"""The variables the kfp local runner's tasks get: one sweep worker and one torch thread each
+(two side-by-side trainings with two threads each livelocked), and what the shell sets wins."""
+from fcbench.codecs import settings
+from fcbench.pipelines.local import task_variables
+
+
+def test_tasks_get_one_worker_and_one_torch_thread(monkeypatch):
+    for name in ("FCBENCH_SWEEP_JOBS", "OMP_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    assert {s.name: v for s, v in task_variables().items()} == {"FCBENCH_SWEEP_JOBS": "1", "OMP_NUM_THREADS": "1"}
+
+
+def test_what_the_shell_sets_wins(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    monkeypatch.setenv("FCBENCH_SWEEP_JOBS", "2")
+    assert task_variables() == {settings.SWEEP_JOBS: "2", settings.OMP_THREADS: "3"}
