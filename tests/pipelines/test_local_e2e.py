@@ -15,7 +15,7 @@ import pytest
 from fcbench.components.codec_identity import identity_hash
 from fcbench.components.codec_identity import resolve_identity
 from fcbench.pipelines.cli import main
-from fcbench.pipelines.local import LocalRun
+from fcbench.pipelines.local import LocalRun, task_threads
 
 pytestmark = pytest.mark.integration  # the kfp local runner
 
@@ -146,6 +146,30 @@ def cli_only_report(tiny_cls, tiny_checkpoint, tmp_path_factory):
                "--sample-list", tiny_cls["sample_list"], "--no-progress"]
     machine += [a for k, v in json.loads(tiny_cls["options"]).items() for a in ("--option", f"{k}={v}")]
     features, sweep, evals = out / "features", out / "sweep", out / "evals"
+    with torch_threads(task_threads()):
+        _cli_path(machine, features, sweep, evals, out, tiny_checkpoint)
+    return out / "report"
+
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """The pipeline's tasks run torch with `n` threads (fcbench.pipelines.local.task_threads): so
+    does the CLI path (this process and the sweep workers it starts), else sums in another order
+    move the features in their 9th digit."""
+    import torch
+
+    from fcbench.codecs import settings
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        with settings.environment({settings.OMP_THREADS: str(n)}):
+            yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _cli_path(machine: list, features, sweep, evals, out, tiny_checkpoint) -> None:
     assert main(["extract", *machine, "--out", str(features)]) == 0
     coding = ["--features", str(features), "--out", str(sweep), "--preset", "paper", "--no-progress"]
     assert main(["encode", *coding, "--codec", "x265", "--qp", *map(str, QPS)]) == 0
@@ -155,7 +179,6 @@ def cli_only_report(tiny_cls, tiny_checkpoint, tmp_path_factory):
     for i, folder in enumerate([features, *sorted((sweep / "recon").glob("*/*"))]):
         assert main(["evaluate", *machine, "--features", str(folder), "--out", str(evals / f"{i}.json")]) == 0
     assert main(["report", "--results", str(sweep), str(evals), "--out", str(out / "report"), "--anchor", "x265"]) == 0
-    return out / "report"
 
 
 def test_the_cli_path_reaches_the_pipelines_report(run, cli_only_report):
