@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.slow  # each test starts fresh interpreters that import torch and compressai
+
 # Codes one fixed frame with a seeded tiny model; prints what the process imported and the stream.
 CODE_A_FRAME = """
 import json, sys

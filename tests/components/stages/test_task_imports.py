@@ -11,9 +11,13 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from fcbench.codecs import get_codec
 from fcbench.components.codec_identity import identity_hash
 from fcbench.components.stages.timing import stage_runs
+
+pytestmark = pytest.mark.slow  # each test starts fresh interpreters that import torch
 
 STAGES = ("extract", "prepare_coding", "code_traditional", "hyperprior_train", "hyperprior_infer", "evaluate", "report")
 NEVER = {"torch_geometric", "transformers"}  # through compressai's package __init__ / by nothing we run here
