@@ -65,6 +65,12 @@ def folder(name: str) -> str:
     return check_name(name.replace("/", "-"), "codec label")
 
 
+def recorded_label(meta: dict) -> Optional[str]:
+    """The codec and its chain a reconstructed set's manifest names (sets written before chains
+    had labels: the codec alone); None for a set no codec made."""
+    return meta.get("label") or meta.get("codec")
+
+
 def _ranges_text(conditions: dict) -> str:
     low, high = conditions.get("low"), conditions.get("high")
     if low is None:

@@ -204,7 +204,7 @@ def run_sweep(
                     out / "recon" / folder / rate_tag(rp, unit), fs.meta.get("model", ""), fs.meta.get("task", ""),
                     fs.meta.get("split_point", ""), codec=codec, label=name, rate_point=rp, rate_unit=unit,
                     conditions=jsonable(conds), codec_identity=identity, source=str(fs.root))
-            pending = _plan(fs, recon_sets, cache, codec, name, master, conds, options, out, preset, rows)
+            pending = _plan(fs, recon_sets, cache, codec, name, folder, master, conds, options, out, preset, rows)
             bar = _progress(total, len(rows), name, progress)
             if n_jobs == 1 or len(pending) <= 1:
                 for job in pending:
@@ -236,8 +236,8 @@ def run_sweep(
     return result
 
 
-def _plan(fs: FeatureSet, recon_sets: dict, cache: JobCache, codec: str, name: str, master: Codec, conds: dict,
-          options: dict, out: Path, preset: Optional[str], rows: dict) -> list[Job]:
+def _plan(fs: FeatureSet, recon_sets: dict, cache: JobCache, codec: str, name: str, folder: str, master: Codec,
+          conds: dict, options: dict, out: Path, preset: Optional[str], rows: dict) -> list[Job]:
     """The jobs to run; the rows of jobs already done (cached, with an intact reconstruction:
     the file is read and hashed) go into `rows`, their bitstreams restored where missing."""
     unit, identity = master.rate_unit, master.identity
@@ -246,7 +246,7 @@ def _plan(fs: FeatureSet, recon_sets: dict, cache: JobCache, codec: str, name: s
         for sample in fs.ids:
             info = fs.info(sample)
             key = cache_key(info.sha256, conds, identity, rp)
-            bitstream = out / "bitstreams" / chain_folder(name) / rate_tag(rp, unit) / f"{sample}.bin"
+            bitstream = out / "bitstreams" / folder / rate_tag(rp, unit) / f"{sample}.bin"
             entry = cache.get(key)
             done = (entry is not None and sample in recon and recon.info(sample).extra.get("cache_key") == key
                     and recon.intact(sample))

@@ -21,6 +21,7 @@ import numpy as np
 
 from fcbench.codecs import atomic
 from fcbench.codecs.cache import jsonable
+from fcbench.codecs.chain import recorded_label
 from fcbench.codecs.featureset import MANIFEST, FeatureSet, FeatureSetError
 from fcbench.codecs.rate import RATE_FIELDS
 
@@ -75,8 +76,7 @@ def folder_records(out: Path) -> tuple[dict[tuple, dict], list[dict]]:
             fs = FeatureSet.open(manifest.parent)
         except FeatureSetError:
             continue  # not ours to judge here: the sweep that owns it reports it
-        # The codec and its chain (sweeps before chains had no label: the codec alone)
-        codec, rp, unit = fs.meta.get("label") or fs.meta.get("codec"), fs.meta.get("rate_point"), fs.meta.get("rate_unit")
+        codec, rp, unit = recorded_label(fs.meta), fs.meta.get("rate_point"), fs.meta.get("rate_unit")
         if codec is None or rp is None:
             continue
         sets.append({"codec": codec, "rate_point": rp, "rate_unit": unit, "identity": fs.meta.get("codec_identity"),

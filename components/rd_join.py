@@ -35,10 +35,11 @@ def evaluation_doc(model: str, task: str, features_dir: PathLike, evaluation: An
     """The evaluation of the feature set `features_dir` (a machines.base.Evaluation) as a
     document: model, task, the set, its codec and rate point (from its manifest; `codec` given by
     a caller must agree), its origin dtypes and the evaluated samples, with the metrics."""
+    from fcbench.codecs.chain import recorded_label
     from fcbench.codecs.featureset import FeatureSet
 
     fs = FeatureSet.open(features_dir)
-    recorded = fs.meta.get("label") or fs.meta.get("codec") or UNCOMPRESSED  # the codec and its chain
+    recorded = recorded_label(fs.meta) or UNCOMPRESSED
     if codec is not None and codec != recorded:
         raise ValueError(f"{features_dir} holds {recorded} features (its manifest), not {codec}")
     body = evaluation.as_dict()

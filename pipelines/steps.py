@@ -43,8 +43,9 @@ def deploy(task: PipelineTask, stage: str) -> PipelineTask:
     kubernetes.empty_dir_mount(task, volume_name="scratch", mount_path=SCRATCH_PATH, size_limit=res.scratch)
     # Sweep workers and torch threads follow the CPU limit: torch would start one thread per core
     # of the node, throttled by the pod's quota.
+    cpus = str(res.sweep_jobs())
     env = {settings.STAGE_DIR.name: f"{SCRATCH_PATH}/stage", "TMPDIR": SCRATCH_PATH,
-           settings.SWEEP_JOBS.name: str(res.sweep_jobs()), settings.OMP_THREADS.name: str(res.sweep_jobs())}
+           settings.SWEEP_JOBS.name: cpus, settings.OMP_THREADS.name: cpus}
     if dep.cache_pvc:
         kubernetes.mount_pvc(task, pvc_name=dep.cache_pvc, mount_path=CACHE_PATH)
         env.update({settings.CACHE_DIR.name: f"{CACHE_PATH}/tasks",

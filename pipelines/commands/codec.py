@@ -58,6 +58,11 @@ def add_chain_arguments(p: argparse.ArgumentParser) -> None:
                    help="fitted range table (`fcbench ranges fit`) instead of the fixed range")
 
 
+def effective_chain(args: argparse.Namespace, preset) -> dict:
+    """The chain coded with: the preset's, with the command line's chain options on top."""
+    return {**preset.chain, **chain_spec(args)}
+
+
 def chain_spec(args: argparse.Namespace) -> dict:
     """The chain spec of the command line's chain options."""
     spec: dict = {}
@@ -142,7 +147,7 @@ def resolve_conditions(args: argparse.Namespace, frame_kind: str) -> tuple[dict,
         conds["truncate"] = False
     from fcbench.codecs import chain
 
-    return chain.apply(conds, {**preset.chain, **chain_spec(args)}), defaults
+    return chain.apply(conds, effective_chain(args, preset)), defaults
 
 
 def cmd_encode(args: argparse.Namespace) -> int:
@@ -154,10 +159,11 @@ def cmd_encode(args: argparse.Namespace) -> int:
     cls = codec_class(args.codec)
     conditions, defaults = resolve_conditions(args, cls.frame_kind)
     preset = get_preset(args.preset)
+    spec = effective_chain(args, preset)
     if preset.codec and cls.frame_kind == "integer" and args.codec != preset.codec:
         print(f"note: preset {preset.name} is the reference chain with {preset.codec}; coding with {args.codec}",
               file=sys.stderr)
-    if preset.codec and {**preset.chain, **chain_spec(args)} != preset.chain:  # a preset that reproduces a source
+    if preset.codec and spec != preset.chain:  # a preset that reproduces a source
         print(f"note: preset {preset.name} codes with the chain {preset.chain or '{} (fixed ranges, no side channel)'}; "
               f"coding with {chain_spec(args)}", file=sys.stderr)
     if preset.vtm_cfg_sha256 and args.codec == "vtm":
@@ -176,7 +182,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
     try:
         result = run_sweep(args.features, args.codec, parse_options(args.option), rate_points, conditions,
                            args.out, jobs=args.jobs, progress=not args.no_progress, cache_dir=args.cache_dir,
-                           preset=preset.name, label=chain.label(args.codec, {**preset.chain, **chain_spec(args)}))
+                           preset=preset.name, label=chain.label(args.codec, spec))
     except SweepError as exc:
         _print_result(exc.result, args.json, conditions)
         print(f"fcbench encode: error: {exc}", file=sys.stderr)
