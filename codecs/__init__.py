@@ -9,6 +9,7 @@ Public, stable API:
     Codec, Conditions, get_codec, codec_names, register        the codec protocol and registry
     FeatureSet                                                 feature-set folders
     load_conditions                                            the test conditions as data
+    fcbench.codecs.conformance.check_codec                     the checks every codec (plug-ins too) must pass
 """
 from fcbench.codecs.conditions import load_conditions
 from fcbench.codecs.container import ContainerError, Header, pack_container, unpack_container

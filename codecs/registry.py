@@ -1,4 +1,7 @@
-"""Codec registry: names -> codec classes, built with typed options (no dispatch on class names)."""
+"""Codec registry: names -> codec classes, built with typed options (no dispatch on class names).
+
+Built-in codecs register themselves when their backend module is imported; installed packages add
+codecs through the `fcbench.codecs` entry-point group (fcbench.codecs.plugins)."""
 from __future__ import annotations
 
 import importlib
@@ -58,12 +61,41 @@ def _load_backends() -> None:
     _loaded = True
 
 
-def codec_names() -> list[str]:
+def _builtin_names() -> set[str]:
     _load_backends()
+    return set(_NAME_MODULES) | {n for n, cls in _REGISTRY.items() if cls.__module__.startswith("fcbench.")}
+
+
+def codec_names() -> list[str]:
+    """Every usable codec: the built-in ones and the installed plug-ins that load (see
+    plugin_errors for those that do not)."""
+    from fcbench.codecs import plugins
+
+    plugins.load_all(_builtin_names())
     return sorted(_REGISTRY)
 
 
+def plugin_errors() -> dict[str, str]:
+    """{codec name: why} for installed codec plug-ins that cannot be used."""
+    from fcbench.codecs import plugins
+
+    return plugins.load_all(_builtin_names())
+
+
+def codec_origin(name: str) -> str:
+    """Where a codec comes from: 'fcbench (built-in)' or 'plug-in <distribution> (<module:Class>)'."""
+    from fcbench.codecs import plugins
+
+    cls = codec_class(name)
+    return plugins.origin(name) or ("fcbench (built-in)" if cls.__module__.startswith("fcbench.")
+                                    else f"registered by {cls.__module__}")
+
+
 def codec_class(name: str) -> type["Codec"]:
+    """The class registered as `name`: a built-in codec, else an installed plug-in (imported on
+    first use; CodecPluginError names a plug-in that cannot be used)."""
+    from fcbench.codecs import plugins
+
     if name not in _REGISTRY and name in _NAME_MODULES:
         try:
             importlib.import_module(_NAME_MODULES[name])
@@ -72,8 +104,9 @@ def codec_class(name: str) -> type["Codec"]:
                 raise
     if name not in _REGISTRY:
         _load_backends()
-    if name not in _REGISTRY:
-        raise KeyError(f"unknown codec {name!r}; available: {', '.join(sorted(_REGISTRY)) or 'none'}")
+    if name not in _REGISTRY and plugins.load(name, _builtin_names()) is None:
+        known = sorted(set(_REGISTRY) | set(plugins.plugin_names()))
+        raise KeyError(f"unknown codec {name!r}; available: {', '.join(known) or 'none'}")
     return _REGISTRY[name]
 
 

@@ -32,3 +32,16 @@ def rate_tag(rate_point: RatePoint, unit: Optional[str] = None) -> str:
     if not (math.isfinite(rate_point) and rate_point > 0):
         raise ValueError(f"a float rate point ({unit}) must be a positive finite float, got {rate_point!r}")
     return f"{unit}{float(rate_point):g}"
+
+
+def point_name(label: str, rate_point: Optional[RatePoint], unit: Optional[str] = None) -> str:
+    """The one name of an RD point: `<label>@<rate_tag>` (x265@qp32, av1@crf33,
+    hyperprior@lambda0.01, x265+side@qp27); the label alone for a point without a rate point (the
+    uncompressed features). Used by folder-independent names: KFP metrics of the coding and
+    evaluate tasks, MLflow run names. An integral float of a unit other than lambda is the int
+    KFP turned into a float (a loop item's 32 arrives as 32.0)."""
+    if rate_point is None:
+        return label
+    if isinstance(rate_point, float) and rate_point.is_integer() and unit not in (None, "lambda"):
+        rate_point = int(rate_point)
+    return f"{label}@{rate_tag(rate_point, unit)}"

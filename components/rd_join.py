@@ -128,7 +128,12 @@ def rd_point(evaluation: dict, results: Sequence[tuple[str, dict]] = ()) -> RDPo
     identity = entry.get("identity") or {}
     return RDPoint(rate_point=rows[0]["rate_point"], **common, **means,
                    preset=presets.pop() if len(presets) == 1 else None, codec_version=identity.get("version"),
-                   params=chain_params(entry.get("conditions")), tags=identity_tags(identity))
+                   params={**chain_params(entry.get("conditions")), **_rate_unit(rows[0])}, tags=identity_tags(identity))
+
+
+def _rate_unit(row: dict) -> dict:
+    """What the rate point is (qp, crf, lambda): a param of the point, shown beside it in reports."""
+    return {"rate_unit": row["rate_unit"]} if row.get("rate_unit") else {}
 
 
 def classify(doc: Any) -> Optional[str]:

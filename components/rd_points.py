@@ -96,6 +96,16 @@ class RDPoint:
         return f"{getattr(self, 'model', '?')}/{getattr(self, 'task', '?')}/{getattr(self, 'codec', '?')}@{getattr(self, 'rate_point', '?')}"
 
     @property
+    def name(self) -> str:
+        """The point's one name (fcbench.codecs.types.point_name): x265@qp32, av1@crf33,
+        hyperprior@lambda0.01, uncompressed; KFP metrics and MLflow run names use it."""
+        from fcbench.codecs.types import point_name
+
+        if self.codec == UNCOMPRESSED or self.rate_point is None:
+            return self.codec
+        return point_name(self.codec, self.rate_point, self.params.get("rate_unit"))
+
+    @property
     def key(self) -> tuple:
         return (self.model, self.task, self.codec, str(self.rate_point))
 

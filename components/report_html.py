@@ -21,19 +21,14 @@ def _metric_key(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9.\-]+", "_", str(text)).strip("_")
 
 
-def rate_label(codec: str, rate_point: object) -> str:
-    """qp32 for block codecs, lambda0.01 for learned ones, the codec alone for `uncompressed`."""
-    if codec == "uncompressed":
-        return ""
-    if codec == "hyperprior":
-        return f"lambda{float(rate_point):g}"  # type: ignore[arg-type]
-    return f"qp{float(rate_point):g}"  # type: ignore[arg-type]
+def point_metric_names(label: str, rate_point: object, unit: Optional[str], values: dict) -> dict:
+    """{<point name>:<metric>: value}: per-point KFP metrics named by fcbench.codecs.types.point_name,
+    the same names in the coding tasks and the evaluate task (x265@qp32:bpfp, av1@crf33:bpfp,
+    hyperprior@lambda0.01:top1)."""
+    from fcbench.codecs.types import point_name
 
-
-def point_metric_names(codec: str, rate_point: object, values: dict) -> dict:
-    """{<codec>_<qp32|lambda0.01>_<name>: value}: per-point KFP metrics named by what they measure."""
-    prefix = "_".join(p for p in (_metric_key(codec), rate_label(codec, rate_point)) if p)
-    return {f"{prefix}_{_metric_key(k)}": v for k, v in values.items()}
+    point = point_name(label, rate_point, unit)  # type: ignore[arg-type]
+    return {f"{point}:{k}": v for k, v in values.items()}
 
 
 def bd_metric_names(report: Report) -> dict[str, float]:

@@ -116,6 +116,14 @@ def _num(x: Optional[float], fmt: str = ".4g") -> str:
     return "" if x is None else format(x, fmt)
 
 
+def rate_label(point: "RDPoint") -> str:
+    """The rate point as the report shows it, with its unit when known: 'qp 32', 'crf 33'."""
+    if point.rate_point is None:
+        return ""
+    unit = point.params.get("rate_unit")
+    return f"{unit} {point.rate_point}" if unit else str(point.rate_point)
+
+
 def _md_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
@@ -173,7 +181,7 @@ def render_markdown(points: Sequence[RDPoint], bd: Sequence[BDResult], notes: Se
         if (model, task) in plots:
             lines += [f"![RD curve {model}/{task}]({plots[(model, task)]})", ""]
         side = any(p.side_bpfp for p in pts)  # the column only where some codec codes side information
-        rows = [(p.codec, "" if p.rate_point is None else p.rate_point, _num(p.bpfp),
+        rows = [(p.codec, rate_label(p), _num(p.bpfp),
                  *((_num(p.side_bpfp),) if side else ()), _num(p.container_bpfp), _num(p.ebpfp),
                  _num(p.metric_value), _num(p.feature_mse), _num(p.feature_psnr, ".4g") or _lossless(p),
                  _num(p.enc_s, ".3g") or "n/a", _num(p.dec_s, ".3g") or "n/a")

@@ -201,6 +201,18 @@ def declare_outputs(func: Callable, dep: Deployment) -> Callable:
     return func
 
 
+def make_pipeline(name: str, summary: str, func: Callable, dep: Deployment, rebuild: Callable,
+                  outputs: bool) -> Callable:
+    """Decorate a pipeline function under `dep`: parameter descriptions, the report outputs (when
+    `outputs`), and how to rebuild it under another deployment (`rebuild(dep)`)."""
+    func = describe(summary)(func)
+    if outputs:
+        declare_outputs(func, dep)
+    with deployment.building_with(dep):
+        built = dsl.pipeline(name=name, description=summary)(func)
+    return deployment.built(built, rebuild, dep)
+
+
 def build_benchmark(learned: bool, dep: Optional[Deployment] = None) -> Callable:
     """The benchmark pipeline, with (`learned`) or without the hyperprior branch, built under
     `dep` (default: deployment.DEFAULT).
@@ -250,10 +262,7 @@ def build_benchmark(learned: bool, dep: Optional[Deployment] = None) -> Callable
 
     summary = ("Feature coding benchmark of one (model, task): features -> codecs x rate points -> task evaluation "
                "-> RD report with BD-rate" + (", with trained hyperpriors." if learned else " (traditional codecs)."))
-    func = declare_outputs(describe(summary)(benchmark), dep)
-    with deployment.building_with(dep):
-        built = dsl.pipeline(name=name, description=summary)(func)
-    return deployment.built(built, lambda d: build_benchmark(learned, d), dep)
+    return make_pipeline(name, summary, benchmark, dep, lambda d: build_benchmark(learned, d), outputs=True)
 
 
 benchmark = build_benchmark(learned=True)

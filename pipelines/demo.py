@@ -2,7 +2,7 @@
 
 A tiny random-weight DINOv2 classification machine on 100 generated images (as many as the
 paper's ImageNet test set, so top-1 moves in 1 % steps) -> features -> x265 at the test
-conditions' 5 QPs and a tiny hyperprior trained for about a minute at 3 lambdas -> evaluate ->
+conditions' 5 QPs, av1 at the 5 CRFs they map to, and a tiny hyperprior trained for about a minute at 3 lambdas -> evaluate ->
 report (RD table, the task metric and the feature PSNR against BPFP, BD-rate on both, speed-ups),
 run by the kfp local runner as the `full` pipeline with a local MLflow sqlite store, a line of
 progress per finished stage on the terminal. Everything is written under one folder (default
@@ -63,7 +63,7 @@ def demo_arguments(assets: dict, settings: DemoSettings, tracking_uri: str) -> d
         codecs=DEFAULTS["codecs"], qps=list(settings.qps), lambdas=list(settings.lambdas),
         crop=list(settings.crop), epochs=0, steps=settings.steps, lr=settings.lr, batch_size=settings.batch_size,
         seed=settings.seed, N=settings.N, M=settings.M, evaluate="last", legacy=False, anchor="x265",
-        title="fcbench demo: tiny DINOv2 cls, x265 vs hyperprior", tracking_uri=tracking_uri or "off",
+        title="fcbench demo: tiny DINOv2 cls, x265 and av1 vs hyperprior", tracking_uri=tracking_uri or "off",
     )
 
 

@@ -41,7 +41,8 @@ _PARAMETERS: tuple[Parameter, ...] = (
     Parameter("train_sample_list_uri", str, "", "Sample list of the training data; empty = every sample found."),
     Parameter("train_features_uri", str, "", "Import this training feature set (s3:// folder) instead of "
               "extracting; empty = extract from train_data_uri."),
-    Parameter("codecs", list, ["x265"], "Traditional codecs, e.g. [\"x265\", \"vtm\"], or entries {\"codec\": NAME, "
+    Parameter("codecs", list, ["x265", "av1"], "Traditional codecs (default: the two every machine has, in-process; "
+              "av1 codes the CRFs the QPs map to), e.g. [\"x265\", \"vtm\"], or entries {\"codec\": NAME, "
               "\"options\": {...}, \"chain\": {...}, \"identity_hash\": PIN}. Each codec's identity (version, binary "
               "and cfg sha256) is resolved in the codec image when the run starts and recorded with the results; "
               "a pinned identity_hash fails the run if the image's build differs. chain: {} = the paper's chain "

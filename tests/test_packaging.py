@@ -61,5 +61,6 @@ def test_doctor_reports_codecs(capsys):
 
     report = json.loads(capsys.readouterr().out)
     assert report["codecs"]["x265_encoder"] is True
+    assert report["codecs"]["av1_encoder"] is True and report["codecs"]["av1_decoder"] is True
     assert report["codecs"]["vvc_decoder"] is True
     assert report["packages"]["torch"].startswith("2.14")

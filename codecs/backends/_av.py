@@ -131,6 +131,28 @@ def decode_single_frame(data: bytes, demuxer: str, decoder: Optional[str] = None
     return planes[0]
 
 
+def padded(rows: int, cols: int, multiple: int, minimum: int) -> tuple[int, int]:
+    """The picture size an encoder gets for a rows x cols frame: each side rounded up to
+    `multiple` and at least `minimum`."""
+    return tuple(max(minimum, -(-n // multiple) * multiple) for n in (rows, cols))  # type: ignore[return-value]
+
+
+def pad_edges(frame: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """Pad bottom/right by replicating the last row/column (cheap to code, cropped on decode)."""
+    r, c = frame.shape
+    if (r, c) == (rows, cols):
+        return frame
+    return np.pad(frame, ((0, rows - r), (0, cols - c)), mode="edge")
+
+
+def crop(picture: np.ndarray, padded_to: tuple[int, int], rows: int, cols: int, codec: str) -> np.ndarray:
+    """The rows x cols frame of a decoded picture that must be `padded_to` in size."""
+    if picture.shape != tuple(padded_to):
+        raise AVError(f"{codec} stream holds a {picture.shape} picture, expected {tuple(padded_to)} "
+                      f"for a {rows}x{cols} frame")
+    return picture[:rows, :cols]
+
+
 @functools.lru_cache(maxsize=8)
 def bundled_library(prefix: str) -> Optional[Path]:
     """The shared library `prefix*` bundled with the PyAV wheel (None when PyAV links elsewhere)."""

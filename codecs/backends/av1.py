@@ -27,7 +27,6 @@ from fcbench.codecs import settings
 from fcbench.codecs.backends import _av
 from fcbench.codecs.backends._params import parse_extra_params, reasons
 from fcbench.codecs.backends._qp import check_qp
-from fcbench.codecs.backends.x265 import pad_edges
 from fcbench.codecs.container import Header
 from fcbench.codecs.protocol import Codec, RatePoint, file_sha256
 from fcbench.codecs.registry import register
@@ -56,10 +55,7 @@ RESERVED = {
 
 
 def padded_size(rows: int, cols: int) -> tuple[int, int]:
-    def up(n: int) -> int:
-        return max(MIN_SIZE, -(-n // MULTIPLE) * MULTIPLE)
-
-    r, c = up(rows), up(cols)
+    r, c = _av.padded(rows, cols, MULTIPLE, MIN_SIZE)
     if r > MAX_ROWS or c > MAX_COLS:
         raise ValueError(f"av1: a {rows}x{cols} frame pads to {r}x{c}, over SVT-AV1's {MAX_ROWS}x{MAX_COLS} limit")
     return r, c
@@ -136,14 +132,11 @@ class AV1Codec(Codec):
         if bit_depth not in (8, 10):
             raise ValueError(f"av1 (SVT-AV1, main profile) codes 8 or 10-bit samples, not {bit_depth}-bit")
         settings.apply_svt_av1_defaults()  # SVT-AV1 prints its configuration unless told errors only
-        padded = pad_edges(frame, *padded_size(*frame.shape))
+        padded = _av.pad_edges(frame, *padded_size(*frame.shape))
         return _av.encode_frame(padded, "libsvtav1", "obu", bit_depth, self.options(int(rate_point)), kind="yuv420")
 
     def decode_frame(self, payload: bytes, header: Header) -> np.ndarray:
-        frame = _av.decode_single_frame(payload, "obu", decoder="libdav1d", kind="yuv420")
         rows, cols = header.frame
-        if frame.shape != padded_size(rows, cols):
-            raise _av.AVError(f"av1 stream holds a {frame.shape} picture, expected {padded_size(rows, cols)} "
-                              f"for a {rows}x{cols} frame")
-        return frame[:rows, :cols]
+        picture = _av.decode_single_frame(payload, "obu", decoder="libdav1d", kind="yuv420")
+        return _av.crop(picture, padded_size(rows, cols), rows, cols, self.name)
 

@@ -42,18 +42,7 @@ RESERVED = {
 
 
 def padded_size(rows: int, cols: int) -> tuple[int, int]:
-    def up(n: int) -> int:
-        return max(MIN_SIZE, -(-n // MIN_CU) * MIN_CU)
-
-    return up(rows), up(cols)
-
-
-def pad_edges(frame: np.ndarray, rows: int, cols: int) -> np.ndarray:
-    """Pad bottom/right by replicating the last row/column (cheap to code, cropped on decode)."""
-    r, c = frame.shape
-    if (r, c) == (rows, cols):
-        return frame
-    return np.pad(frame, ((0, rows - r), (0, cols - c)), mode="edge")
+    return _av.padded(rows, cols, MIN_CU, MIN_SIZE)
 
 
 @functools.lru_cache(maxsize=1)
@@ -111,13 +100,10 @@ class X265Codec(Codec):
         self.check_rate_point(rate_point)
         if bit_depth not in (8, 10, 12):
             raise ValueError(f"x265 codes 8, 10 or 12-bit samples, not {bit_depth}-bit")
-        padded = pad_edges(frame, *padded_size(*frame.shape))
+        padded = _av.pad_edges(frame, *padded_size(*frame.shape))
         return _av.encode_frame(padded, "libx265", "hevc", bit_depth,
                                 {"x265-params": self.params(int(rate_point)), "preset": self.preset})
 
     def decode_frame(self, payload: bytes, header: Header) -> np.ndarray:
-        frame = _av.decode_single_frame(payload, "hevc")
         rows, cols = header.frame
-        if frame.shape != padded_size(rows, cols):
-            raise _av.AVError(f"x265 stream holds a {frame.shape} picture, expected {padded_size(rows, cols)} for a {rows}x{cols} frame")
-        return frame[:rows, :cols]
+        return _av.crop(_av.decode_single_frame(payload, "hevc"), padded_size(rows, cols), rows, cols, self.name)

@@ -24,11 +24,12 @@ def encode_decode(features_dir: str, codec: str, codec_options: dict, codec_iden
     from fcbench.codecs.registry import codec_class
     from fcbench.components.storage.publish import publish_coding
     from fcbench.components.stages.context import stage_context
-    from fcbench.components.stages.params import parse_json, restore_rate_point
+    from fcbench.components.stages.params import parse_json, restore_codec_options, restore_rate_point
 
     with stage_context("code_traditional", codec=codec, rate_point=rate_point):
         qp = restore_rate_point(rate_point, integer=True)
-        summary = code_features(features_dir, codec, dict(codec_options or {}), codec_identity_hash, qp,
+        options = restore_codec_options(codec, dict(codec_options or {}))
+        summary = code_features(features_dir, codec, options, codec_identity_hash, qp,
                                 parse_json(conditions, "conditions"), recon_dir, results_path, bitstreams_dir,
                                 preset=preset or None, label=label)
         publish_coding(storage_uri, model, task, label or codec, qp, recon_dir, results_path, bitstreams_dir,
@@ -50,4 +51,7 @@ def code_traditional(features: Input[Dataset], codec: str, codec_options: dict, 
                             conditions, recon.path, bitstreams.path, results.path, model, task, storage_uri, label,
                             preset)
     recon.metadata.update({"codec": codec, "rate_point": rate_point, "identity_hash": codec_identity_hash})
-    log_metrics(metrics, point_metric_names(label or codec, rate_point, {k: summary.get(k) for k in SUMMARY_METRICS}))
+    from fcbench.codecs.registry import codec_class
+
+    log_metrics(metrics, point_metric_names(label or codec, rate_point, codec_class(codec).rate_unit,
+                                            {k: summary.get(k) for k in SUMMARY_METRICS}))

@@ -72,4 +72,4 @@ def hyperprior_infer(features: Input[Dataset], lmbda: float, conditions: str,
     summary = infer(features.path, source, lmbda, conditions, "cpu", recon.path, bitstreams.path,
                     results.path, codec_identity_hash, model, task, storage_uri, tracking_uri, label, preset)
     recon.metadata.update({"codec": "hyperprior", "rate_point": lmbda, "identity_hash": summary["identity_hash"]})
-    log_metrics(metrics, point_metric_names("hyperprior", lmbda, {k: summary.get(k) for k in SUMMARY_METRICS}))
+    log_metrics(metrics, point_metric_names(label or "hyperprior", lmbda, "lambda", {k: summary.get(k) for k in SUMMARY_METRICS}))

@@ -32,6 +32,24 @@ def restore_rate_point(value: RatePoint | str, integer: bool) -> RatePoint:
     return v
 
 
+def restore_codec_options(codec: str, options: dict) -> dict:
+    """Restore integer codec options: KFP loop items turn the ints of a dict into floats (an av1
+    preset of 6 arrives as 6.0, which the codec refuses and which would change its identity).
+    An option whose default is an int gets an integral float back as an int."""
+    import inspect
+
+    from fcbench.codecs.registry import codec_class
+
+    params = inspect.signature(codec_class(codec).__init__).parameters
+    out = dict(options)
+    for key, value in options.items():
+        default = params[key].default if key in params else None
+        if (isinstance(value, float) and value.is_integer() and isinstance(default, int)
+                and not isinstance(default, bool)):
+            out[key] = int(value)
+    return out
+
+
 def log_metrics(artifact: Any, values: dict, keys: Optional[tuple] = None) -> None:
     """Log the finite numbers of `values` to a KFP Metrics artifact (KFP cannot store inf/NaN,
     e.g. the PSNR of a lossless reconstruction)."""

@@ -161,5 +161,5 @@ def prepare_coding(features: Input[Dataset], model: str, task: str, family: str,
                                         codecs, rate_points, quantized.path, results.path, storage_uri, preset)
     quantized.metadata.update({"codec": "bypass", "family": family, "conditions": conditions})
     keys = ("bpfp", "mse", "psnr_q", "clipped_fraction")
-    log_metrics(stats, point_metric_names(f"bypass-{family}", 0, {k: summary.get(k) for k in keys}))
+    log_metrics(stats, point_metric_names(f"bypass-{family}", 0, "qp", {k: summary.get(k) for k in keys}))
     return grid

@@ -23,6 +23,7 @@ def resolve_codec_list(entries: list) -> list[dict]:
     entry (with its chain and rate points, if any) plus `identity` and `identity_hash`."""
     from fcbench.components.codec_identity import parse_codec_entry, resolve_identity
     from fcbench.components.stages.context import stage_context
+    from fcbench.components.stages.params import restore_codec_options
 
     with stage_context("resolve_codecs", codecs=len(entries or [])):
         if not entries:
@@ -30,6 +31,7 @@ def resolve_codec_list(entries: list) -> list[dict]:
         resolved = []
         for entry in entries:
             spec = parse_codec_entry(entry)
+            spec["options"] = restore_codec_options(spec["codec"], spec["options"])  # KFP made ints floats
             found = resolve_identity(spec["codec"], spec["options"], spec.get("identity_hash", ""))
             resolved.append({**spec, **found})
         return resolved

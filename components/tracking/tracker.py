@@ -151,7 +151,7 @@ class Tracker:
         if len(point_json) > MAX_TAG_CHARS:  # params/tags are logged separately anyway
             point_json = json.dumps({**point.as_dict(), "params": {}, "tags": {}}, sort_keys=True, default=str)
         all_tags = {**self.provenance_tags(), **point.tags, **(tags or {}), KIND_TAG: "point", POINT_TAG: point_json}
-        run_id = self._start(experiment_name(point.model, point.task), f"{point.codec}@{point.rate_point}",
+        run_id = self._start(experiment_name(point.model, point.task), point.name,
                              self._parent(parent_run_id), all_params, all_tags,
                              [(k, v, 0) for k, v in metrics.items() if v is not None])
         self.sink.end_run(run_id, "FINISHED")

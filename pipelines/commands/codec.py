@@ -22,8 +22,9 @@ def _add_sweep_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--features", type=str, required=True, help="feature-set folder (manifest.json + <sample>.npy)")
     p.add_argument("--codec", required=True, help="registered codec name (see `fcbench codec list`)")
     rates = p.add_mutually_exclusive_group()
-    rates.add_argument("--qp", type=int, nargs="+", help="QPs (block codecs)")
-    rates.add_argument("--rate-points", nargs="+", help="rate points of any codec (e.g. lambdas)")
+    rates.add_argument("--qp", type=int, nargs="+",
+                       help="VTM QPs; a codec whose rate point is not a QP maps them (av1: to CRFs)")
+    rates.add_argument("--rate-points", nargs="+", help="the codec's own rate points (QPs, av1 CRFs, lambdas...)")
     p.add_argument("--out", type=output_folder, required=True, help="output folder (bitstreams/, recon/, results.*)")
     p.add_argument("-j", "--jobs", type=int, default=None, help="parallel jobs (default: all cores)")
     p.add_argument("--model", help="take conditions from the test conditions of MODEL TASK")
@@ -171,12 +172,15 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
         if get_codec("vtm", **parse_options(args.option)).cfg_sha256() != preset.vtm_cfg_sha256:
             print("note: the VTM cfg in use is not the reference's all-intra cfg (see fcbench doctor)", file=sys.stderr)
-    if args.qp:
-        rate_points = list(args.qp)
-    elif args.rate_points:
+    if args.rate_points:
         rate_points = [parse_rate_point(r) for r in args.rate_points]
-    elif defaults:
-        rate_points = defaults
+    elif args.qp or defaults:
+        qps = list(args.qp or defaults)
+        # VTM QPs (given, or the test conditions' traditional ones): a codec with another rate unit maps them
+        rate_points = cls.rate_points_for_qps(qps) if cls.frame_kind == "integer" else qps
+        if cls.rate_unit != "qp" and cls.frame_kind == "integer":
+            print(f"note: {args.codec} rate points are {cls.rate_unit} values: QPs {qps} -> {cls.rate_unit} "
+                  f"{rate_points}", file=sys.stderr)
     else:
         raise ValueError("no rate points: give --qp or --rate-points")
     try:
@@ -201,31 +205,38 @@ def _print_result(result, as_json: bool, conditions: dict) -> None:
     described = chain.describe(conditions)
     if as_json:
         print(json.dumps({"summary": result.summary, "cache_hits": result.cache_hits, "jobs_run": result.jobs_run,
-                          "failures": result.failures, "out": str(result.out_dir), "chain": described},
+                          "failures": result.failures, "out": str(result.out_dir), "chain": described,
+                          "threads": result.threads.as_dict() if result.threads else None},
                          indent=2, default=str))
         return
     print(result.table())
     print("chain: " + ", ".join(f"{k[len('chain.'):]} {v}" for k, v in described.items()))
     print(f"{len(result.rows)} results ({result.cache_hits} from cache, {result.jobs_run} jobs run) "
           f"in {result.wall_s:.1f} s -> {result.out_dir}")
+    if result.threads and result.jobs_run:  # what the enc_s/dec_s columns were measured under
+        print(f"timed with {result.threads.describe()}")
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from fcbench.codecs.registry import codec_class, codec_names
+    from fcbench.codecs.registry import codec_class, codec_names, codec_origin, plugin_errors
 
     rows = {}
     for name in codec_names():
+        cls = codec_class(name)
+        row = {"frame_kind": cls.frame_kind, "rate_unit": cls.rate_unit, "origin": codec_origin(name)}
         try:
-            ident = codec_class(name)().identity
-            rows[name] = {"frame_kind": codec_class(name).frame_kind, "version": ident["version"], "ready": True}
+            rows[name] = {**row, "version": cls().identity["version"], "ready": True}
         except Exception as exc:  # report why a codec cannot encode here, never crash the listing
-            rows[name] = {"frame_kind": codec_class(name).frame_kind, "ready": False, "why": f"{type(exc).__name__}: {exc}"}
+            rows[name] = {**row, "ready": False, "why": f"{type(exc).__name__}: {exc}"}
+    for name, why in plugin_errors().items():  # installed, but its plug-in cannot be used
+        key = f"plug-in:{name}" if name in rows else name  # a plug-in clashing with a built-in name
+        rows[key] = {"frame_kind": None, "rate_unit": None, "origin": "plug-in", "ready": False, "why": why}
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    for name, row in rows.items():
+    for name, row in sorted(rows.items()):
         state = row.get("version") if row["ready"] else "not ready: " + row["why"].splitlines()[0]
-        print(f"{name:12s} {row['frame_kind']:8s} {state}")
+        print(f"{name:12s} {row['frame_kind'] or '-':8s} {row['rate_unit'] or '-':7s} {state}  [{row['origin']}]")
     return 0
 
 

@@ -117,6 +117,8 @@ def _codec_report() -> dict:
 
         out["pyav_ffmpeg"] = ".".join(str(v) for v in av.library_versions.get("libavcodec", ()))
         out["x265_encoder"] = _has_av_codec("libx265", "w")
+        out["av1_encoder"] = _has_av_codec("libsvtav1", "w")  # the av1 codec: SVT-AV1 encodes,
+        out["av1_decoder"] = _has_av_codec("libdav1d", "r")  # dav1d decodes
         out["vvc_decoder"] = _has_av_codec("vvc", "r")
         out["hevc_decoder"] = _has_av_codec("hevc", "r")
     except ImportError:

@@ -263,8 +263,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from fcbench.pipelines.progress import cpu_seconds
 
     settings = DemoSettings(tracking=not args.no_tracking)
-    print(f"fcbench demo: a tiny random-weight DINOv2 on {settings.n_images} generated images; x265 at 5 QPs and a "
-          f"hyperprior trained at {len(settings.lambdas)} lambdas, every stage a task of the kfp local runner "
+    print(f"fcbench demo: a tiny random-weight DINOv2 on {settings.n_images} generated images; x265 at 5 QPs, "
+          f"av1 at the 5 CRFs they map to and a hyperprior trained at {len(settings.lambdas)} lambdas, every stage a task of the kfp local runner "
           f"(a few minutes; a line per finished stage).\n"
           f"  output: {args.out.resolve()}\n  task logs: {args.out.resolve() / 'kfp-local.log'}", flush=True)
     result = run_demo(args.out, settings, cache=not args.no_cache, progress=sys.stdout)

@@ -72,6 +72,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--name", required=True, help="pipeline name in the Kubeflow UI")
     p.add_argument("--version", help="version name (default: fcbench-<version>-<UTC time>)")
     p.add_argument("--description")
+    p.add_argument("--private", action="store_true", help="a pipeline of --namespace only (default: shared with every "
+                                                          "namespace, which a multi-user install may reserve to admins)")
     _add_connection(p)
     add_images(p)
     add_deploy(p)
@@ -115,7 +117,16 @@ def find_version(client: Any, pipeline_id: str, version: Optional[str]) -> Any:
     return found[0]
 
 
+def _private_namespace(args: argparse.Namespace) -> Optional[str]:
+    if not args.private:
+        return None
+    if not args.namespace:
+        raise ValueError("--private needs --namespace (the profile namespace that owns the pipeline)")
+    return args.namespace
+
+
 def cmd_upload(args: argparse.Namespace) -> int:
+    _private_namespace(args)  # argument errors before compiling
     apply_images(args)
     with tempfile.TemporaryDirectory() as tmp:
         key, path = _compiled(args, args.pipeline, Path(tmp))
@@ -123,7 +134,8 @@ def cmd_upload(args: argparse.Namespace) -> int:
         try:
             pipeline_id = client.get_pipeline_id(args.name)
             if pipeline_id is None:
-                made = client.upload_pipeline(str(path), pipeline_name=args.name, description=args.description)
+                made = client.upload_pipeline(str(path), pipeline_name=args.name, description=args.description,
+                                              namespace=_private_namespace(args))
                 print(f"uploaded {key} as new pipeline {args.name!r} (id {made.pipeline_id}) at {args.host}")
                 if not args.version:
                     return 0

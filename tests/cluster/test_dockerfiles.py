@@ -247,3 +247,10 @@ def test_mlflow_image_pins_match_the_project():
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
     assert f"mlflow=={pins['mlflow']}" in project  # server and clients speak the same version
     assert pins["boto3"] == pins["botocore"] and "psycopg2-binary" in pins
+
+
+def test_no_image_claims_every_gpu_of_the_node():
+    """NVIDIA_VISIBLE_DEVICES=all in an image would let a container see every GPU of its node
+    (outside the device plugin's allocation): the plugin sets it per container."""
+    for dockerfile in IMAGES.glob("Dockerfile.*"):
+        assert "NVIDIA_VISIBLE_DEVICES" not in dockerfile.read_text(), dockerfile.name

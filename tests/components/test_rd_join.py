@@ -87,6 +87,6 @@ def test_report_joins_sweep_results_and_evaluations_from_folders(sweep, capsys):
     assert sorted((p.codec, p.rate_point) for p in points) == [("uncompressed", 0.0), ("x265", 27), ("x265", 37)]
     assert main(["report", "--results", str(sweep / "out"), str(evals), "--out", str(sweep / "report"),
                  "--anchor", "x265"]) == 0
-    assert "| x265 | 27 |" in capsys.readouterr().out
+    assert "| x265 | qp 27 |" in capsys.readouterr().out  # the rate point with its unit
     with pytest.raises(ValueError, match="found sweep results .* but no evaluations"):
         load_report_inputs(sweep / "out")

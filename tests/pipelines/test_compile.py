@@ -148,7 +148,7 @@ def test_default_codecs_name_codecs_only(compiled):
     """No identity computed on the compiling machine is in the IR: the codec image resolves it."""
     for name in ("benchmark", "benchmark-traditional", "full"):
         spec, _ = compiled[name]
-        assert spec["root"]["inputDefinitions"]["parameters"]["codecs"]["defaultValue"] == ["x265"]
+        assert spec["root"]["inputDefinitions"]["parameters"]["codecs"]["defaultValue"] == ["x265", "av1"]
 
 
 def test_coding_tasks_get_the_identities_resolved_in_the_image(compiled):

@@ -20,7 +20,9 @@ def test_demo_runs_the_full_pipeline_locally(tmp_path):
     result = run_demo(tmp_path / "demo", settings, cache=False, progress=shown)
     with open(result.report_dir / "rd_points.csv") as f:
         got = sorted((row["codec"], float(row["rate_point"])) for row in csv.DictReader(f))
-    assert got == [("bypass", 0.0), ("hyperprior", 0.01), ("hyperprior", 0.1), ("uncompressed", 0.0), ("x265", 32.0)]
+    # av1 codes QP 32 as the CRF it maps to (33)
+    assert got == [("av1", 33.0), ("bypass", 0.0), ("hyperprior", 0.01), ("hyperprior", 0.1), ("uncompressed", 0.0),
+                   ("x265", 32.0)]
     assert result.where["RD plot"].name == "rd_dinov2_cls.png"
     assert all(str(p).startswith(str(tmp_path)) for k, p in result.where.items() if k != "MLflow store")
     assert len(list(result.run_dir.glob("**/hyperprior-train/model"))) == 2

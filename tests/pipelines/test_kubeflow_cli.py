@@ -75,6 +75,11 @@ def test_argument_errors(argv, message, dead_host, capsys):
     assert message in capsys.readouterr().err
 
 
+def test_private_upload_needs_a_namespace(dead_host, capsys):
+    assert main(["upload", "benchmark", "--name", "fcb", "--private", "--host", dead_host]) == 1
+    assert "--private needs --namespace" in capsys.readouterr().err
+
+
 def test_version_needs_an_uploaded_pipeline(dead_host, capsys):
     assert main(["submit", "benchmark", "--host", dead_host, "--version", "v1"]) == 1
     assert "--version needs --from-upload" in capsys.readouterr().err

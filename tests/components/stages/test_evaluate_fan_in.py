@@ -75,7 +75,8 @@ def test_one_machine_evaluates_every_point_as_separate_machines_would(coded, tin
         alone = evaluate_points(str(tiny_features), [recon], [rate], *_machine_args(tiny_cls))[1]
         assert alone == point
     metrics = point_metrics(points)
-    assert metrics["x265@27:bpfp"] == by_qp[27]["bpfp"] and "uncompressed@0.0:top1" in metrics
+    assert metrics["x265@qp27:bpfp"] == by_qp[27]["bpfp"] and "uncompressed:top1" in metrics
+    assert metrics["bypass@qp0:top1"] == points[1]["metric_value"]
 
 
 def test_a_failing_point_names_codec_and_rate_point(coded, tiny_cls, tiny_features, tmp_path):

@@ -43,3 +43,30 @@ def test_storage_keys_name_the_unit():
     assert rate_tag(0.01, "lambda") == "lambda0.01" and rate_tag(37) == "qp37"
     with pytest.raises(StorageKeyError):
         rate_tag(33, "c/rf")
+
+
+def test_integer_codec_options_survive_kfp_loop_items():
+    """KFP hands loop-item dicts back with floats for ints: an av1 preset 6 arrives as 6.0."""
+    from fcbench.codecs import get_codec
+    from fcbench.components.codec_identity import identity_hash
+    from fcbench.components.stages.params import restore_codec_options
+
+    restored = restore_codec_options("av1", {"preset": 6.0, "extra_params": "enable-cdef=0"})
+    assert restored == {"preset": 6, "extra_params": "enable-cdef=0"} and isinstance(restored["preset"], int)
+    same = get_codec("av1", preset=6, extra_params="enable-cdef=0")
+    assert identity_hash(get_codec("av1", **restored).identity) == identity_hash(same.identity)
+    assert restore_codec_options("x265", {"preset": "slow", "threads": 2.0}) == {"preset": "slow", "threads": 2}
+    assert restore_codec_options("av1", {"preset": 6.5}) == {"preset": 6.5}  # not integral: the codec refuses it
+
+
+def test_report_rows_say_what_the_rate_point_is(tmp_path):
+    from fcbench.components.reporting import RDPoint, build_report
+
+    def point(codec, rp, unit, bpfp, acc):
+        return RDPoint(model="m", task="t", codec=codec, rate_point=rp, bpfp=bpfp, ebpfp=bpfp, metric="top1",
+                       metric_value=acc, direction="higher", feature_mse=0.1, params={"rate_unit": unit})
+
+    pts = [point("x265", q, "qp", b, a) for q, b, a in ((22, 2.0, 80), (32, 1.0, 70), (42, 0.5, 60), (47, 0.3, 50))]
+    pts += [point("av1", c, "crf", b, a) for c, b, a in ((16, 1.8, 80), (33, 0.9, 70), (50, 0.45, 60), (59, 0.25, 50))]
+    text = build_report(pts, tmp_path, anchor="x265").markdown.read_text()
+    assert "| av1 | crf 33 |" in text and "| x265 | qp 32 |" in text

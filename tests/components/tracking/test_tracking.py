@@ -53,7 +53,7 @@ def test_pipeline_run_with_nested_points(mlflow_server, curve, tmp_path, monkeyp
     children = {r.info.run_id: r for r in _children(client, run.run_id)}
     assert set(children) == set(child_ids)
     vtm22 = children[child_ids[0]]
-    assert vtm22.info.run_name == "vtm@22" and vtm22.info.status == "FINISHED"
+    assert vtm22.info.run_name == "vtm@qp22" and vtm22.info.status == "FINISHED"
     assert vtm22.data.params == {"model": model, "task": "t", "codec": "vtm", "rate_point": "22",
                                  "codec_version": "VTM 23.13", "metric": "acc", "direction": "higher",
                                  "qp": "22", "truncation": "[-5, 5]", "bit_depth": "10", "packing": "generic",

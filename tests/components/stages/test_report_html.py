@@ -1,0 +1,53 @@
+"""KFP metric names of RD points and BD-rates, and the HTML page of a report."""
+import numpy as np
+
+from fcbench.components.report_html import bd_metric_names, point_metric_names, render_html
+from fcbench.components.rd_points import RDPoint
+from fcbench.components.reporting import build_report
+
+
+def _points(codec, rates, model="m", cost=1.0):
+    """An RD curve; `cost` times the rate for the same metric (cost 1.1 = BD-rate +10 %)."""
+    q = 70 + 4 * np.log2(np.asarray(rates) / 0.05)
+    rates = [r * cost for r in rates]
+    return [RDPoint(model=model, task="t", codec=codec, rate_point=22 + 5 * i, bpfp=float(r), ebpfp=float(r),
+                    metric="acc", metric_value=float(v), direction="higher", feature_mse=0.1)
+            for i, (r, v) in enumerate(zip(rates, q))]
+
+
+def test_point_metric_names_match_the_evaluate_task_and_the_folders():
+    """One spelling of a rate point everywhere: the sweep folder's rate tag (crf33 for av1, never
+    qp33; lambda0.01 for the hyperprior), whatever KFP did to the number."""
+    from fcbench.codecs.registry import codec_class
+    from fcbench.codecs.types import point_name, rate_tag
+    from fcbench.components.stages.evaluate import point_metrics
+
+    assert point_metric_names("x265", 32.0, "qp", {"bpfp": 0.5}) == {"x265@qp32:bpfp": 0.5}
+    assert point_metric_names("av1", 33.0, codec_class("av1").rate_unit, {"bpfp": 0.5}) == {"av1@crf33:bpfp": 0.5}
+    assert point_metric_names("hyperprior", 0.01, "lambda", {"top1": 70.0}) == {"hyperprior@lambda0.01:top1": 70.0}
+    assert point_metric_names("hyperprior", 1.0, "lambda", {"top1": 70.0}) == {"hyperprior@lambda1:top1": 70.0}
+    assert point_metric_names("bypass-traditional", 0, "qp", {"mse": 1.0}) == {"bypass-traditional@qp0:mse": 1.0}
+    assert point_name("av1", 33, "crf") == "av1@" + rate_tag(33, "crf")  # the folder's name after the @
+    assert point_name("uncompressed", None) == "uncompressed"
+    evaluated = [RDPoint(model="m", task="t", codec=codec, rate_point=rp, bpfp=b, ebpfp=b, metric="top1",
+                         metric_value=v, direction="higher", feature_mse=0.1, params={"rate_unit": unit}).as_dict()
+                 for codec, rp, unit, b, v in (("av1", 33.0, "crf", 0.5, 60.0), ("hyperprior", 0.01, "lambda", 0.2, 50.0))]
+    got = point_metrics(evaluated)
+    coded = {**point_metric_names("av1", 33.0, "crf", {"bpfp": 0.5}),
+             **point_metric_names("hyperprior", 0.01, "lambda", {"bpfp": 0.2})}
+    assert all(got[name] == value for name, value in coded.items())  # the coding tasks' names, same values
+    assert got["av1@crf33:top1"] == 60.0 and got["hyperprior@lambda0.01:top1"] == 50.0
+
+
+def test_bd_rate_metrics_and_the_html_page(tmp_path):
+    rates = [0.05, 0.1, 0.2, 0.4]
+    points = _points("vtm", rates) + _points("x265", rates, cost=1.1)
+    report = build_report(points, tmp_path, anchor="vtm")
+    names = bd_metric_names(report)
+    assert list(names) == ["bd_rate_x265_vs_vtm"] and abs(names["bd_rate_x265_vs_vtm"] - 10.0) < 1e-6
+    page = render_html(report, points, "t <1>", "Tracking: offline", "https://mlflow/x", "https://kfp/y", offline=True)
+    assert page.startswith("<!doctype html>") and "t &lt;1&gt;" in page  # escaped
+    assert "data:image/png;base64," in page and "https://mlflow/x" in page and "https://kfp/y" in page
+    assert "class='warn'" in page and "10.00" in page
+    two = build_report(points + _points("vtm", rates, model="n") + _points("x265", rates, model="n", cost=1.1), tmp_path / "2")
+    assert set(bd_metric_names(two)) == {"m_t_bd_rate_x265_vs_vtm", "n_t_bd_rate_x265_vs_vtm"}
