@@ -2,9 +2,9 @@
 (`data/presets.yaml`; docs/test-conditions.md §7).
 
 A preset decides the quantization (round to nearest, or the reference's floor), the codec the
-source used, the BD-rate anchor, the VTM cfg the source ran and its coding chain (a chain spec,
-fcbench.codecs.chain: {} = fixed ranges, no outlier side channel); ranges, QPs and lambdas always
-come from the test conditions. Every result records the name of the preset it was made under.
+source used, the BD-rate anchor, the VTM cfg the source ran, its coding chain (a chain spec,
+fcbench.codecs.chain: {} = fixed ranges, no outlier side channel) and how hyperprior training
+validates (`validation`); ranges, QPs and lambdas always come from the test conditions. Every result records the name of the preset it was made under.
 """
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ class Preset(BaseModel):
     anchor: str
     vtm_cfg_sha256: Optional[str] = None
     chain: dict = {}
+    validation: Literal["fcbench", "reference"] = "fcbench"  # hyperprior training's validation procedure
 
     @field_validator("chain")
     @classmethod

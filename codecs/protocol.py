@@ -196,7 +196,11 @@ class Codec(abc.ABC):
             if points.shape[-1] != 2**bit_depth:
                 raise ValueError(f"{points.shape[-1]} quantization points for {bit_depth}-bit samples")
         else:
-            q = transforms.quantize(xt, low, high, c.bit_depth, mode=c.quant, axis=axis)
+            if c.quant == "legacy" and x.dtype == np.float16 and side is None:
+                # the reference's float16 arithmetic, bit for bit (its truncation included)
+                q = transforms.quantize_legacy_float16(x, low, high, c.bit_depth, truncated, axis)
+            else:
+                q = transforms.quantize(xt, low, high, c.bit_depth, mode=c.quant, axis=axis)
             transform = "uniform" if c.quant == "round" else "legacy"
             bit_depth = c.bit_depth
         header = Header(

@@ -72,6 +72,9 @@ class Machine(abc.ABC):
 
     model: ClassVar[str]
     task: ClassVar[str]
+    # True where the task metric compares with what the ORIGINAL features give (FID of images
+    # generated from decoded vs original latents): evaluate refuses to run without `reference`.
+    needs_reference: ClassVar[bool] = False
 
     @abc.abstractmethod
     def extract(self, data: Union[str, Path], out: Union[str, Path], **options: Any) -> FeatureSet:
@@ -79,19 +82,33 @@ class Machine(abc.ABC):
 
     @abc.abstractmethod
     def evaluate(self, features: Union[str, Path, FeatureSet], data: Union[str, Path], reference: Union[str, Path, FeatureSet, None] = None, **options: Any) -> Evaluation:
-        """Run the second half on `features`; metrics vs ground truth under `data`."""
+        """Run the second half on `features`; metrics vs ground truth under `data` (and vs what
+        the `reference` features give, where `needs_reference`)."""
 
 
 _MACHINES: dict[tuple[str, str], Callable[..., Machine]] = {}
 _MACHINE_MODULES = ("fcbench.machines.dinov2", "fcbench.machines.llama3", "fcbench.machines.sd3")
 
 
-def register_machine(model: str, task: str) -> Callable:
+_NEEDS_REFERENCE: set[tuple[str, str]] = set()
+
+
+def register_machine(model: str, task: str, needs_reference: bool = False) -> Callable:
+    """Register a machine factory; `needs_reference` as its class's (known before building it,
+    so commands refuse a missing reference before loading a model)."""
     def deco(factory: Callable[..., Machine]) -> Callable[..., Machine]:
         _MACHINES[(model, task)] = factory
+        if needs_reference:
+            _NEEDS_REFERENCE.add((model, task))
         return factory
 
     return deco
+
+
+def machine_needs_reference(model: str, task: str) -> bool:
+    """Whether (model, task)'s metric needs the original features as a reference (sd3/tti's FID)."""
+    _load()
+    return (model, task) in _NEEDS_REFERENCE
 
 
 def _load() -> None:

@@ -77,13 +77,19 @@ def fid_preprocess(images: torch.Tensor, size: int = FID_SIZE) -> torch.Tensor:
 
 class FID:
     """Streaming FID: feed image batches of the two sets, then `value()`. resize=True (the
-    reference) resizes every image with `fid_preprocess` first."""
+    reference) resizes every image with `fid_preprocess` first. `reset_generated()` forgets the
+    reconstructed set and keeps the original one, so one FID serves every rate point of a run
+    (the original images' Inception statistics are computed once)."""
 
     def __init__(self, feature: Source, resize: bool = True):
         from torchmetrics.image.fid import FrechetInceptionDistance
 
-        self.metric = FrechetInceptionDistance(feature=load_inception(feature), normalize=False)
+        self.metric = FrechetInceptionDistance(feature=load_inception(feature), normalize=False,
+                                               reset_real_features=False)
         self.resize = resize
+
+    def reset_generated(self) -> None:
+        self.metric.reset()  # reset_real_features=False: the original set's statistics stay
 
     def update(self, images: torch.Tensor, real: bool) -> None:
         check_images(images)

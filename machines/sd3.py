@@ -30,6 +30,7 @@ SPLIT_POINT = "final denoised latent (output_type=latent)"
 class SD3TTI(Machine):
     model = "sd3"
     task = "tti"
+    needs_reference = True  # FID against the images of the ORIGINAL latents
 
     def __init__(
         self,
@@ -67,6 +68,9 @@ class SD3TTI(Machine):
         self.inception = inception
         self.clip = clip
         self._pipe: Any = None
+        # The original latents' images and FID statistics, made once per reference set and
+        # reused by every rate point evaluated against it: (key, images by id, FID).
+        self._reference: Optional[tuple[tuple, dict[str, torch.Tensor], FID]] = None
 
     # ---- model -------------------------------------------------------------------------
     @property
@@ -142,26 +146,31 @@ class SD3TTI(Machine):
 
     # ---- evaluation ----------------------------------------------------------------------
     def evaluate(self, features: Union[PathLike, FeatureSet], data: Optional[PathLike] = None, reference: Union[PathLike, FeatureSet, None] = None, inception: Source = None, clip: Union[PathLike, tuple, None] = None, sample_list: SampleList = None, limit: Optional[int] = None, **options: Any) -> Evaluation:
-        """FID of images decoded from `features` vs from `reference` (the original latents;
-        None = `features` themselves, the uncompressed anchor), CLIP score when `clip` is set.
-        Samples: the feature set's, or the `sample_list` ones."""
+        """FID of images decoded from `features` against images decoded from `reference`, the
+        ORIGINAL latents (the reference's metric; required: `features` themselves give the
+        uncompressed point, FID 0), CLIP score when `clip` is set. Samples: the feature set's,
+        or the `sample_list` ones. The original images are generated once per reference set."""
         if options:
             raise TypeError(f"sd3/tti evaluate: unknown options {sorted(options)}")
-        fs = _open(features)
-        ref = fs if reference is None else _open(reference)
+        if reference is None:
+            raise ValueError("sd3/tti: FID compares the images of these latents with the images of the ORIGINAL "
+                             "latents; give the original feature set as reference (fcbench evaluate --reference DIR)")
+        fs, ref = _open(features), _open(reference)
         wanted = evaluation_ids(fs, sample_list, limit)
         captions = select(load_captions(data), wanted, None, Path(str(data or "official COCO caption list")))
-        fid = FID(inception if inception is not None else self.inception)
+        originals, fid = self._reference_images(ref, [c.id for c in captions], inception)
+        fid.reset_generated()
         clip_source = clip if clip is not None else self.clip
         scorer = ClipScore(clip_source) if clip_source is not None else None
         rows = []
         for c in tqdm(captions, desc="sd3 evaluate", disable=not self.progress):
-            rec, orig = _read_latent(fs, c.id), _read_latent(ref, c.id)
-            if rec.shape != orig.shape:
-                raise FeatureSetError(f"sample {c.id}: latent shape {rec.shape} != reference {orig.shape}")
-            rec_img, orig_img = self.decode(torch.from_numpy(rec)), self.decode(torch.from_numpy(orig))
-            fid.update(orig_img, real=True)
+            rec, orig_img = _read_latent(fs, c.id), originals[c.id]
+            rec_img = self.decode(torch.from_numpy(rec))
+            if rec_img.shape != orig_img.shape:
+                raise FeatureSetError(f"sample {c.id}: latent {rec.shape} decodes to {tuple(rec_img.shape)} images, "
+                                      f"the reference's to {tuple(orig_img.shape)}")
             fid.update(rec_img, real=False)
+            orig = _read_latent(ref, c.id)
             row = {"id": c.id, "latent_mse": float(np.mean((rec.astype(np.float64) - orig.astype(np.float64)) ** 2)),
                    "image_psnr": _psnr(rec_img, orig_img)}
             if scorer is not None:
@@ -170,7 +179,22 @@ class SD3TTI(Machine):
         metrics = [Metric("fid", fid.value(), "lower", "Frechet distance between the two image sets")]
         if scorer is not None:
             metrics.append(Metric("clip_score", scorer.value(), "higher", "max(mean over samples of 100*cos, 0)"))
-        return Evaluation(metrics, rows, feature_mse(fs, ref) if reference is not None else None)
+        return Evaluation(metrics, rows, feature_mse(fs, ref))
+
+    def _reference_images(self, ref: FeatureSet, ids: list[str], inception: Source) -> tuple[dict[str, torch.Tensor], FID]:
+        """Images of the original latents `ids` of `ref` and an FID holding their statistics;
+        made once and reused while the reference set, its samples and the Inception stay the same."""
+        source = inception if inception is not None else self.inception
+        key = (str(Path(ref.root).resolve()), tuple((i, ref.info(i).sha256) for i in ids), str(source))
+        if self._reference is None or self._reference[0] != key:
+            self._reference = None  # free the previous set's images first
+            fid = FID(source)
+            images = {}
+            for sample_id in tqdm(ids, desc="sd3 reference images", disable=not self.progress):
+                images[sample_id] = self.decode(torch.from_numpy(_read_latent(ref, sample_id)))
+                fid.update(images[sample_id], real=True)
+            self._reference = (key, images, fid)
+        return self._reference[1], self._reference[2]
 
 
 def _open(features: Union[PathLike, FeatureSet]) -> FeatureSet:
@@ -194,7 +218,7 @@ def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return math.inf if mse == 0 else 10 * math.log10(255.0**2 / mse)
 
 
-@register_machine("sd3", "tti")
+@register_machine("sd3", "tti", needs_reference=True)
 def build(weights: Union[PathLike, None] = None, **options: Any) -> SD3TTI:
     return SD3TTI(weights=weights, **options)
 

@@ -13,11 +13,11 @@ from kfp import dsl
 
 from fcbench.codecs.hyperprior import training_settings
 from fcbench.pipelines import deployment
-from fcbench.pipelines.benchmark import (Coded, MachineArgs, declare_outputs, learned_coding, learned_grid,
+from fcbench.pipelines.benchmark import (Coded, MachineArgs, learned_coding, learned_grid, make_pipeline,
                                          open_run_tracking, report_outputs, report_step, resolved_codecs,
                                          traditional_branch)
 from fcbench.pipelines.deployment import Deployment
-from fcbench.pipelines.parameters import DEFAULTS, describe
+from fcbench.pipelines.parameters import DEFAULTS
 from fcbench.pipelines.steps import parallelism
 from fcbench.pipelines.train_hyperprior import HYPERPRIOR, train_step
 
@@ -48,6 +48,7 @@ def build_full(dep: Optional[Deployment] = None) -> Callable:
         N: int = DEFAULTS["N"],
         M: int = DEFAULTS["M"],
         evaluate: str = DEFAULTS["evaluate"],
+        validation: str = DEFAULTS["validation"],
         legacy: bool = DEFAULTS["legacy"],
         preset: str = DEFAULTS["preset"],
         anchor: str = DEFAULTS["anchor"],
@@ -65,7 +66,7 @@ def build_full(dep: Optional[Deployment] = None) -> Callable:
         trad = traditional_branch(machine, features, resolved_codecs(codecs), qps, legacy)
         grid = learned_grid(machine, features, HYPERPRIOR, lambdas, legacy)
         with dsl.ParallelFor(grid.outputs["Output"], name="lambdas", parallelism=parallelism()) as item:
-            trained = train_step(train_features, trainer, item.rate_point, training, tracking, storage_uri)
+            trained = train_step(train_features, trainer, item.rate_point, training, tracking, storage_uri, preset)
             inf = learned_coding(machine, features, item, tracking_uri, checkpoint=trained.outputs["model"])
         rep = report_step(machine.evaluate(features, trad, Coded.collect(inf)), anchor, title, tracking, storage_uri,
                           preset)
@@ -75,10 +76,7 @@ def build_full(dep: Optional[Deployment] = None) -> Callable:
     summary = ("Train hyperpriors and benchmark them with the traditional codecs in one RD report (training "
                "features from train_data_uri, test features from data_uri; training settings left at 0 / [] are "
                "the test conditions').")
-    func = declare_outputs(describe(summary)(full), dep)
-    with deployment.building_with(dep):
-        built = dsl.pipeline(name=name, description=summary)(func)
-    return deployment.built(built, build_full, dep)
+    return make_pipeline(name, summary, full, dep, build_full, outputs=True)
 
 
 full = build_full()

@@ -14,9 +14,10 @@ from kfp import dsl
 from fcbench.codecs.hyperprior import training_settings
 from fcbench.components.stages.hyperprior_train import hyperprior_train
 from fcbench.pipelines import deployment
-from fcbench.pipelines.benchmark import MachineArgs, Tracking, learned_grid, open_run_tracking, with_features
+from fcbench.pipelines.benchmark import (MachineArgs, Tracking, learned_grid, make_pipeline, open_run_tracking,
+                                         with_features)
 from fcbench.pipelines.deployment import Deployment
-from fcbench.pipelines.parameters import DEFAULTS, describe
+from fcbench.pipelines.parameters import DEFAULTS
 from fcbench.pipelines.steps import deploy, parallelism
 
 # Trained in the pipeline: the Model artifact (an input of hyperprior_infer) is the identity.
@@ -24,14 +25,16 @@ HYPERPRIOR = [{"codec": "hyperprior", "identity_hash": ""}]
 
 
 def train_step(train_features: Any, machine: MachineArgs, lmbda: Any, training: dict, tracking: Tracking,
-               storage_uri: Any = "") -> dsl.PipelineTask:
+               storage_uri: Any = "", preset: Any = "") -> dsl.PipelineTask:
     """hyperprior_train for one lambda; `training`: the pipeline's training settings
     (training_settings.pick of its parameters); `tracking`: the parent run its MLflow run joins;
-    `storage_uri`: where the model is published."""
+    `storage_uri`: where the model is published; `preset`: whose validation procedure applies
+    when `validation` is unset."""
     return deploy(hyperprior_train(train_features=train_features, model_name=machine.model, task=machine.task,
                                    lmbda=lmbda, tracking_uri=tracking.tracking_uri, storage_uri=storage_uri,
                                    parent_run_id=tracking.parent_run_id, offline_dir=tracking.offline_dir,
-                                   run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER, **training), "hyperprior_train")
+                                   run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER, preset=preset, **training),
+                  "hyperprior_train")
 
 
 def build_train_hyperprior(dep: Optional[Deployment] = None) -> Callable:
@@ -57,6 +60,8 @@ def build_train_hyperprior(dep: Optional[Deployment] = None) -> Callable:
         N: int = DEFAULTS["N"],
         M: int = DEFAULTS["M"],
         evaluate: str = DEFAULTS["evaluate"],
+        validation: str = DEFAULTS["validation"],
+        preset: str = DEFAULTS["preset"],
         legacy: bool = DEFAULTS["legacy"],
         tracking_uri: str = DEFAULTS["tracking_uri"],
         offline_dir: str = DEFAULTS["offline_dir"],
@@ -69,16 +74,14 @@ def build_train_hyperprior(dep: Optional[Deployment] = None) -> Callable:
         def body(train_features: Any) -> None:
             grid = learned_grid(machine, train_features, HYPERPRIOR, lambdas, legacy)
             with dsl.ParallelFor(grid.outputs["Output"], name="lambdas", parallelism=parallelism()) as item:
-                train_step(train_features, machine, item.rate_point, training, tracking, storage_uri)
+                train_step(train_features, machine, item.rate_point, training, tracking, storage_uri, preset)
 
         with_features(machine, train_features_uri, body)
 
     summary = ("Train one hyperprior per lambda on a training feature set (extracted or imported); each model is "
                "published (storage_uri) and registered in MLflow. Training settings left at 0 / [] are the test "
                "conditions'.")
-    with deployment.building_with(dep):
-        built = dsl.pipeline(name=name, description=summary)(describe(summary)(train_hyperprior))
-    return deployment.built(built, build_train_hyperprior, dep)
+    return make_pipeline(name, summary, train_hyperprior, dep, build_train_hyperprior, outputs=False)
 
 
 train_hyperprior = build_train_hyperprior()

@@ -58,9 +58,11 @@ def _crop(frame: np.ndarray, crop: tuple[int, int], rng: np.random.Generator) ->
 
 class CropDataset(Dataset):
     """Random crops of frames. Training: `length` crops per epoch (frame i % n, position drawn
-    from seed/epoch/index). Validation (train=False): fixed crops, the same every epoch."""
+    from seed/epoch/index). Validation (train=False): fixed crops, the same every epoch, or
+    (`redraw`) drawn from seed/epoch/index like the reference's validation crops."""
 
-    def __init__(self, frames: Sequence[np.ndarray], crop: tuple[int, int], seed: int, length: Optional[int] = None, train: bool = True):
+    def __init__(self, frames: Sequence[np.ndarray], crop: tuple[int, int], seed: int, length: Optional[int] = None,
+                 train: bool = True, redraw: bool = False):
         ch, cw = (int(crop[0]), int(crop[1]))
         if ch < 1 or cw < 1:
             raise ValueError(f"crop must be positive (rows, cols), got {crop}")
@@ -72,6 +74,7 @@ class CropDataset(Dataset):
         self.seed = int(seed)
         self.length = int(length) if length else len(self.frames)
         self.train = train
+        self.redraw = redraw  # validation crops drawn anew each epoch (the reference's), still seeded
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -81,7 +84,10 @@ class CropDataset(Dataset):
         return self.length
 
     def __getitem__(self, index: int) -> torch.Tensor:
-        key = [self.seed, _TRAIN_STREAM, self.epoch, index] if self.train else [self.seed, _VAL_STREAM, index]
+        if self.train:
+            key = [self.seed, _TRAIN_STREAM, self.epoch, index]
+        else:
+            key = [self.seed, _VAL_STREAM, self.epoch, index] if self.redraw else [self.seed, _VAL_STREAM, index]
         return _crop(self.frames[index % len(self.frames)], self.crop, np.random.default_rng(key))
 
 

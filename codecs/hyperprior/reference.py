@@ -29,7 +29,7 @@ ARCH = "bmshj2018-hyperprior"
 PAPER_N, PAPER_M = 128, 192
 FILE_NAME = re.compile(
     r"^(?P<name>.+?)_lambda(?P<lmbda>[0-9.eE+-]+)_epoch(?P<epochs>\d+)_lr(?P<lr>[0-9.eE+-]+)"
-    r"_bs(?P<batch>\d+)_patch(?P<rows>\d+)-(?P<cols>\d+)_checkpoint\.pth\.tar$")
+    r"_bs(?P<batch>\d+)_patch(?P<rows>\d+)-(?P<cols>\d+)_checkpoint(?P<best>_best)?\.pth\.tar$")
 FOLDER_NAME = re.compile(r"^trunl(?P<low>.+)_trunh(?P<high>.+)_(?P<quant>[a-z]+)(?P<samples>\d+)_bitdepth(?P<bits>\d+)$")
 Range = Union[float, list[float]]
 
@@ -45,6 +45,7 @@ class ReferenceNames:
     crop: Optional[tuple[int, int]] = None
     low: Optional[Range] = None
     high: Optional[Range] = None
+    best: Optional[bool] = None  # the reference's training writes <name>_checkpoint.pth.tar (last) and _best
 
 
 def _range(text: str) -> Range:
@@ -61,7 +62,7 @@ def parse_names(path: Union[str, Path]) -> ReferenceNames:
     m = FILE_NAME.match(path.name)
     if m:
         fields.update(lmbda=float(m["lmbda"]), epochs=int(m["epochs"]), lr=float(m["lr"]), batch=int(m["batch"]),
-                      crop=(int(m["rows"]), int(m["cols"])))
+                      crop=(int(m["rows"]), int(m["cols"])), best=bool(m["best"]))
     f = FOLDER_NAME.match(path.parent.name)
     if f:
         try:

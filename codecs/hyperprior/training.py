@@ -34,7 +34,8 @@ Range = Union[float, Sequence[float]]
 LAST, BEST, CURVES, PLOT, RESULT = "last.pt", "best.pt", "curves.json", "curves.png", "result.json"
 # Options that must match for a run to resume from an existing last.pt (epochs/steps may grow).
 _RESUME_KEYS = ("lmbda", "model", "crop", "batch_size", "lr", "aux_lr", "seed", "low", "high", "layout",
-                "crops_per_epoch", "train_ids", "val_ids")
+                "crops_per_epoch", "train_ids", "val_ids", "validation")
+REFERENCE_VAL_BATCH = 64  # the reference train.py's --test-batch-size default
 
 
 @dataclass
@@ -155,8 +156,11 @@ def _epoch_seed(seed: int, epoch: int) -> int:
     return int(np.random.SeedSequence([seed, 3, epoch]).generate_state(1)[0])
 
 
-def _run_epoch(model, loader, lmbda, device, optimizer=None, aux_optimizer=None, max_steps=None, step=0, clip=1.0):
-    """One pass; trains when optimizers are given. -> (means dict, steps taken)."""
+def _run_epoch(model, loader, lmbda, device, optimizer=None, aux_optimizer=None, max_steps=None, step=0, clip=1.0,
+               batch_mean: bool = False):
+    """One pass; trains when optimizers are given. -> (means dict, steps taken). The means are
+    over samples, or (`batch_mean`, the reference's validation) the unweighted mean of the batch
+    means."""
     totals = {"loss": 0.0, "bpp": 0.0, "mse": 0.0, "aux": 0.0}
     seen = 0
     taken = 0
@@ -179,7 +183,7 @@ def _run_epoch(model, loader, lmbda, device, optimizer=None, aux_optimizer=None,
             with torch.no_grad():
                 terms = rd_loss(model(x), x, lmbda)
                 aux = model.aux_loss()
-        b = x.shape[0]
+        b = 1 if batch_mean else x.shape[0]
         seen += b
         for k in ("loss", "bpp", "mse"):
             totals[k] += float(terms[k].detach()) * b
@@ -205,10 +209,12 @@ def train(
     seed: Optional[int] = None,
     val_fraction: float = 0.1,
     val_features: Union[str, Path, FeatureSet, None] = None,
+    validation: Optional[str] = None,
     low: Optional[Range] = None,
     high: Optional[Range] = None,
     layout: Optional[str] = None,
     task: Optional[str] = None,
+    preset: Optional[str] = None,
     arch: str = DEFAULT_ARCH,
     N: Optional[int] = None,
     M: Optional[int] = None,
@@ -223,7 +229,7 @@ def train(
 ) -> TrainResult:
     """Train a hyperprior at one lambda; returns the evaluated checkpoint and the curves.
 
-    The training settings (crop, epochs, steps, batch_size, lr, seed, N, M, evaluate) are
+    The training settings (crop, epochs, steps, batch_size, lr, seed, N, M, evaluate, validation) are
     defined in training_settings.py: left unset (None, or the pipelines' 0 / [] / 0.0) they are
     the test conditions' of `task` ("cls" or "dinov2/cls"), else of the manifest's (model, task)
     when known, else the fallbacks there. The range and layout come from the same conditions
@@ -231,7 +237,11 @@ def train(
     `crops_per_epoch` random crops (default: one per training frame, as the reference). `steps`
     caps the optimizer steps (the last epoch may be partial). `plot=False` skips the PNG (the
     curves are still returned and written as JSON). The result's config records every
-    effective setting and where it came from (`settings_source`).
+    effective setting and where it came from (`settings_source`). `validation` unset: the
+    `preset`'s procedure (fcbench: fixed crops of the validation frames in batches of the
+    training size, averaged over samples; paper: the reference's, batches of 64, a fresh random
+    crop per frame each epoch, the unweighted mean of the batch losses); the validation frames
+    are `val_features` (the reference's separate feature_test folder) or a `val_fraction` split.
     """
     if not (isinstance(lmbda, (int, float)) and math.isfinite(lmbda) and lmbda > 0):
         raise ValueError(f"lambda must be a positive number, got {lmbda!r}")
@@ -240,8 +250,14 @@ def train(
     fs, train_ids, vs, val_ids = _open_sets(features, val_features, val_fraction, seed)
     tconds = tconds or _manifest_conditions(fs)
     knobs, sources = resolve_training(dict(crop=crop, epochs=epochs, steps=steps, batch_size=batch_size, lr=lr,
-                                           seed=seed, N=N, M=M, evaluate=evaluate),
+                                           seed=seed, N=N, M=M, evaluate=evaluate, validation=validation),
                                       tconds.learned if tconds else None)
+    if not knobs["validation"]:
+        from fcbench.codecs.presets import get_preset
+
+        chosen = get_preset(preset)
+        knobs["validation"], sources["validation"] = chosen.validation, f"preset {chosen.name}"
+    validation = knobs["validation"]
     crop, epochs, steps, batch_size = tuple(knobs["crop"]), knobs["epochs"], knobs["steps"], int(knobs["batch_size"])
     lr, N, M, evaluate = float(knobs["lr"]), knobs["N"], knobs["M"], knobs["evaluate"]
     dev = resolve_device(device)
@@ -251,7 +267,10 @@ def train(
     low, high, layout, range_source = _normalisation(fs, train_ids, low, high, layout, tconds)
     cfg = ModelConfig(arch=arch, N=int(N), M=int(M))
     train_set = CropDataset(load_frames(_Subset(fs, train_ids), low, high, layout), crop, seed, crops_per_epoch)
-    val_set = CropDataset(load_frames(_Subset(vs, val_ids), low, high, layout), crop, seed, train=False)
+    reference_validation = validation == "reference"
+    val_set = CropDataset(load_frames(_Subset(vs, val_ids), low, high, layout), crop, seed, train=False,
+                          redraw=reference_validation)
+    val_batch = REFERENCE_VAL_BATCH if reference_validation else batch_size
     steps_per_epoch = math.ceil(len(train_set) / batch_size)
     max_epochs = int(epochs) if epochs is not None else math.ceil(int(steps) / steps_per_epoch)
     options = {
@@ -259,7 +278,8 @@ def train(
         "lr": lr, "aux_lr": aux_lr, "seed": int(seed), "low": _json_range(low), "high": _json_range(high),
         "layout": layout, "crops_per_epoch": len(train_set), "train_ids": list(train_ids), "val_ids": list(val_ids),
         "epochs": max_epochs, "steps": steps, "task": task or "", "range_source": range_source,
-        "device": dev.type, "evaluate": evaluate, "clip": clip, "features": str(fs.root),
+        "device": dev.type, "evaluate": evaluate, "validation": validation, "val_batch_size": val_batch,
+        "clip": clip, "features": str(fs.root),
         "settings": knobs, "settings_source": sources,
     }
 
@@ -306,7 +326,9 @@ def train(
         tr, taken = _run_epoch(model, loader, float(lmbda), dev, optimizer, aux_optimizer, steps, step, clip)
         step += taken
         model.eval()
-        va, _ = _run_epoch(model, DataLoader(val_set, batch_size=batch_size), float(lmbda), dev)
+        val_set.set_epoch(epoch)  # only the reference's validation draws new crops
+        va, _ = _run_epoch(model, DataLoader(val_set, batch_size=val_batch), float(lmbda), dev,
+                           batch_mean=reference_validation)
         lr_used = optimizer.param_groups[0]["lr"]
         scheduler.step(va["loss"])
         row = {"epoch": epoch + 1, "step": step, "lr": lr_used, "seconds": time.perf_counter() - t0,

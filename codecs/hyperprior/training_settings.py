@@ -39,7 +39,11 @@ TRAINING_SETTINGS: tuple[TrainingSetting, ...] = (
     TrainingSetting("N", int, 128, None, 128, "hyperprior channels N"),
     TrainingSetting("M", int, 192, None, 192, "hyperprior latent channels M"),
     TrainingSetting("evaluate", str, "last", None, "last", "checkpoint to evaluate: last (the reference) or best"),
+    TrainingSetting("validation", str, "", None, "", "validation procedure: fcbench (fixed crops, the training batch, "
+                    "mean over samples) or reference (batch 64, fresh random crops each epoch, mean of the batch "
+                    "losses, as the reference); empty = the preset's (paper: reference)"),
 )
+VALIDATIONS = ("fcbench", "reference")
 BY_NAME: dict[str, TrainingSetting] = {s.name: s for s in TRAINING_SETTINGS}
 
 
@@ -86,4 +90,6 @@ def resolve(given: Mapping[str, Any], learned: Optional[LearnedConditions]) -> t
         raise ValueError(f"lr must be positive, got {values['lr']}")
     if values["evaluate"] not in ("last", "best"):
         raise ValueError(f"evaluate must be 'last' or 'best', got {values['evaluate']!r}")
+    if values["validation"] not in ("", *VALIDATIONS):
+        raise ValueError(f"validation must be one of {VALIDATIONS} (or empty: the preset's), got {values['validation']!r}")
     return values, source

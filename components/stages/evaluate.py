@@ -84,12 +84,15 @@ def evaluate_points(reference_dir: str, recon_dirs: list, rate_paths: list, mode
     from fcbench.components.stages.context import stage_context
     from fcbench.components.stages.params import parse_json
     from fcbench.machines import get_machine
+    from fcbench.machines.base import machine_needs_reference
 
     with stage_context("evaluate", model=model, task=task) as ctx:
         todo: list = [(reference_dir, None), *pair_rates(recon_dirs, rate_paths)]
         options = parse_json(machine_options, "machine_options")
         machine = get_machine(model, task, weights=local_path(weights_uri) if weights_uri else None, **options)
         extra = {"sample_list": local_path(sample_list_uri)} if sample_list_uri else {}
+        if machine_needs_reference(model, task):  # sd3/tti's FID: against the ORIGINAL latents' images
+            extra["reference"] = reference_dir
         data = local_path(data_uri)
         points = []
         for recon, rate in todo:
@@ -102,15 +105,17 @@ def evaluate_points(reference_dir: str, recon_dirs: list, rate_paths: list, mode
 
 
 def point_metrics(points: list) -> dict:
-    """The KFP metrics of the RD points, `<codec>@<rate point>:<name>`: the paper's bpfp, side
-    and container bits apart, EBPFP, the task metric under its own name and the feature MSE and
-    PSNR."""
+    """The KFP metrics of the RD points, `<point name>:<name>` (RDPoint.name, as the coding tasks
+    name theirs): the paper's bpfp, side and container bits apart, EBPFP, the task metric under its
+    own name and the feature MSE and PSNR."""
+    from fcbench.components.rd_points import RDPoint
+
     keys = ("bpfp", "side_bpfp", "container_bpfp", "ebpfp", "feature_mse", "feature_psnr")
     out = {}
     for rd in points:
-        label = f"{rd['codec']}@{rd['rate_point']}"
-        out.update({f"{label}:{k}": rd.get(k) for k in keys})
-        out[f"{label}:{rd['metric']}"] = rd["metric_value"]
+        name = RDPoint.from_dict(rd).name
+        out.update({f"{name}:{k}": rd.get(k) for k in keys})
+        out[f"{name}:{rd['metric']}"] = rd["metric_value"]
     return out
 
 

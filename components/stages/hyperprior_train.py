@@ -17,10 +17,10 @@ from fcbench.components.stages import container_images
 
 def train_model(features_dir: str, model_name: str, task: str, lmbda: float, checkpoint_path: str, curves_dir: str,
                 device: str = "auto", tracking_uri: str = "", storage_uri: str = "", parent_run_id: str = "",
-                offline_dir: str = "", run_name: str = "", **settings: Any) -> dict:
+                offline_dir: str = "", run_name: str = "", preset: str = "", **settings: Any) -> dict:
     """Plain-function body: trains in a work folder beside the outputs, then moves the evaluated
     checkpoint to `checkpoint_path` and the curves (JSON + PNG) to `curves_dir`. `settings`: the
-    training settings, unset ones = the test conditions' of `task`. The run (with tracking) logs
+    training settings, unset ones = the test conditions' of `task` (validation: the `preset`'s). The run (with tracking) logs
     every effective setting as an MLflow param; it is a child of `parent_run_id` (the pipeline's
     MLflow run), and with MLflow unreachable it goes to the run's offline journal
     (components/tracking/stage.py). With a `storage_uri` the checkpoint (model.pt) and the curves
@@ -49,11 +49,12 @@ def train_model(features_dir: str, model_name: str, task: str, lmbda: float, che
         # the folder is keyed by the features and every knob, so only the same training resumes.
         persistent = env_settings.CACHE_DIR.get()
         knobs = {**unset_values(), **settings, "model": model_name, "task": task, "lambda": float(lmbda),
+                 "preset": preset,
                  "features": hashlib.sha256((Path(features_dir) / "manifest.json").read_bytes()).hexdigest()}
         key = hashlib.sha256(json.dumps(knobs, sort_keys=True, default=str).encode()).hexdigest()[:24]
         work = (persistent / "hyperprior" / key if persistent
                 else Path(tempfile.mkdtemp(prefix=".train-", dir=out.parent)))
-        result = train(features_dir, work, float(lmbda), task=task, device=device, **settings)
+        result = train(features_dir, work, float(lmbda), task=task, device=device, preset=preset or None, **settings)
         atomic.write_bytes(out, Path(result.checkpoint).read_bytes())
         curves = Path(curves_dir)
         curves.mkdir(parents=True, exist_ok=True)
@@ -88,7 +89,8 @@ def hyperprior_train(train_features: Input[Dataset], model_name: str, task: str,
                      tracking_uri: str, model: Output[Model], curves: Output[Artifact], metrics: Output[Metrics],
                      storage_uri: str = "", crop: list = [], epochs: int = 0, steps: int = 0, batch_size: int = 0,
                      lr: float = 0.0, seed: int = 0, N: int = 128, M: int = 192, evaluate: str = "last",
-                     parent_run_id: str = "", offline_dir: str = "", run_name: str = ""):
+                     validation: str = "", parent_run_id: str = "", offline_dir: str = "", run_name: str = "",
+                     preset: str = ""):
     """Train the hyperprior for one lambda (GPU when the node has one); unset settings = the test
     conditions' of the task; the MLflow run is a child of the pipeline's parent run."""
     from fcbench.components.stages.hyperprior_train import train_model
@@ -96,7 +98,8 @@ def hyperprior_train(train_features: Input[Dataset], model_name: str, task: str,
 
     info = train_model(train_features.path, model_name, task, lmbda, model.path, curves.path, "auto", tracking_uri,
                        storage_uri, parent_run_id, offline_dir, run_name, crop=crop, epochs=epochs, steps=steps,
-                       batch_size=batch_size, lr=lr, seed=seed, N=N, M=M, evaluate=evaluate)
+                       batch_size=batch_size, lr=lr, seed=seed, N=N, M=M, evaluate=evaluate, validation=validation,
+                       preset=preset)
     model.metadata.update({k: v for k, v in info.items() if k != "last"})
     last = {k: v for k, v in info["last"].items() if k not in ("epoch", "step")}
     log_metrics(metrics, {f"lambda{float(lmbda):g}_{k}": v for k, v in last.items()})

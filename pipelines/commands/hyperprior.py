@@ -17,7 +17,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     t = hsub.add_parser("train", help="train one hyperprior at one lambda on a training feature set")
     t.add_argument("--features", type=str, required=True,
                    help="feature set folder (or a folder holding train/ and val/ feature sets)")
-    t.add_argument("--val-features", type=Path, default=None, help="explicit validation feature set")
+    t.add_argument("--val-features", type=Path, default=None,
+                   help="validation feature set (the reference validates on its own feature_test folder); "
+                        "default: a --val-fraction split of --features")
+    t.add_argument("--preset", default=None, help="fcbench or paper: whose validation procedure applies when "
+                                                 "--validation is not given (paper: the reference's)")
     t.add_argument("--lambda", dest="lmbda", type=float, required=True, help="rate-distortion lambda (the rate point)")
     t.add_argument("--out", type=output_folder, required=True, help="output folder (checkpoints, curves, plot)")
     t.add_argument("--task", default=None,
@@ -73,7 +77,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         val_features=args.val_features, low=scalar_or_list(args.low), high=scalar_or_list(args.high),
         layout=args.layout, task=args.task, arch=args.arch, device=args.device, resume=not args.no_resume,
         progress=not args.quiet, crops_per_epoch=args.crops_per_epoch, num_workers=args.workers,
-        plot=not args.no_plot, **training_flags(args),
+        plot=not args.no_plot, preset=args.preset, **training_flags(args),
     )
     if args.json:
         print(json.dumps(result.as_dict(), indent=2))

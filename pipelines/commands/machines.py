@@ -36,7 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="evaluate a (reconstructed) feature set; prints JSON metrics")
     _common(p)
     p.add_argument("--features", type=str, required=True, help="feature-set folder to evaluate")
-    p.add_argument("--reference", type=str, help="original feature set: adds feature_mse")
+    p.add_argument("--reference", type=str, help="the original feature set: adds feature_mse; required by sd3/tti, "
+                                                  "whose FID compares with the images of the original latents")
     p.add_argument("--out", type=output_file, help="also write the JSON here (atomically)")
     p.set_defaults(func=cmd_evaluate)
 
@@ -78,6 +79,11 @@ def cmd_extract(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from fcbench.components.rd_join import evaluation_doc
 
+    from fcbench.machines.base import machine_needs_reference
+
+    if not args.reference and machine_needs_reference(args.model, args.task):
+        raise ValueError(f"{args.model}/{args.task} needs --reference: the original feature set (its metric "
+                         f"compares with what the original features give; give the set itself for the uncompressed point)")
     machine = _machine(args)
     ev = machine.evaluate(args.features, args.data, reference=args.reference)
     # The evaluation document `fcbench report` joins with the sweep's rate rows (codec, rate

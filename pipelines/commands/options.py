@@ -39,7 +39,7 @@ def scalar_or_list(values: Optional[list[float]]) -> Union[None, float, list[flo
 def add_training_flags(parser: Union[argparse.ArgumentParser, argparse._ArgumentGroup]) -> None:
     """One flag per training setting (fcbench.codecs.hyperprior.training_settings); not given =
     unset = the test conditions' value where they define it."""
-    from fcbench.codecs.hyperprior.training_settings import TRAINING_SETTINGS
+    from fcbench.codecs.hyperprior.training_settings import TRAINING_SETTINGS, VALIDATIONS
 
     for s in TRAINING_SETTINGS:
         flags = [f"--{s.name.replace('_', '-')}"] + (["--batch"] if s.name == "batch_size" else [])
@@ -48,6 +48,8 @@ def add_training_flags(parser: Union[argparse.ArgumentParser, argparse._Argument
             kw.update(type=int, nargs=2, metavar=("ROWS", "COLS"))
         elif s.name == "evaluate":
             kw.update(choices=("last", "best"))
+        elif s.name == "validation":
+            kw.update(choices=VALIDATIONS)
         else:
             kw.update(type=s.type)
         parser.add_argument(*flags, **kw)

@@ -103,3 +103,38 @@ def test_bad_input_is_named(call, message):
     x = np.zeros((1, 3, 2, 2), dtype=np.float32)
     with pytest.raises((ValueError, TypeError), match=message):
         call(x)
+
+
+def reference_legacy_per_channel(x, lows, highs, bit_depth):
+    """The reference's per-channel truncation (each clipped channel stored into a float32 array)
+    and per-channel uniform quantization."""
+    clipped = np.zeros_like(x).astype(np.float32)
+    for c in range(len(lows)):
+        clipped[:, c] = np.clip(x[:, c], lows[c], highs[c])
+    q = np.zeros_like(clipped)
+    for c in range(len(lows)):
+        q[:, c] = (clipped[:, c] - lows[c]) * ((2**bit_depth - 1) / (highs[c] - lows[c]))
+    return q.astype(np.uint16)
+
+
+def test_float16_legacy_is_the_reference_arithmetic_on_every_sample():
+    """SD3's latents are float16 and the reference quantizes them in float16 arithmetic: the paper
+    chain's frame equals the reference's quantized samples on every sample of a test set, for the
+    test conditions' scalar range and for per-channel ranges (and a float32 computation would not)."""
+    from fcbench.codecs import get_codec
+    from fcbench.codecs.packing import unpack
+
+    codec = get_codec("bypass")
+    rng = np.random.default_rng(7)
+    low, high = -6.176, 4.668  # sd3/tti traditional range of the test conditions
+    lows, highs = list(rng.uniform(-7, -3, 16)), list(rng.uniform(3, 6, 16))
+    differs = 0
+    for sample in range(8):
+        x = (rng.standard_normal((1, 16, 32, 32)) * 2.2).astype(np.float16)
+        for lo, hi, expected in ((low, high, reference_legacy(x, low, high, 10)[0]),
+                                 (lows, highs, reference_legacy_per_channel(x, lows, highs, 10))):
+            data, frame = codec.encode_keeping_frame(x, 0, low=lo, high=hi, bit_depth=10, layout="sd3", quant="legacy")
+            np.testing.assert_array_equal(unpack(frame, x.shape, "sd3"), expected, err_msg=f"sample {sample}")
+        as_float32 = quantize(truncate(x, low, high), low, high, 10, mode="legacy")
+        differs += int(np.count_nonzero(as_float32 != reference_legacy(x, low, high, 10)[0]))
+    assert differs > 0  # the float16 arithmetic is what makes the difference

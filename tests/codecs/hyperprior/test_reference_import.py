@@ -56,14 +56,32 @@ def test_imported_model_codes_exactly_as_the_reference_network(reference, tmp_pa
     np.testing.assert_array_equal(decoded, x_hat[0, 0, top:top + 40, left:left + 192].numpy())
 
 
+def test_the_reference_best_checkpoint_imports_by_its_name(reference, tmp_path):
+    """`<name>_checkpoint_best.pth.tar` (the reference's copy of its best epoch) imports without
+    --lambda: lambda and range come from its names, as for the last-epoch file."""
+    import shutil
+
+    path, _ = reference
+    best = tmp_path / "cls" / FOLDER / NAME.replace("_checkpoint.pth.tar", "_checkpoint_best.pth.tar")
+    best.parent.mkdir(parents=True)
+    shutil.copyfile(path, best)
+    imported = import_checkpoint(best, "dinov2", "cls", tmp_path / "best.pt")
+    assert (imported.lmbda, imported.low, imported.high) == (0.001, -5.0, 5.0)
+    assert load_checkpoint(tmp_path / "best.pt")["source"]["file"] == best.name
+
+
 def test_names_give_lambda_and_range():
     names = parse_names(f"/m/dinov2/dpt/hyperprior/training_models/trunl[-1,-2,-10,-10]_trunh[1,2,10,10]_uniform0_bitdepth1/"
                         "hyperprior_lambda0.005_epoch200_lr1e-4_bs128_patch256-256_checkpoint.pth.tar")
     assert (names.lmbda, names.epochs, names.lr, names.batch, names.crop) == (0.005, 200, 1e-4, 128, (256, 256))
     assert (names.low, names.high) == ([-1.0, -2.0, -10.0, -10.0], [1.0, 2.0, 10.0, 10.0])
     csr = parse_names(f"/x/trunl-5_trunh5_uniform0_bitdepth1/hyperprior_lambda10_epoch200_lr1e-4_bs40_patch64-4096_checkpoint.pth.tar")
-    assert (csr.lmbda, csr.crop) == (10.0, (64, 4096))
+    assert (csr.lmbda, csr.crop, csr.best) == (10.0, (64, 4096), False)
     assert parse_names("/x/y/model.pt").lmbda is None
+    # the reference's training also copies the best epoch to <name>_checkpoint_best.pth.tar
+    best = parse_names("/x/trunl-5_trunh5_uniform0_bitdepth1/hyperprior_lambda0.001_epoch800_lr1e-4_bs128_patch256-256"
+                       "_checkpoint_best.pth.tar")
+    assert (best.lmbda, best.epochs, best.crop, best.low, best.best) == (0.001, 800, (256, 256), -5.0, True)
 
 
 def test_settings_are_checked_against_the_test_conditions(tmp_path):

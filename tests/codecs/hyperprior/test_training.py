@@ -207,3 +207,46 @@ def test_sample_training_sets_from_a_machine(tmp_path):
     tr, va = sample_training_sets(_SyntheticMachine(), tmp_path / "inputs", tmp_path / "sets", 0.2, seed=0, count=5)
     assert (len(tr), len(va)) == (4, 1)
     assert (tmp_path / "sets" / "all" / "manifest.json").is_file()
+
+
+def test_the_paper_preset_validates_as_the_reference(peaky_set, tmp_path, train_kw):
+    """paper: a separate validation folder, batches of 64, fresh random crops each epoch and the
+    unweighted mean of the batch losses (the reference's train.py); fcbench: fixed crops in
+    training-size batches, averaged over samples. The logged val loss is that computation."""
+    from torch.utils.data import DataLoader
+
+    from fcbench.codecs.hyperprior.data import load_frames
+    from fcbench.codecs.hyperprior.model import build_model, ModelConfig
+    from fcbench.codecs.hyperprior.training import REFERENCE_VAL_BATCH, rd_loss
+
+    from tests.codecs.hyperprior.conftest import peaky
+
+    rng = np.random.default_rng(5)
+    val = FeatureSet.create(tmp_path / "feature_test", "synthetic", "peaky", "none")
+    for i in range(70):  # 64 + 6: a short last batch, where the two means differ
+        val.write(f"v{i:02d}", peaky(rng, rows=64, cols=128))
+    kw = {**train_kw, "N": 8, "M": 8, "crops_per_epoch": 8}
+    paper = train(peaky_set, tmp_path / "paper", 0.01, epochs=2, seed=0, val_features=val.root, preset="paper", **kw)
+    assert paper.config["validation"] == "reference" and paper.config["settings_source"]["validation"] == "preset paper"
+    assert paper.config["val_batch_size"] == REFERENCE_VAL_BATCH == 64
+    ours = train(peaky_set, tmp_path / "ours", 0.01, epochs=1, seed=0, val_features=val.root, **kw)
+    assert ours.config["validation"] == "fcbench" and ours.config["val_batch_size"] == kw["batch_size"]
+    given = train(peaky_set, tmp_path / "given", 0.01, epochs=1, seed=0, val_features=val.root, preset="paper",
+                  validation="fcbench", **kw)
+    assert given.config["validation"] == "fcbench"  # an explicit setting wins over the preset
+
+    state = load_checkpoint(paper.last)
+    model = build_model(ModelConfig(**state["config"]))
+    model.load_state_dict(state["model"])
+    model.eval()
+    frames = load_frames(val, LOW, HIGH, "generic")
+    crops = CropDataset(frames, kw["crop"], 0, train=False, redraw=True)
+    crops.set_epoch(1)  # the last epoch's crops
+    with torch.no_grad():
+        batch_losses = [float(rd_loss(model(x), x, 0.01)["loss"]) for x in DataLoader(crops, batch_size=64)]
+    assert len(batch_losses) == 2
+    assert paper.curves[-1]["val_loss"] == pytest.approx(np.mean(batch_losses), rel=1e-5)
+    epoch0 = CropDataset(frames, kw["crop"], 0, train=False, redraw=True)
+    assert any(not torch.equal(epoch0[i], crops[i]) for i in range(len(frames)))  # fresh crops each epoch
+    with pytest.raises(ValueError, match="validation must be one of"):
+        train(peaky_set, tmp_path / "bad", 0.01, steps=1, validation="other", **kw)

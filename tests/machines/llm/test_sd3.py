@@ -85,10 +85,11 @@ def test_evaluation_needs_local_inception_and_matching_sets(sd3_assets, sd3_feat
     opts = {k: v for k, v in sd3_assets["options"].items() if k not in ("inception", "clip")}
     m = get_machine("sd3", "tti", weights=sd3_assets["weights"], **opts)
     with pytest.raises(ValueError, match="inception="):
-        m.evaluate(sd3_features, sd3_assets["data"])
+        m.evaluate(sd3_features, sd3_assets["data"], reference=sd3_features)
     with pytest.raises(FileNotFoundError, match="Inception weights file"):
-        m.evaluate(sd3_features, sd3_assets["data"], inception=tmp_path / "missing.pth")
-    ev = m.evaluate(sd3_features, sd3_assets["data"], inception=sd3_assets["options"]["inception"])
+        m.evaluate(sd3_features, sd3_assets["data"], reference=sd3_features, inception=tmp_path / "missing.pth")
+    ev = m.evaluate(sd3_features, sd3_assets["data"], reference=sd3_features,
+                    inception=sd3_assets["options"]["inception"])
     assert [x.name for x in ev.metrics] == ["fid"]  # no CLIP model given
     partial = FeatureSet.create(tmp_path / "partial", "sd3", "tti", "x")
     partial.write(sd3_features.ids[0], sd3_features.read(sd3_features.ids[0]))
@@ -98,7 +99,40 @@ def test_evaluation_needs_local_inception_and_matching_sets(sd3_assets, sd3_feat
     wrong = FeatureSet.create(tmp_path / "wrong", "llama3", "csr", "x")
     wrong.write("a", np.zeros((1, 1, 2, 4), np.float32))
     with pytest.raises(FeatureSetError, match="not sd3/tti"):
-        m.evaluate(wrong, sd3_assets["data"])
+        m.evaluate(wrong, sd3_assets["data"], reference=sd3_features)
+
+
+def test_fid_refuses_to_run_without_the_original_latents(sd3, sd3_features, sd3_assets):
+    """FID of a set against itself is 0 whatever the coding did: without the original latents
+    there is no FID to compute, so there is no default."""
+    from fcbench.machines.base import machine_needs_reference
+
+    assert machine_needs_reference("sd3", "tti") and not machine_needs_reference("dinov2", "cls")
+    with pytest.raises(ValueError, match="ORIGINAL latents"):
+        sd3.evaluate(sd3_features, sd3_assets["data"])
+
+
+def test_the_original_images_are_made_once_per_reference(sd3, sd3_features, sd3_assets, tmp_path, monkeypatch):
+    """Rate points evaluated against one reference decode the original latents once; the FID of
+    each point is the FID a fresh machine computes for it alone."""
+    noisy = {}
+    for scale in (0.5, 2.0):
+        fs = FeatureSet.create(tmp_path / f"noisy{scale}", "sd3", "tti", sd3_features.meta["split_point"])
+        rng = np.random.default_rng(1)
+        for sample_id, x in sd3_features:
+            fs.write(sample_id, (x + rng.standard_normal(x.shape) * scale).astype(x.dtype))
+        noisy[scale] = fs
+    alone = {s: get_machine("sd3", "tti", weights=sd3_assets["weights"], **sd3_assets["options"]).evaluate(
+        fs, sd3_assets["data"], reference=sd3_features).primary.value for s, fs in noisy.items()}
+    machine = get_machine("sd3", "tti", weights=sd3_assets["weights"], **sd3_assets["options"])
+    decoded = []
+    original_decode = machine.decode
+    monkeypatch.setattr(machine, "decode", lambda latents: decoded.append(1) or original_decode(latents))
+    together = {s: machine.evaluate(fs, sd3_assets["data"], reference=sd3_features).primary.value
+                for s, fs in noisy.items()}
+    n = len(sd3_features.ids)
+    assert len(decoded) == n + 2 * n  # the originals once, then each point's own images
+    assert together == pytest.approx(alone, rel=1e-9) and 0 < together[0.5] < together[2.0]
 
 
 def test_bad_options(sd3_assets, tmp_path):
