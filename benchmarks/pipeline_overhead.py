@@ -14,7 +14,7 @@ times and the overhead (pipeline - direct) as a share of the pipeline's wall tim
 on the machine slow both runs and make the figures noisy). --quick runs a smaller
 configuration (2 QPs, 1 lambda, 10 steps). Both runs start from the same generated assets; the
 pipeline runs without the task cache. Both run the work alike: one sweep worker, and the torch
-threads of a task (fcbench.pipelines.local.TASK_TORCH_THREADS: one), so the
+threads of a task (fcbench.pipelines.local.task_threads: one on 2 cores), so the
 difference is the orchestration. --direct-threads 0 gives the direct run torch's default (every
 core) instead: on the demo's tiny models that is slower (30 training steps of its hyperprior took
 2-5x as long with 2 threads as with 1, on 2 cores), which would flatter the pipeline.
@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--codec", action="append", default=None, help="traditional codec (repeat; default: the demo's)")
     p.add_argument("--direct-threads", type=int, default=None,
                    help="torch threads of the direct run (default: each task's, fcbench.pipelines.local."
-                        "TASK_TORCH_THREADS; 0: torch's default, every core)")
+                        "task_threads(); 0: torch's default, every core)")
     opts = p.parse_args(argv)
 
     from fcbench.codecs import settings
@@ -247,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     from fcbench.machines.dinov2.tiny import make_assets
     from fcbench.pipelines.demo import DemoSettings, demo_arguments
     from fcbench.pipelines.full import full
-    from fcbench.pipelines.local import TASK_TORCH_THREADS, run_local
+    from fcbench.pipelines.local import run_local, task_threads
 
     demo = DemoSettings(tracking=False)
     if opts.quick:
@@ -264,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    threads = TASK_TORCH_THREADS if opts.direct_threads is None else opts.direct_threads
+    threads = task_threads() if opts.direct_threads is None else opts.direct_threads
     if threads:
         torch.set_num_threads(threads)
     direct_threads = torch.get_num_threads()
@@ -300,13 +300,13 @@ def main(argv: list[str] | None = None) -> int:
               "target_share": TARGET, "direct_cpu_s": round(cpu_direct, 1), "pipeline_cpu_s": round(cpu_pipe, 1),
               "runner_idle_s": round(idle, 1), "load_before": [round(x, 2) for x in load_before],
               "load_after": [round(x, 2) for x in load_after], "cores": len(os.sched_getaffinity(0)),
-              "direct_torch_threads": direct_threads, "task_torch_threads": TASK_TORCH_THREADS,
+              "direct_torch_threads": direct_threads, "task_torch_threads": task_threads(),
               "per_stage": sums["stages"]}
     (out / "result.json").write_text(json.dumps(result, indent=2, default=str))
     verdict = "within" if share < TARGET else "ABOVE"
     print(f"\nrunner idle between tasks: {idle:.1f} s; CPU: direct {cpu_direct:.1f} s, pipeline {cpu_pipe:.1f} s "
           f"(+{cpu_pipe - cpu_direct:.1f} s); load average before {load_before[0]:.2f}, after {load_after[0]:.2f} "
-          f"on {result['cores']} cores; torch threads: direct {direct_threads}, each task {TASK_TORCH_THREADS}")
+          f"on {result['cores']} cores; torch threads: direct {direct_threads}, each task {task_threads()}")
     print(f"direct {t_direct:.1f} s, pipeline {t_pipe:.1f} s: orchestration overhead {overhead:.1f} s = "
           f"{100 * share:.1f} % of the pipeline's wall time ({verdict} the {100 * TARGET:.0f} % target); "
           f"details in {out / 'result.json'}")

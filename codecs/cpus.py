@@ -1,10 +1,13 @@
 """How many CPUs this process may really use: affinity, capped by the cgroup CPU quota."""
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import sys
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
@@ -32,3 +35,69 @@ def available_cpus(root: Path = CGROUP_ROOT) -> int:
     visible = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     limit = cgroup_cpu_limit(root)
     return max(1, min(visible, math.ceil(limit))) if limit else max(1, visible)
+
+
+def thread_budget() -> int:
+    """The threads this process may keep busy: OMP_NUM_THREADS when set (the local runner gives
+    its tasks 1, pipelines their CPU limit), else the CPUs it may use."""
+    from fcbench.codecs import settings
+
+    given = settings.OMP_THREADS.get()
+    return max(1, int(given)) if given else available_cpus()
+
+
+def threads_per_job(jobs: int) -> int:
+    """The one thread policy: each of `jobs` concurrent jobs gets budget // jobs torch/OpenMP
+    threads (at least 1), so jobs x threads never exceeds the budget. Speed columns then mean the
+    same from the CLI, the local runner and a cluster: oversubscribed threads spin against each
+    other (a hyperprior sweep of 2 jobs x 2 threads on 2 cores ran 27x slower than 2 x 1)."""
+    return max(1, thread_budget() // max(1, int(jobs)))
+
+
+@dataclass(frozen=True)
+class ThreadShare:
+    """How a run shares its thread budget: `jobs` at once, `threads_per_job` torch threads each."""
+
+    jobs: int
+    threads_per_job: int
+    budget: int
+
+    @classmethod
+    def of(cls, jobs: int) -> "ThreadShare":
+        return cls(max(1, int(jobs)), threads_per_job(jobs), thread_budget())
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def describe(self) -> str:
+        return (f"{self.jobs} job{'s' if self.jobs > 1 else ''} at once x {self.threads_per_job} "
+                f"thread{'s' if self.threads_per_job > 1 else ''} each (thread budget {self.budget}: "
+                f"OMP_NUM_THREADS, else the CPUs)")
+
+
+def use_threads(n: int) -> None:
+    """Apply a thread count to this process for good (a sweep worker): torch's intra-op pool if
+    torch is loaded, and OMP_NUM_THREADS for what starts later (torch imported later, children)."""
+    from fcbench.codecs import settings
+
+    settings.export({settings.OMP_THREADS: str(int(n))})
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(int(n))
+
+
+@contextlib.contextmanager
+def threads(n: int) -> Iterator[None]:
+    """use_threads(n) while the block runs (jobs run in the calling process), then as before."""
+    from fcbench.codecs import settings
+
+    torch = sys.modules.get("torch")
+    before = torch.get_num_threads() if torch is not None else None
+    try:
+        with settings.environment({settings.OMP_THREADS: str(int(n))}):
+            use_threads(n)
+            yield
+    finally:
+        torch = sys.modules.get("torch")
+        if torch is not None:  # as before, or torch's own default when the block imported it
+            torch.set_num_threads(before if before is not None else thread_budget())

@@ -181,10 +181,13 @@ PROGRESS_LOG = _define("FCBENCH_PROGRESS_LOG", "path", "runs",
                        "JSON-lines file where every stage records its start and end (set by `fcbench run --local` "
                        "and `fcbench demo` for their tasks, to show progress on the terminal)")
 OMP_THREADS = _define("OMP_NUM_THREADS", "int", "runs",
-                      "threads of torch's intra-op (OpenMP) pool in a process (OpenMP's own variable); "
-                      "`fcbench run --local` gives each task one thread unless set (the runner runs two tasks "
-                      "at once; two trainings with two threads each livelocked on 2 cores)",
-                      default_text="all cores (`fcbench run --local`: 1 per task; pipelines: the CPU limit)")
+                      "the thread budget of a process (OpenMP's own variable): torch's intra-op threads of a "
+                      "single job; a sweep of J jobs gives each budget // J (at least 1), so jobs x threads stays "
+                      "within it and speed columns mean the same everywhere (fcbench.codecs.cpus); `fcbench run "
+                      "--local` gives each task 1 unless set (the runner runs two tasks at once; two trainings "
+                      "with two threads each livelocked on 2 cores)",
+                      default_text="the CPUs this process may use (`fcbench run --local`: 1 per task; pipelines: "
+                                   "the CPU limit)")
 
 # ---- tracking ------------------------------------------------------------------------------------
 TRACKING_URI = _define("MLFLOW_TRACKING_URI", "str", "tracking",

@@ -36,7 +36,8 @@ from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, Union
 
 import numpy as np
 
-from fcbench.codecs import atomic
+from fcbench.codecs import atomic, cpus
+from fcbench.codecs.cpus import ThreadShare
 from fcbench.codecs.chain import folder as chain_folder
 from fcbench.codecs.cache import JobCache, cache_key, jsonable
 from fcbench.codecs.featureset import FeatureSet
@@ -66,6 +67,7 @@ class SweepResult:
     wall_s: float
     job_seconds: float  # sum of the encode+decode CPU seconds of the jobs run now
     preset: Optional[str] = None  # the preset the conditions came from
+    threads: Optional[ThreadShare] = None  # how the jobs shared the thread budget (timings depend on it)
 
     def table(self) -> str:
         """The summary as an aligned text table."""
@@ -173,6 +175,7 @@ def run_sweep(
         raise ValueError(f"jobs must be >= 1, got {n_jobs}")
 
     rows: dict[tuple[str, RatePoint], dict] = {}
+    share = ThreadShare.of(1)  # jobs x threads within the thread budget (fcbench.codecs.cpus)
     recon_sets: dict[RatePoint, FeatureSet] = {}
     pending: list[Job] = []
     failures: list[dict] = []
@@ -206,11 +209,13 @@ def run_sweep(
                     conditions=jsonable(conds), codec_identity=identity, source=str(fs.root))
             pending = _plan(fs, recon_sets, cache, codec, name, folder, master, conds, options, out, preset, rows)
             bar = _progress(total, len(rows), name, progress)
-            if n_jobs == 1 or len(pending) <= 1:
-                for job in pending:
-                    finish(job, *run_job_safe(job))
+            share = ThreadShare.of(1 if n_jobs == 1 or len(pending) <= 1 else min(n_jobs, len(pending)))
+            if share.jobs == 1:
+                with cpus.threads(share.threads_per_job):
+                    for job in pending:
+                        finish(job, *run_job_safe(job))
             elif pending:
-                _run_parallel(pending, min(n_jobs, len(pending)), finish, [type(master).__module__])
+                _run_parallel(pending, share.jobs, share.threads_per_job, finish, [type(master).__module__])
         except (_Stopped, KeyboardInterrupt):
             stop.name = stop.name or "SIGINT"
         finally:
@@ -221,11 +226,13 @@ def run_sweep(
         ordered = [rows[(s, rp)] for rp in rps for s in fs.ids if (s, rp) in rows]
         result = SweepResult(out, name, ordered, summarize(ordered), failures,
                              cache_hits=sum(1 for r in ordered if r["cache_hit"]), jobs_run=len(pending),
-                             wall_s=time.perf_counter() - t_start, job_seconds=job_seconds, preset=preset)
+                             wall_s=time.perf_counter() - t_start, job_seconds=job_seconds, preset=preset,
+                             threads=share)
         write_tables(out, ordered, {
             "model": fs.meta.get("model"), "task": fs.meta.get("task"), "features": str(fs.root), "codec": name,
             "preset": preset, "rate_unit": unit, "identity": identity, "conditions": conds, "failures": failures,
-            "cache_hits": result.cache_hits, "jobs_run": result.jobs_run, "wall_s": result.wall_s})
+            "cache_hits": result.cache_hits, "jobs_run": result.jobs_run, "wall_s": result.wall_s,
+            "threads": share.as_dict()})
     if stop.name:
         raise SweepInterrupted(f"{name} sweep stopped by {stop.name}: {len(ordered)} of {total} jobs are done and kept "
                                f"in {out} (rerun to finish)", result, stop.name)
@@ -307,9 +314,9 @@ def _context(preload: list[str]) -> multiprocessing.context.BaseContext:
     return ctx
 
 
-def _run_parallel(pending: list[Job], workers: int, finish: Callable, preload: list[str]) -> None:
+def _run_parallel(pending: list[Job], workers: int, threads: int, finish: Callable, preload: list[str]) -> None:
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=_context(preload), initializer=worker_init,
-                               initargs=(os.getpid(),))
+                               initargs=(os.getpid(), threads))
     try:
         futures = {pool.submit(run_job_safe, job): job for job in pending}
         for future in as_completed(futures):

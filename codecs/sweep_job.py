@@ -146,11 +146,15 @@ def run_job_safe(job: Job) -> tuple[Optional[dict], Optional[np.ndarray], Option
 
 
 # ---- worker processes ------------------------------------------------------------------------
-def worker_init(sweep_pid: int) -> None:
+def worker_init(sweep_pid: int, threads: int) -> None:
     """Initializer of the sweep's workers: Ctrl-C is the sweep's to handle (it stops the
     workers with SIGTERM, which ends the job at hand like an exception: its atomic writes remove
-    their temp files and an encoder binary it runs is killed), and a worker whose sweep died
-    exits instead of waiting forever for work."""
+    their temp files and an encoder binary it runs is killed), a worker whose sweep died
+    exits instead of waiting forever for work, and each worker runs `threads` torch threads (the
+    sweep's share of the thread budget: the forkserver's environment is the one it started with)."""
+    from fcbench.codecs.cpus import use_threads
+
+    use_threads(threads)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _exit_now)
     threading.Thread(target=_exit_when_gone, args=(sweep_pid,), name="fcbench-sweep-watch", daemon=True).start()

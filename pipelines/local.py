@@ -121,17 +121,25 @@ def run_local(pipeline: Callable, arguments: dict[str, Any], out_dir: Path, *, c
     return LocalRun(name, _new_run_dir(root, name, before), time.perf_counter() - t0)
 
 
-# Torch threads of each task of a local run (task_variables says why one).
-TASK_TORCH_THREADS = 1
+# The kfp local runner runs at most two tasks at once (two loop iterations).
+RUNNER_TASKS_AT_ONCE = 2
+
+
+def task_threads() -> int:
+    """Torch threads of each task of a local run: the thread policy's share of two jobs at once
+    (fcbench.codecs.cpus.threads_per_job; 1 on 2 cores)."""
+    from fcbench.codecs.cpus import threads_per_job
+
+    return threads_per_job(RUNNER_TASKS_AT_ONCE)
 
 
 def task_variables() -> dict[settings.Setting, str]:
-    """What the runner's tasks get where the shell does not set it: one sweep worker and one torch
-    thread each. The runner already runs two loop iterations at once, and two trainings side by
-    side with two torch threads each livelocked on 2 cores (a 0.4-second training still in its
-    first step after 10 minutes, in 3 of 3 runs inside the test suite; one thread: 0 of 2)."""
+    """What the runner's tasks get where the shell does not set it: one sweep worker and their
+    share of the threads. The runner already runs two loop iterations at once, and two trainings
+    side by side with two torch threads each livelocked on 2 cores (a 0.4-second training still
+    in its first step after 10 minutes, in 3 of 3 runs inside the test suite; one thread: 0 of 2)."""
     return {settings.SWEEP_JOBS: settings.SWEEP_JOBS.raw() or "1",
-            settings.OMP_THREADS: settings.OMP_THREADS.raw() or str(TASK_TORCH_THREADS)}
+            settings.OMP_THREADS: settings.OMP_THREADS.raw() or str(task_threads())}
 
 
 def prepare_tracking_store(uri: str) -> None:

@@ -15,7 +15,7 @@ import pytest
 from fcbench.components.codec_identity import identity_hash
 from fcbench.components.codec_identity import resolve_identity
 from fcbench.pipelines.cli import main
-from fcbench.pipelines.local import TASK_TORCH_THREADS, LocalRun
+from fcbench.pipelines.local import LocalRun, task_threads
 
 pytestmark = pytest.mark.integration  # the kfp local runner
 
@@ -146,14 +146,14 @@ def cli_only_report(tiny_cls, tiny_checkpoint, tmp_path_factory):
                "--sample-list", tiny_cls["sample_list"], "--no-progress"]
     machine += [a for k, v in json.loads(tiny_cls["options"]).items() for a in ("--option", f"{k}={v}")]
     features, sweep, evals = out / "features", out / "sweep", out / "evals"
-    with torch_threads(TASK_TORCH_THREADS):
+    with torch_threads(task_threads()):
         _cli_path(machine, features, sweep, evals, out, tiny_checkpoint)
     return out / "report"
 
 
 @contextlib.contextmanager
 def torch_threads(n: int):
-    """The pipeline's tasks run torch with `n` threads (fcbench.pipelines.local.TASK_TORCH_THREADS): so
+    """The pipeline's tasks run torch with `n` threads (fcbench.pipelines.local.task_threads): so
     does the CLI path (this process and the sweep workers it starts), else sums in another order
     move the features in their 9th digit."""
     import torch

@@ -1,13 +1,18 @@
-"""The variables the kfp local runner's tasks get: one sweep worker and one torch thread each
-(two side-by-side trainings with two threads each livelocked), and what the shell sets wins."""
+"""The variables the kfp local runner's tasks get: one sweep worker and half the thread budget
+each (two tasks at once; two side-by-side trainings with two threads each livelocked on 2 cores),
+and what the shell sets wins."""
 from fcbench.codecs import settings
 from fcbench.pipelines.local import task_variables
 
 
-def test_tasks_get_one_worker_and_one_torch_thread(monkeypatch):
+def test_tasks_get_one_worker_and_their_share_of_the_threads(monkeypatch):
+    from fcbench.codecs import cpus
+
     for name in ("FCBENCH_SWEEP_JOBS", "OMP_NUM_THREADS"):
         monkeypatch.delenv(name, raising=False)
-    assert {s.name: v for s, v in task_variables().items()} == {"FCBENCH_SWEEP_JOBS": "1", "OMP_NUM_THREADS": "1"}
+    for cores, each in ((2, "1"), (3, "1"), (8, "4")):
+        monkeypatch.setattr(cpus, "available_cpus", lambda root=None, n=cores: n)
+        assert {s.name: v for s, v in task_variables().items()} == {"FCBENCH_SWEEP_JOBS": "1", "OMP_NUM_THREADS": each}
 
 
 def test_what_the_shell_sets_wins(monkeypatch):

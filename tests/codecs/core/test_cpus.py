@@ -23,3 +23,36 @@ def test_cgroup_v2_unlimited_and_v1(tmp_path):
 def test_unreadable_is_unlimited(tmp_path):
     (tmp_path / "cpu.max").write_text("garbage")
     assert cgroup_cpu_limit(tmp_path) is None and available_cpus(tmp_path) >= 1
+
+
+def test_one_thread_policy_keeps_jobs_times_threads_within_the_budget(monkeypatch):
+    from fcbench.codecs import cpus, settings
+
+    monkeypatch.setattr(cpus, "available_cpus", lambda root=None: 8)
+    with settings.environment({settings.OMP_THREADS: None}):
+        assert cpus.thread_budget() == 8
+        assert [cpus.threads_per_job(j) for j in (1, 2, 3, 8, 16)] == [8, 4, 2, 1, 1]
+        share = cpus.ThreadShare.of(2)
+        assert share.as_dict() == {"jobs": 2, "threads_per_job": 4, "budget": 8}
+        assert "2 jobs at once x 4 threads each" in share.describe()
+    with settings.environment({settings.OMP_THREADS: "2"}):  # the local runner's / a pod's budget
+        assert cpus.thread_budget() == 2 and cpus.threads_per_job(2) == 1 and cpus.threads_per_job(1) == 2
+
+
+def test_a_sweep_records_how_it_shared_the_threads(tmp_path):
+    """Workers get their share explicitly (a forkserver keeps the environment it started with),
+    and results.json records it beside the timings."""
+    import json
+
+    import numpy as np
+
+    from fcbench.codecs import FeatureSet, settings
+    from fcbench.codecs.sweep import run_sweep
+
+    fs = FeatureSet.create(tmp_path / "f", "synthetic", "t", "none")
+    for i in range(3):
+        fs.write(f"s{i}", np.random.default_rng(i).normal(0, 1, (1, 1, 16, 32)).astype(np.float32))
+    with settings.environment({settings.OMP_THREADS: "2"}):
+        result = run_sweep(fs, "bypass", {}, [0], {"low": -3, "high": 3}, tmp_path / "out", jobs=2, progress=False)
+    assert result.threads.as_dict() == {"jobs": 2, "threads_per_job": 1, "budget": 2}
+    assert json.loads((tmp_path / "out" / "results.json").read_text())["threads"] == result.threads.as_dict()
