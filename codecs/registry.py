@@ -12,17 +12,9 @@ if TYPE_CHECKING:
     from fcbench.codecs.protocol import Codec
 
 _REGISTRY: dict[str, type["Codec"]] = {}
-# Backend modules imported lazily on first lookup (heavy deps such as torch stay unloaded).
-_BACKEND_MODULES = (
-    "fcbench.codecs.backends.x265",
-    "fcbench.codecs.backends.av1",
-    "fcbench.codecs.backends.vtm",
-    "fcbench.codecs.backends.vvenc",
-    "fcbench.codecs.backends.bypass",
-    "fcbench.codecs.hyperprior.codec",
-)
-# Where a known name lives, so building one codec imports only its backend (not torch for x265).
-_NAME_MODULES = {
+# The built-in codecs, the one list: where each name lives, so building one codec imports only its
+# backend (not torch for x265); every backend is imported lazily on first lookup.
+BUILT_IN: dict[str, str] = {
     "x265": "fcbench.codecs.backends.x265",
     "av1": "fcbench.codecs.backends.av1",
     "vtm": "fcbench.codecs.backends.vtm",
@@ -30,7 +22,10 @@ _NAME_MODULES = {
     "bypass": "fcbench.codecs.backends.bypass",
     "lossless": "fcbench.codecs.backends.bypass",
     "hyperprior": "fcbench.codecs.hyperprior.codec",
+    "klt": "fcbench.codecs.klt.codec",
 }
+_NAME_MODULES = BUILT_IN
+_BACKEND_MODULES = tuple(dict.fromkeys(BUILT_IN.values()))
 _loaded = False
 C = TypeVar("C", bound=type)
 

@@ -161,6 +161,8 @@ def run_sweep(
         except ValueError as exc:
             raise ValueError(f"sample {sample!r} of {fs.root}: {exc}") from None
     master = codec_for(codec, options)
+    if master.frame_kind == "tensor":  # it codes the feature itself: record that nothing is truncated
+        conds["truncate"] = False
     name = label or codec
     folder = chain_folder(name)
     unit = master.rate_unit

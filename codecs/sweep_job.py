@@ -105,7 +105,7 @@ def measure(codec: Codec, feature: np.ndarray, data: bytes, origin_dtype: str,
     rate = parsed_rate(header, payload, len(data), origin_dtype, codec)
     mse = fidelity.sample_mse(feature, recon)
     psnr_q = None
-    if coded_frame is not None and header.transform != "normalize":
+    if coded_frame is not None and header.transform not in ("normalize", "none"):  # integer frames only
         psnr_q = frame_psnr(coded_frame, decoded, header.bit_depth)
     metrics = {**rate.row(), "mse": mse, "psnr_f": fidelity.sample_psnr(feature, mse), "psnr_q": psnr_q,
                "dec_s": dec_s, "timing": TIMING}

@@ -74,9 +74,10 @@ def resolve_identity(name: str, options: dict, pin: str = "") -> dict:
     """{codec, options, identity, identity_hash} of the codec as built in this environment;
     with a `pin`, refuse a build whose identity hash differs."""
     from fcbench.codecs import get_codec
+    from fcbench.components.inputs import staged_codec_options
 
     try:
-        codec = get_codec(name, **options)
+        codec = get_codec(name, **staged_codec_options(name, options))
         identity = codec.identity
     except Exception as exc:  # a missing binary, an unknown option: say which codec, here
         raise ValueError(f"codec {name!r} (options {options}) is not usable here: {type(exc).__name__}: {exc}") from exc

@@ -45,7 +45,9 @@ def code_features(features_dir: Union[str, Path], codec: str, codec_options: dic
     from fcbench.codecs.sweep import run_sweep
     from fcbench.codecs import settings
     from fcbench.components.codec_identity import check_identity
+    from fcbench.components.inputs import staged_codec_options
 
+    codec_options = staged_codec_options(codec, codec_options)  # a table or checkpoint URI -> local file
     check_identity(get_codec(codec, **codec_options), identity_hash)
     recon_dir = Path(recon_dir)
     recon_dir.parent.mkdir(parents=True, exist_ok=True)

@@ -47,3 +47,13 @@ def _registered_model(uri: str, cache_dir: Optional[PathLike], tracking: str) ->
     folder = "models-" + hashlib.sha256(f"{server}|{name}".encode()).hexdigest()[:16]
     cache = Path(cache_dir) if cache_dir else settings.STAGE_DIR.get()
     return Path(load_registered_checkpoint(uri, cache / folder, tracking_uri=server))
+
+
+def staged_codec_options(codec: str, options: dict) -> dict:
+    """`options` with every file option of `codec` (Codec.file_options: klt's table, ...) given as
+    a URI staged to a local file: codecs read local files only. Other options are unchanged."""
+    from fcbench.codecs.registry import codec_class
+
+    names = codec_class(codec).file_options
+    return {k: (str(local_path(v)) if k in names and isinstance(v, str) and "://" in v else v)
+            for k, v in options.items()}

@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "fcbench.pipelines.commands.core",
     "fcbench.pipelines.commands.codec",
     "fcbench.pipelines.commands.ranges",
+    "fcbench.pipelines.commands.klt",
     "fcbench.pipelines.commands.hyperprior",
     "fcbench.pipelines.commands.machines",
     "fcbench.pipelines.commands.kfp",

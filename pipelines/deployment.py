@@ -27,8 +27,6 @@ from typing import Any, Iterator, Mapping, Optional
 
 from fcbench.components import cluster
 
-STAGES = ("resolve_codecs", "open_tracking", "extract", "prepare_coding", "code_traditional", "hyperprior_train",
-          "hyperprior_infer", "evaluate", "report")
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$")
 _DURATION = re.compile(r"^[0-9]+(s|m|h)$")
 SCRATCH_PATH = "/fcbench-scratch"
@@ -71,7 +69,9 @@ DEFAULT_STAGES: dict[str, StageResources] = {
     "hyperprior_infer": _cpu("4", "4", "8Gi", "16Gi", "20Gi", 6),
     "evaluate": _gpu("4", "8", "32Gi", "48Gi", "64Gi", 6),
     "report": _cpu("500m", "2", "1Gi", "4Gi", "5Gi", 0.5),
+    "klt_fit": _cpu("2", "4", "8Gi", "16Gi", "20Gi", 2),
 }
+STAGES = tuple(DEFAULT_STAGES)  # the stages a deployment sets, one list
 
 
 @dataclass(frozen=True)

@@ -65,6 +65,9 @@ _PARAMETERS: tuple[Parameter, ...] = (
     Parameter("storage_uri", str, "", "Also publish every stage's outputs here (s3://bucket/prefix); empty = only "
               "the KFP artifacts."),
     *(Parameter(s.name, s.type, s.unset, s.help) for s in TRAINING_SETTINGS),
+    Parameter("klt_components", int, 0, "Components the klt table keeps per group; 0 = all."),
+    Parameter("klt_shrinkage", float, 0.0, "Blend of the klt covariance towards its diagonal (0..1) before the "
+              "eigendecomposition."),
 )
 PARAMETERS: dict[str, Parameter] = {p.name: p for p in _PARAMETERS}
 

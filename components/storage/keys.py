@@ -8,6 +8,7 @@ Keys are relative to a storage root (a local folder or `s3://bucket/prefix`):
     <model>/<task>/<codec>/<rate_tag>/recon/          the decoded feature set
     <model>/<task>/<codec>/<rate_tag>/metrics/        task results of that rate point
     <model>/<task>/hyperprior/<lambda_tag>/           a trained hyperprior model
+    <model>/<task>/klt/                               the fitted table of the klt codec (table.npz)
     reports/<run>/                                    the RD table, plot and BD-rate of a run
 
 `rate_tag` (fcbench.codecs.types, the sweep's folder names too) is the rate point in its codec's
@@ -24,7 +25,7 @@ from fcbench.codecs.types import RatePoint, rate_tag as _rate_tag
 
 # kind -> does it need (codec, rate_point)?
 _PER_RATE_POINT = ("bitstreams", "recon", "metrics")
-KINDS = ("features", *_PER_RATE_POINT, "hyperprior", "reports")
+KINDS = ("features", *_PER_RATE_POINT, "hyperprior", "klt", "reports")
 
 
 class StorageKeyError(ValueError):
@@ -90,6 +91,8 @@ def artifact_key(
             if not isinstance(rate_point, float):
                 raise StorageKeyError(f"a hyperprior is keyed by its lambda (a float), got {rate_point!r}")
             base += f"hyperprior/{rate_tag(rate_point)}/"
+        elif kind == "klt":  # the fitted table of the klt codec (one per model and task)
+            base += "klt/"
         else:
             if codec is None or rate_point is None:
                 raise StorageKeyError(f"kind={kind!r} needs codec and rate_point")

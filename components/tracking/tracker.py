@@ -209,6 +209,27 @@ class Tracker:
         self.sink.end_run(run_id, "FINISHED")
         return uri
 
+    def log_fitted_table(self, model: str, task: str, table_path: PathLike, params: dict,
+                         parent_run_id: Optional[str] = None) -> str:
+        """A klt table fit: its options and summary as params, the file as an artifact registered
+        as a new version of fcbench-<model>-<task>-klt. Returns the model URI (models:/name/version),
+        which a codec entry's `table` option takes."""
+        table = Path(table_path)
+        if not table.is_file():
+            raise FileNotFoundError(f"klt table {table} does not exist")
+        name = f"fcbench-{model}-{task}-klt"
+        tags = {**self.provenance_tags(), KIND_TAG: "klt-fit", "fcbench.registered_model": name}
+        run_id = self._start(experiment_name(model, task), "fit-klt", self._parent(parent_run_id),
+                             {**params, "model": model, "task": task}, tags)
+        try:
+            self.sink.log_artifact(run_id, table, "checkpoint")  # the artifact path registered models use
+            uri = self.sink.register(run_id, name, "checkpoint", {"run_id": run_id, "sha256": str(params.get("sha256", ""))})
+        except BaseException:
+            self.sink.end_run(run_id, "FAILED")
+            raise
+        self.sink.end_run(run_id, "FINISHED")
+        return uri
+
     # ---- reading back
 
     def points(self, experiment: str, parent_run_id: Optional[str] = None) -> list[RDPoint]:

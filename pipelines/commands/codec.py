@@ -156,6 +156,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
     from fcbench.codecs import chain
     from fcbench.codecs.registry import codec_class
     from fcbench.codecs.sweep import SweepError, SweepInterrupted, run_sweep
+    from fcbench.components.inputs import staged_codec_options
 
     cls = codec_class(args.codec)
     conditions, defaults = resolve_conditions(args, cls.frame_kind)
@@ -184,7 +185,8 @@ def cmd_encode(args: argparse.Namespace) -> int:
     else:
         raise ValueError("no rate points: give --qp or --rate-points")
     try:
-        result = run_sweep(args.features, args.codec, parse_options(args.option), rate_points, conditions,
+        options = staged_codec_options(args.codec, parse_options(args.option))  # s3:// tables -> local files
+        result = run_sweep(args.features, args.codec, options, rate_points, conditions,
                            args.out, jobs=args.jobs, progress=not args.no_progress, cache_dir=args.cache_dir,
                            preset=preset.name, label=chain.label(args.codec, spec))
     except SweepError as exc:

@@ -26,8 +26,10 @@ PIPELINES: dict[str, tuple[str, str, dict]] = {
     "benchmark-traditional": ("fcbench.pipelines.benchmark", "build_benchmark", {"learned": False}),
     "train_hyperprior": ("fcbench.pipelines.train_hyperprior", "build_train_hyperprior", {}),
     "full": ("fcbench.pipelines.full", "build_full", {}),
+    "fit_klt": ("fcbench.pipelines.fit_klt", "build_fit_klt", {}),
 }
-ALIASES = {"train-hyperprior": "train_hyperprior", "benchmark_traditional": "benchmark-traditional"}
+ALIASES = {"train-hyperprior": "train_hyperprior", "benchmark_traditional": "benchmark-traditional",
+           "fit-klt": "fit_klt"}
 IMAGE_FLAGS = {"image_registry": settings.IMAGE_REGISTRY, "image_tag": settings.IMAGE_TAG,
                "codec_image": settings.CODEC_IMAGE, "gpu_image": settings.GPU_IMAGE}
 
@@ -241,9 +243,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         print(f"report: {run.report_dir}\n")
         print(run.table)
-    except FileNotFoundError:  # train_hyperprior has no report: list its models
+    except FileNotFoundError:  # train_hyperprior and fit_klt have no report: list what they made
         for model in run.outputs("hyperprior-train", "model"):
             print(f"model: {model}")
+        for table in run.outputs("klt-fit", "table"):
+            print(f"klt table: {table}")
     return 0
 
 

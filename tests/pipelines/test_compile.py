@@ -12,7 +12,8 @@ from fcbench.components.stages import container_images
 from fcbench.pipelines.commands.kfp import PIPELINES, load_pipeline
 
 GPU_COMPONENTS = ("extract", "evaluate", "hyperprior-train")
-CPU_COMPONENTS = ("prepare-coding", "code-traditional", "hyperprior-infer", "report", "resolve-codecs", "open-tracking")
+CPU_COMPONENTS = ("prepare-coding", "code-traditional", "hyperprior-infer", "report", "resolve-codecs", "open-tracking",
+                  "klt-fit")
 
 
 def compile_docs(name, tmp_path):
@@ -46,7 +47,8 @@ def test_pipeline_compiles_with_the_expected_components(compiled, name):
                                                   "report"},
                 "train_hyperprior": {"open-tracking", "extract", "prepare-coding", "importer", "hyperprior-train"},
                 "full": first | {"extract", "prepare-coding", "code-traditional", "evaluate", "hyperprior-train",
-                                 "hyperprior-infer", "report"}}[name]
+                                 "hyperprior-infer", "report"},
+                "fit_klt": {"open-tracking", "extract", "importer", "klt-fit"}}[name]
     assert kinds == expected
 
 

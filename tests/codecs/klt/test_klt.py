@@ -1,0 +1,148 @@
+"""The klt codec: round trips for every layout, rate from the real bytes, corrupt streams and wrong
+tables refused, the fitted table versioned (sha256 in the identity) and refitted only when its
+inputs change, the codec protocol's conformance checks."""
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import pytest
+
+from fcbench.codecs import FeatureSet, container_rate, get_codec
+from fcbench.codecs.container import ContainerError, pack_container, unpack_container
+from fcbench.codecs.klt.codec import step_size
+from fcbench.codecs.klt.fit import fit_table
+from fcbench.codecs.klt.table import TableError, load_table
+
+
+def correlated(rng, tokens: int, channels: int, rank: int = 6) -> np.ndarray:
+    """Tokens x channels with strongly correlated channels and a heavy-tailed channel."""
+    mix = rng.normal(0, 1, (rank, channels))
+    x = rng.laplace(0, 1, (tokens, rank)) @ mix + 0.1 * rng.normal(0, 1, (tokens, channels))
+    x[:, 3] += rng.standard_t(2, tokens) * 3  # outliers are coded too: nothing is truncated
+    return x
+
+
+def tensor(rng, shape, axis):
+    n, c, h, w = shape
+    if axis == 3:  # channels last, one group per C index
+        return np.stack([correlated(rng, n * h, w).reshape(n, h, w) for _ in range(c)], axis=1)
+    return correlated(rng, n * h * w, c).reshape(n, h, w, c).transpose(0, 3, 1, 2)
+
+
+LAYOUTS = {  # layout: (shape, channel axis, dtype) - llama3 csr, dinov2 cls and dpt (4 layers), sd3 latents
+    "llama3": ((1, 1, 40, 48), 3, np.float32),
+    "dinov2": ((2, 4, 30, 32), 3, np.float32),
+    "sd3": ((1, 16, 12, 10), 1, np.float16),
+    "generic": ((1, 6, 9, 7), 1, np.float32),
+}
+
+
+def fitted(tmp_path, layout, seed=0):
+    shape, axis, dtype = LAYOUTS[layout]
+    rng = np.random.default_rng(seed)
+    train = FeatureSet.create(tmp_path / f"train-{layout}", "synthetic", "t", "x")
+    for i in range(3):
+        train.write(f"s{i}", tensor(rng, shape, axis).astype(dtype))
+    table, path, _ = fit_table(train, tmp_path / f"{layout}.npz", layout=layout, low_high=(-5, 5))
+    return table, path, tensor(rng, shape, axis).astype(dtype)
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_round_trip_every_layout(tmp_path, layout):
+    table, path, x = fitted(tmp_path, layout)
+    codec = get_codec("klt", table=str(path))
+    assert len(table.groups) == (4 if layout == "dinov2" else 1)  # dpt: a table per layer
+    errors, rates = [], []
+    for qp in (12, 27, 42):
+        data = codec.encode(x, qp, layout=layout)
+        rec = codec.decode(data)
+        assert rec.shape == x.shape and rec.dtype == x.dtype
+        errors.append(float(np.mean((rec.astype(np.float64) - x.astype(np.float64)) ** 2)))
+        rates.append(container_rate(data, "float32", codec).bpfp)
+        if qp == 12:  # fine: every coefficient within two steps, so the mean error is small
+            assert errors[-1] < (2 * step_size(qp, -5, 5)) ** 2
+    assert errors == sorted(errors) and rates == sorted(rates, reverse=True)
+    assert abs(float(x.max())) > 5 and np.abs(codec.decode(codec.encode(x, 12, layout=layout)) - x).max() < 1.0
+
+
+def test_bits_are_counted_from_the_real_bytes_and_decoding_is_deterministic(tmp_path):
+    _, path, x = fitted(tmp_path, "llama3")
+    codec = get_codec("klt", table=str(path))
+    data = codec.encode(x, 27, low=-5, high=5, layout="llama3")
+    assert codec.encode(x, 27, low=-5, high=5, layout="llama3") == data
+    header, payload = unpack_container(data)
+    rate = container_rate(data, "float32", codec)
+    assert rate.bpfp == pytest.approx(8 * (len(payload) - 13) / x.size)  # the stream; 13 fixed bytes in the container column
+    assert header.transform == "none" and not header.truncated
+    assert np.array_equal(codec.decode(data), get_codec("klt", table=str(path)).decode(data))
+
+
+def test_corrupt_streams_and_wrong_tables_are_refused(tmp_path):
+    _, path, x = fitted(tmp_path, "llama3")
+    _, other, _ = fitted(tmp_path / "o", "llama3", seed=1) if (tmp_path / "o").mkdir() is None else (None,) * 3
+    codec = get_codec("klt", table=str(path))
+    data = codec.encode(x, 22, layout="llama3")
+    header, payload = unpack_container(data)
+    flipped = bytearray(data)
+    flipped[len(data) // 2] ^= 0x10
+    with pytest.raises(ContainerError):  # the container's CRC
+        codec.decode(bytes(flipped))
+    garbage = payload[:13] + bytes(np.random.default_rng(0).integers(0, 256, len(payload) - 13, dtype=np.uint8))
+    for damaged in (payload[: len(payload) // 2 // 4 * 4], garbage, payload + b"\x01\x02\x03\x04", payload[:3]):
+        with pytest.raises(ContainerError):  # a valid container around a broken stream: an error, not noise
+            codec.decode(pack_container(header, damaged))
+    with pytest.raises(ContainerError, match="decode with the encoder's table"):
+        get_codec("klt", table=str(other)).decode(data)
+    with pytest.raises(ContainerError, match="payload version"):
+        codec.decode(pack_container(header, struct.pack("<B", 9) + payload[1:]))
+
+
+def test_table_errors_name_the_problem(tmp_path):
+    _, path, x = fitted(tmp_path, "llama3")
+    with pytest.raises(ValueError, match="needs table=PATH"):
+        get_codec("klt")
+    with pytest.raises(TableError, match="does not exist"):
+        get_codec("klt", table=str(tmp_path / "missing.npz"))
+    (tmp_path / "junk.npz").write_bytes(b"not a table")
+    with pytest.raises(TableError, match="is not a klt table"):
+        get_codec("klt", table=str(tmp_path / "junk.npz"))
+    with pytest.raises(TableError, match="stage it"):
+        get_codec("klt", table="s3://bucket/table.npz")
+    codec = get_codec("klt", table=str(path))
+    with pytest.raises(TableError, match="48 channels"):
+        codec.encode(np.zeros((1, 1, 5, 50), np.float32), 22, layout="llama3")
+    with pytest.raises(ValueError, match="integer QPs"):
+        codec.encode(x, 22.5, layout="llama3")
+    with pytest.raises(ValueError, match="outlier side channel does not apply"):
+        codec.encode(x, 22, low=-1, high=1, layout="llama3", outliers=True)
+    with pytest.raises(ValueError, match="deadzone"):
+        get_codec("klt", table=str(path), deadzone=0.9)
+
+
+def test_the_table_is_versioned_and_refitted_only_when_its_inputs_change(tmp_path):
+    table, path, _ = fitted(tmp_path, "llama3")
+    sha = load_table(path)[1]
+    codec = get_codec("klt", table=str(path))
+    assert codec.identity["binary_sha256"] == sha and codec.identity["options"]["table"]["sha256"] == sha
+    summary = codec.identity["options"]["table"]
+    assert summary["components"] == 48 and summary["fit"]["layout"] == "llama3" and summary["bytes"] == path.stat().st_size
+    train = FeatureSet.open(tmp_path / "train-llama3")
+    again, _, fitted_now = fit_table(train, path, layout="llama3", low_high=(-5, 5))
+    assert not fitted_now and load_table(path)[1] == sha  # same inputs: kept
+    fewer, _, fitted_now = fit_table(train, path, layout="llama3", low_high=(-5, 5), components=8)
+    assert fitted_now and fewer.groups[0].components == 8 and load_table(path)[1] != sha
+    path.write_bytes(path.read_bytes()[:100])  # damaged: refitted, not trusted
+    assert fit_table(train, path, layout="llama3", low_high=(-5, 5), components=8)[2]
+    assert table.meta["source"]["tokens"] == 3 * 40 and table.meta["fit"]["range_source"] == "given"
+
+
+def test_the_klt_passes_the_codec_conformance_checks(tmp_path):
+    from fcbench.codecs.conformance import check_codec
+
+    rng = np.random.default_rng(3)
+    train = FeatureSet.create(tmp_path / "train", "synthetic", "t", "x")
+    train.write("a", tensor(rng, (1, 1, 200, 40), 3).astype(np.float32))
+    _, path, _ = fit_table(train, tmp_path / "t.npz", layout="llama3")
+    report = check_codec("klt", rate_points=[4, 22, 37], options={"table": str(path)}, shapes=[(1, 1, 24, 40)])
+    assert not report.failed and len(report.passed) == 5
