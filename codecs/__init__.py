@@ -1,4 +1,4 @@
-"""fcbench.codecs: the pure feature-coding layer (numpy; no kfp, mlflow or minio).
+"""fcbench.codecs: the feature-coding layer (no kfp, mlflow or minio).
 
 Public, stable API:
     truncate, quantize, dequantize, normalize, denormalize      transforms
@@ -11,19 +11,36 @@ Public, stable API:
     load_conditions                                            the test conditions as data
     fcbench.codecs.conformance.check_codec                     the checks every codec (plug-ins too) must pass
 """
-from fcbench.codecs.conditions import load_conditions
-from fcbench.codecs.container import ContainerError, Header, pack_container, unpack_container
-from fcbench.codecs.featureset import FeatureSet, FeatureSetError
-from fcbench.codecs.nonlinear import fit_points
-from fcbench.codecs.packing import LAYOUTS, frame_size, pack, unpack
-from fcbench.codecs.protocol import Codec, Conditions
-from fcbench.codecs.rate import bpfp, container_rate, dataset_bpfp, ebpfp
-from fcbench.codecs.registry import codec_names, get_codec, register
-from fcbench.codecs.transforms import dequantize, denormalize, normalize, quantize, truncate
+from __future__ import annotations
 
-__all__ = [
-    "Codec", "Conditions", "ContainerError", "FeatureSet", "FeatureSetError", "Header", "LAYOUTS",
-    "bpfp", "codec_names", "container_rate", "dataset_bpfp", "dequantize", "denormalize", "ebpfp",
-    "fit_points", "frame_size", "get_codec", "load_conditions", "normalize", "pack",
-    "pack_container", "quantize", "register", "truncate", "unpack", "unpack_container",
-]
+import importlib
+from typing import Any
+
+# The public names and the module each lives in: imported on first use (PEP 562), so importing
+# one submodule (fcbench.codecs.settings, the standard library only) loads nothing else.
+_PUBLIC = {
+    "load_conditions": "conditions",
+    "ContainerError": "container", "Header": "container", "pack_container": "container",
+    "unpack_container": "container",
+    "FeatureSet": "featureset", "FeatureSetError": "featureset",
+    "fit_points": "nonlinear",
+    "LAYOUTS": "packing", "frame_size": "packing", "pack": "packing", "unpack": "packing",
+    "Codec": "protocol", "Conditions": "protocol",
+    "bpfp": "rate", "container_rate": "rate", "dataset_bpfp": "rate", "ebpfp": "rate",
+    "codec_names": "registry", "get_codec": "registry", "register": "registry",
+    "dequantize": "transforms", "denormalize": "transforms", "normalize": "transforms", "quantize": "transforms",
+    "truncate": "transforms",
+}
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PUBLIC:
+        value = getattr(importlib.import_module(f"fcbench.codecs.{_PUBLIC[name]}"), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    raise AttributeError(f"module 'fcbench.codecs' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_PUBLIC))

@@ -16,10 +16,12 @@ QUANT_MODES: tuple[str, ...] = ("round", "legacy")
 
 
 def _as_float32(x: np.ndarray) -> np.ndarray:
+    """A feature as float32, refused (ValueError) when it holds NaN/Inf or values float32 cannot
+    hold: the one check of every transform (truncation would otherwise clip an Inf silently)."""
     x = np.asarray(x)
     if not np.issubdtype(x.dtype, np.floating) and x.dtype.name != "bfloat16":
         raise TypeError(f"feature must be a floating-point array, got dtype {x.dtype}")
-    return x.astype(np.float32, copy=False)
+    return to_float32(x)
 
 
 def check_finite(x: np.ndarray, what: str = "feature") -> None:

@@ -128,3 +128,41 @@ class DyingServer:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class _YesToEverything(BaseHTTPRequestHandler):
+    """Answers 200 with an empty body to every request, whatever it asked (and stores nothing)."""
+
+    def _ok(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.send_header("ETag", '"0"')
+        self.end_headers()
+        self.server.answered += 1  # type: ignore[attr-defined]
+
+    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _ok
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+class YesServer(DyingServer):
+    """An S3 endpoint that says yes to everything: 200 OK, empty, to every request."""
+
+    def __init__(self) -> None:
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _YesToEverything)
+        self._server.answered = 0  # type: ignore[attr-defined]
+        self._server.dropped = 0  # type: ignore[attr-defined]
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def endpoint(self) -> str:
+        return f"127.0.0.1:{self._server.server_address[1]}"
+
+    @property
+    def answered(self) -> int:
+        return self._server.answered  # type: ignore[attr-defined]

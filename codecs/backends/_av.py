@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import glob
 import io
+import re
 import os
 from pathlib import Path
 from typing import Literal, Mapping, Optional
@@ -87,6 +88,38 @@ def encode_frame(frame: np.ndarray, codec: str, muxer: str, bit_depth: int, opti
     if not data:
         raise AVError(f"{codec} produced an empty bitstream for a {rows}x{cols} frame")
     return data
+
+
+_REJECTED = re.compile(r"(?:Unknown option: |Invalid value for |Error parsing option )([^:\s]+?)(?::|\.\s*$)")
+
+
+@functools.lru_cache(maxsize=64)
+def rejected_parameters(codec: str, muxer: str, option: str, text: str, kind: PictureKind = "gray",
+                        extra: tuple = ()) -> dict[str, str]:
+    """{parameter: what the encoder said} for the `key=value:...` parameters `text` given as the
+    encoder option `option` (x265-params, svtav1-params), from the warnings FFmpeg logs while
+    opening `codec` for a small frame. Their wrappers only warn about unknown names and bad values
+    and go on without them."""
+    import av
+    import av.logging
+
+    frame = np.zeros((64, 64), dtype=np.uint16)
+    before = av.logging.get_level()
+    av.logging.set_level(av.logging.WARNING)
+    try:
+        with av.logging.Capture(True) as logs:
+            try:
+                encode_frame(frame, codec, muxer, 10, {option: text, **dict(extra)}, kind=kind)
+            except AVError as exc:  # an encoder that refuses to open with them says why in its error
+                return {text: str(exc)}
+    finally:
+        av.logging.set_level(before)
+    found = {}
+    for _, name, message in logs:
+        match = _REJECTED.search(message.strip())
+        if name == codec and match:
+            found[match.group(1)] = message.strip()
+    return found
 
 
 def luma(frame) -> np.ndarray:

@@ -83,6 +83,13 @@ def versions() -> dict:
             "FFmpeg": str(av.ffmpeg_version_info), "PyAV": av.__version__}
 
 
+def _rejected(text: str) -> dict[str, str]:
+    """What SVT-AV1 itself rejects of `key=value:...` (names it cannot parse)."""
+    settings.apply_svt_av1_defaults()
+    return _av.rejected_parameters("libsvtav1", "obu", "svtav1-params", text, kind="yuv420",
+                                   extra=(("crf", "40"), ("preset", "12")))
+
+
 @register("av1")
 class AV1Codec(Codec):
     frame_kind = "integer"
@@ -96,7 +103,7 @@ class AV1Codec(Codec):
             raise ValueError(f"av1 preset must be an integer {PRESETS.start}..{PRESETS.stop - 1}, got {preset!r}")
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
             raise ValueError(f"av1 threads must be a positive integer, got {threads!r}")
-        parse_extra_params("av1", extra_params, RESERVED)
+        parse_extra_params("av1", extra_params, RESERVED, probe=_rejected)
         self.preset = preset
         self.threads = threads
         self.extra_params = extra_params

@@ -16,7 +16,7 @@ from typing import Optional
 import numpy as np
 
 from fcbench.codecs.backends import _av
-from fcbench.codecs.backends._params import parse_extra_params, reasons
+from fcbench.codecs.backends._params import parse_extra_params, reasons, x265_parameter_name
 from fcbench.codecs.backends._qp import check_qp
 from fcbench.codecs.container import Header
 from fcbench.codecs.protocol import Codec, RatePoint, file_sha256
@@ -45,6 +45,11 @@ def padded_size(rows: int, cols: int) -> tuple[int, int]:
     return _av.padded(rows, cols, MIN_CU, MIN_SIZE)
 
 
+def _rejected(text: str) -> dict[str, str]:
+    """What libx265 itself rejects of `key=value:...` (unknown names, bad values)."""
+    return _av.rejected_parameters("libx265", "hevc", "x265-params", f"qp=32:log-level=error:{text}")
+
+
 @functools.lru_cache(maxsize=1)
 def x265_version() -> str:
     """libx265 version string, read from the info SEI of a tiny encode (x265 writes it there)."""
@@ -71,7 +76,7 @@ class X265Codec(Codec):
             raise ValueError(f"x265 threads must be a positive integer, got {threads!r}")
         if preset not in PRESETS:
             raise ValueError(f"unknown x265 preset {preset!r}; choose one of {PRESETS}")
-        parse_extra_params("x265", extra_params, RESERVED)
+        parse_extra_params("x265", extra_params, RESERVED, x265_parameter_name, _rejected)
         self.preset = preset
         self.threads = threads
         self.extra_params = extra_params

@@ -94,16 +94,17 @@ class KLTCodec(Codec):
         x = np.asarray(frame, dtype=np.float32)
         self.table.check_shape(x.shape)
         step = step_size(int(rate_point), self.table.low, self.table.high)
+        lag, block = self.table.lag(x.shape), self.table.block(x.shape)
         writer = BlockWriter()
         crc = 0
         for matrix, group in zip(self.table.token_matrices(x), self.table.groups):
             y = (matrix.astype(np.float64) - group.mean) @ group.basis.astype(np.float64)
-            model = AdaptiveModel(group.scale, step, self.table.prior_deadzone, self.table.prior_tokens)
-            for start in range(0, y.shape[0], self.table.block_tokens):
-                p0, t = model.params()
-                q = quantize_block(y[start:start + self.table.block_tokens], step, self.deadzone, self.rdoq, p0, t)
+            coder = _GroupCoder(group, step, self.table.prior_deadzone, self.table.prior_tokens, lag)
+            for start in range(0, y.shape[0], block):
+                p0, t = coder.model.params()
+                q = coder.quantize(y[start:start + block], start, self.deadzone, self.rdoq, p0, t)
                 writer.write(q, p0, t)
-                model.update(np.abs(q))
+                coder.model.update(np.abs(q))
                 crc = _checksum(q, crc)
         stream = writer.stream()
         return _FIXED.pack(PAYLOAD_VERSION, self.fingerprint, crc, len(stream) // 4) + stream
@@ -117,20 +118,21 @@ class KLTCodec(Codec):
         step = step_size(int(header.rate_point), self.table.low, self.table.high)
         n, c, h, w = header.shape
         tokens = n * h if self.table.channel_axis == 3 else n * h * w
+        lag, block = self.table.lag(header.shape), self.table.block(header.shape)
         decoded_crc = 0
         try:
             reader = BlockReader(payload[_FIXED.size:])
             matrices = []
             for group in self.table.groups:
-                model = AdaptiveModel(group.scale, step, self.table.prior_deadzone, self.table.prior_tokens)
+                coder = _GroupCoder(group, step, self.table.prior_deadzone, self.table.prior_tokens, lag)
                 q = np.empty((tokens, group.components), dtype=np.int64)
-                for start in range(0, tokens, self.table.block_tokens):
-                    p0, t = model.params()
-                    block = reader.read(min(self.table.block_tokens, tokens - start), p0, t)
-                    q[start:start + block.shape[0]] = block
-                    model.update(np.abs(block))
-                    decoded_crc = _checksum(block, decoded_crc)
-                matrices.append((q * step) @ group.basis.T.astype(np.float64) + group.mean)
+                for start in range(0, tokens, block):
+                    p0, t = coder.model.params()
+                    part = reader.read(min(block, tokens - start), p0, t)
+                    q[start:start + part.shape[0]] = part
+                    coder.model.update(np.abs(part))
+                    decoded_crc = _checksum(part, decoded_crc)
+                matrices.append(coder.reconstruct(q) @ group.basis.T.astype(np.float64) + group.mean)
             problem = reader.finished()
         except (ValueError, RuntimeError) as exc:  # constriction reports a broken stream as these
             raise ContainerError(f"klt stream cannot be decoded: {exc}") from exc
@@ -157,6 +159,48 @@ class KLTCodec(Codec):
         """The range-coded stream is the bitstream; the version, table fingerprint and CRC are ours."""
         cls._fixed(payload)
         return PayloadParts(bitstream_bytes=len(payload) - _FIXED.size)
+
+
+class _GroupCoder:
+    """One group's coefficients: the adaptive model, and the prediction of the predicted
+    components (rho != 0) from the reconstruction `lag` tokens back, which the encoder quantizes
+    against (closed loop) and the decoder undoes."""
+
+    def __init__(self, group, step: float, prior_deadzone: float, prior_tokens: int, lag: int):
+        self.rho = group.prediction
+        self.predicted = self.rho != 0
+        self.step, self.lag = step, lag
+        self.model = AdaptiveModel(group.scale, step, prior_deadzone, prior_tokens)
+        self.recon: list[np.ndarray] = []  # reconstructed rows of the predicted components (encoder)
+
+    def quantize(self, y: np.ndarray, start: int, deadzone: float, rdoq: float, p0: np.ndarray,
+                 t: np.ndarray) -> np.ndarray:
+        """The block y (tokens x components) starting at token `start` -> its integers."""
+        q = np.empty(y.shape, dtype=np.int64)
+        plain = ~self.predicted
+        q[:, plain] = quantize_block(y[:, plain], self.step, deadzone, rdoq, p0[plain], t[plain])
+        if not self.predicted.any():
+            return q
+        rho, cols = self.rho[self.predicted], self.predicted
+        for row in range(0, y.shape[0], self.lag):  # a row of `lag` tokens depends on the row before it
+            previous = self.recon[-1] if self.recon else np.zeros((self.lag, int(cols.sum())))
+            prediction = rho * previous[: min(self.lag, y.shape[0] - row)]
+            part = quantize_block(y[row:row + self.lag, cols] - prediction, self.step, deadzone, rdoq, p0[cols], t[cols])
+            q[row:row + self.lag, cols] = part
+            self.recon.append(prediction + part * self.step)
+        return q
+
+    def reconstruct(self, q: np.ndarray) -> np.ndarray:
+        """Coefficients from all of a group's integers (tokens x components)."""
+        y = q * self.step
+        if self.predicted.any():
+            from scipy.signal import lfilter
+
+            cols = np.flatnonzero(self.predicted)
+            rows = y.shape[0] // self.lag
+            for k in cols:  # y[r] = e[r] + rho * y[r - 1], row by row of `lag` tokens
+                y[:, k] = lfilter([1.0], [1.0, -self.rho[k]], y[:, k].reshape(rows, self.lag), axis=0).ravel()
+        return y
 
 
 def _checksum(q: np.ndarray, crc: int) -> int:

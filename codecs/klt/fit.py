@@ -21,6 +21,8 @@ from fcbench.codecs.klt.table import CHANNEL_AXIS, Group, KLTTable, TableError, 
 
 MODEL = {"family": "adaptive zero-inflated geometric", "prior_tokens": 16, "block_tokens": 16,
          "prior_deadzone": 0.35}
+MIN_RHO = 0.2  # components predicted less well than this are coded without prediction
+MAX_RHO = 0.98
 
 
 def _conditions(fs: FeatureSet) -> Any:
@@ -34,7 +36,7 @@ def _conditions(fs: FeatureSet) -> Any:
 
 
 def fit_options(fs: FeatureSet, layout: Optional[str], low_high: Optional[Sequence[float]], components: Optional[int],
-                shrinkage: float) -> dict[str, Any]:
+                shrinkage: float, prediction: bool = True) -> dict[str, Any]:
     """The effective fit options: layout and range from the arguments, else the test conditions of
     the set's (model, task), else the generic layout and the training features' own range."""
     tc = _conditions(fs)
@@ -56,7 +58,8 @@ def fit_options(fs: FeatureSet, layout: Optional[str], low_high: Optional[Sequen
         raise ValueError(f"shrinkage must be in [0, 1], got {shrinkage}")
     if components is not None and components < 1:
         raise ValueError(f"components must be >= 1, got {components}")
-    return {"layout": layout, "range": low_high, "range_source": range_source, "components": components, "shrinkage": float(shrinkage)}
+    return {"layout": layout, "range": low_high, "range_source": range_source, "components": components,
+            "shrinkage": float(shrinkage), "prediction": bool(prediction)}
 
 
 def _source(fs: FeatureSet) -> dict[str, Any]:
@@ -67,14 +70,14 @@ def _source(fs: FeatureSet) -> dict[str, Any]:
 
 def fit_table(features: Union[str, Path, FeatureSet], out: Union[str, Path], *, layout: Optional[str] = None,
               low_high: Optional[Sequence[float]] = None, components: Optional[int] = None, shrinkage: float = 0.0,
-              resume: bool = True) -> tuple[KLTTable, Path, bool]:
+              prediction: bool = True, resume: bool = True) -> tuple[KLTTable, Path, bool]:
     """(table, path, fitted now) for the training feature set `features`, written atomically to
     `out` (a file, or a folder: `<model>-<task>-klt.npz`). An existing table fitted from the same
     set with the same options is kept (`fitted now` False)."""
     fs = features if isinstance(features, FeatureSet) else FeatureSet.open(features)
     if len(fs) == 0:
         raise ValueError(f"{fs.root} holds no samples to fit a klt table on")
-    options = fit_options(fs, layout, low_high, components, shrinkage)
+    options = fit_options(fs, layout, low_high, components, shrinkage, prediction)
     source = _source(fs)
     path = Path(out)
     if path.is_dir() or not path.suffix:
@@ -94,10 +97,10 @@ def fit_table(features: Union[str, Path, FeatureSet], out: Union[str, Path], *, 
     groups_basis = sums.bases(options["shrinkage"], options["components"])
     scales = _Scales(groups_basis, sums.means())
     for sample in fs.ids:
-        scales.add(_matrices(fs, sample, axis))
+        scales.add(_matrices(fs, sample, axis), 1 if axis == 3 else int(fs.info(sample).shape[3]))
     low, high = options["range"] if options["range"] is not None else sums.value_range()
-    groups = tuple(Group(mean.astype(np.float32), basis.astype(np.float32), scale.astype(np.float32))
-                   for mean, basis, scale in zip(sums.means(), groups_basis, scales.result()))
+    groups = tuple(Group(mean.astype(np.float32), basis.astype(np.float32), scale.astype(np.float32), rho.astype(np.float32))
+                   for mean, basis, (scale, rho) in zip(sums.means(), groups_basis, scales.result(options["prediction"])))
     meta = {"fit": options, "model": MODEL, "source": {**source, "tokens": sums.tokens}}
     table = KLTTable(axis, groups, float(low), float(high), meta)
     table.save(path)
@@ -168,20 +171,33 @@ def _signs_fixed(vectors: np.ndarray) -> np.ndarray:
 
 
 class _Scales:
-    """Streaming mean |coefficient| per component (second pass)."""
+    """Second pass: per component the mean |coefficient| and the correlation with the same
+    component `lag` tokens back (within a sample), for the prediction and the model's prior."""
 
     def __init__(self, bases: list[np.ndarray], means: list[np.ndarray]) -> None:
         self.bases, self.means = bases, means
         self.sums = [np.zeros(b.shape[1]) for b in bases]
+        self.cross = [np.zeros(b.shape[1]) for b in bases]
+        self.previous = [np.zeros(b.shape[1]) for b in bases]
         self.count = 0
 
-    def add(self, matrices: list[np.ndarray]) -> None:
+    def add(self, matrices: list[np.ndarray], lag: int) -> None:
         for i, (m, basis, mean) in enumerate(zip(matrices, self.bases, self.means)):
-            self.sums[i] += np.abs((m - mean) @ basis).sum(axis=0)
+            y = (m - mean) @ basis
+            self.sums[i] += np.abs(y).sum(axis=0)
+            self.cross[i] += (y[lag:] * y[:-lag]).sum(axis=0)
+            self.previous[i] += (y[:-lag] ** 2).sum(axis=0)
         self.count += matrices[0].shape[0]
 
-    def result(self) -> list[np.ndarray]:
-        return [s / self.count for s in self.sums]
+    def result(self, prediction: bool) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(scale, rho) per group; the scale of a predicted component is its residual's (the
+        Laplace scale shrinks with sqrt(1 - rho^2))."""
+        out = []
+        for total, cross, previous in zip(self.sums, self.cross, self.previous):
+            rho = np.clip(cross / np.maximum(previous, 1e-300), -MAX_RHO, MAX_RHO)
+            rho = np.where(prediction & (np.abs(rho) >= MIN_RHO) & (previous > 0), rho, 0.0)
+            out.append((total / self.count * np.sqrt(1.0 - rho * rho), rho))
+        return out
 
 
 def describe(table: KLTTable, path: Path) -> str:
@@ -192,4 +208,5 @@ def describe(table: KLTTable, path: Path) -> str:
             f"{table.groups[0].components} components, {fit.get('layout')} layout (channel axis {table.channel_axis}), "
             f"step range [{table.low:g}, {table.high:g}] ({fit.get('range_source')}), "
             f"fitted on {src.get('samples')} samples / {src.get('tokens')} tokens of {src.get('features')}; "
-            f"options {json.dumps({k: fit.get(k) for k in ('components', 'shrinkage')})}")
+            f"{sum(int(np.count_nonzero(g.prediction)) for g in table.groups)} predicted component(s); "
+            f"options {json.dumps({k: fit.get(k) for k in ('components', 'shrinkage', 'prediction')})}")

@@ -19,7 +19,7 @@ import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence, Union
+from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
@@ -35,7 +35,12 @@ class TableError(ValueError):
 class Group:
     mean: np.ndarray  # (C,) float32
     basis: np.ndarray  # (C, K) float32, orthonormal columns, by decreasing training variance
-    scale: np.ndarray  # (K,) float32: mean |coefficient| on the training features
+    scale: np.ndarray  # (K,) float32: mean |coefficient| (of its prediction residual) on the training features
+    rho: Optional[np.ndarray] = None  # (K,) float32: prediction from the previous token / row (0: none)
+
+    @property
+    def prediction(self) -> np.ndarray:
+        return np.zeros(self.components, dtype=np.float64) if self.rho is None else self.rho.astype(np.float64)
 
     @property
     def channels(self) -> int:
@@ -63,11 +68,14 @@ class KLTTable:
             raise TableError(f"klt table: range [{self.low}, {self.high}] is not a finite, non-empty interval")
         for i, g in enumerate(self.groups):
             c, k = g.basis.shape if g.basis.ndim == 2 else (-1, -1)
-            if g.mean.shape != (c,) or g.scale.shape != (k,) or not 1 <= k <= c:
+            rho = g.prediction
+            if g.mean.shape != (c,) or g.scale.shape != (k,) or rho.shape != (k,) or not 1 <= k <= c:
                 raise TableError(f"klt table group {i}: mean {g.mean.shape}, basis {g.basis.shape}, scale "
-                                 f"{g.scale.shape} do not fit together")
-            if not all(np.all(np.isfinite(a)) for a in (g.mean, g.basis, g.scale)) or np.any(g.scale < 0):
+                                 f"{g.scale.shape}, prediction {rho.shape} do not fit together")
+            if not all(np.all(np.isfinite(a)) for a in (g.mean, g.basis, g.scale, rho)) or np.any(g.scale < 0):
                 raise TableError(f"klt table group {i} holds non-finite values or negative scales")
+            if np.any(np.abs(rho) >= 1):
+                raise TableError(f"klt table group {i}: prediction coefficients must lie in (-1, 1)")
 
     # ---- the model settings the entropy coder shares with the decoder ----------------------------
     @property
@@ -82,6 +90,16 @@ class KLTTable:
     def prior_deadzone(self) -> float:
         """The dead zone the prior assumes (the encoder's may differ: the prior only starts the model)."""
         return float(self.meta.get("model", {}).get("prior_deadzone", 0.35))
+
+    def lag(self, shape: Sequence[int]) -> int:
+        """Tokens between a token and the one it is predicted from: the previous token (channels
+        last), or the position one row above (channels first: W positions back)."""
+        return 1 if self.channel_axis == 3 else int(shape[3])
+
+    def block(self, shape: Sequence[int]) -> int:
+        """Tokens per adaptation block: block_tokens, rounded up to whole prediction rows."""
+        lag = self.lag(shape)
+        return lag * -(-self.block_tokens // lag)
 
     # ---- tensors <-> token matrices ------------------------------------------------------------
     def check_shape(self, shape: Sequence[int]) -> None:
@@ -119,7 +137,7 @@ class KLTTable:
         arrays: dict[str, np.ndarray] = {"meta": np.frombuffer(json.dumps(meta, sort_keys=True).encode(), np.uint8)}
         for i, g in enumerate(self.groups):
             arrays.update({f"g{i}_mean": g.mean.astype(np.float32), f"g{i}_basis": g.basis.astype(np.float32),
-                           f"g{i}_scale": g.scale.astype(np.float32)})
+                           f"g{i}_scale": g.scale.astype(np.float32), f"g{i}_rho": g.prediction.astype(np.float32)})
         buf = io.BytesIO()
         np.savez(buf, **arrays)
         return buf.getvalue()
@@ -145,7 +163,7 @@ def load_table(path: Union[str, Path]) -> tuple[KLTTable, str]:
     if meta.get("format") != FORMAT:
         raise TableError(f"{path}: format {meta.get('format')!r}, expected {FORMAT!r}")
     try:
-        groups = tuple(Group(arrays[f"g{i}_mean"], arrays[f"g{i}_basis"], arrays[f"g{i}_scale"])
+        groups = tuple(Group(arrays[f"g{i}_mean"], arrays[f"g{i}_basis"], arrays[f"g{i}_scale"], arrays.get(f"g{i}_rho"))
                        for i in range(int(meta["groups"])))
         low, high = (float(v) for v in meta["range"])
         table = KLTTable(int(meta["channel_axis"]), groups, low, high, meta)

@@ -118,7 +118,17 @@ class Storage(FolderTransfers, abc.ABC):
         # The backend stores the object only after the last byte was read, and the reader
         # raises on that read if the bytes were not the declared ones: never a wrong object.
         self._put_stream(key, _VerifyingReader(stream, length, sha256, self.url(key)), length, sha256)
-        return ObjectInfo(key, length, sha256, "")
+        # Confirmed by the store itself: a server that answers 200 to everything stores nothing.
+        try:
+            stored = self.stat(key)
+        except StorageNotFound:
+            raise StorageIntegrityError(f"{self.url(key)}: the server accepted the upload but does not hold the "
+                                        f"object (nothing stored)") from None
+        if stored.size != length or (stored.sha256 is not None and stored.sha256 != sha256):  # local files carry none
+            raise StorageIntegrityError(f"{self.url(key)}: the server accepted the upload but holds {stored.size} "
+                                        f"bytes with sha256 {stored.sha256}, not the {length} bytes sent "
+                                        f"(sha256 {sha256})")
+        return stored
 
     def put_bytes(self, key: str, data: bytes) -> ObjectInfo:
         return self._upload(key, io.BytesIO(data), len(data), hashlib.sha256(data).hexdigest())

@@ -12,6 +12,7 @@ from typing import IO, Iterator, Optional
 
 import certifi
 import urllib3
+from xml.etree import ElementTree
 from minio import Minio
 from minio.error import InvalidResponseError, MinioException, S3Error, ServerError
 from minio.helpers import check_bucket_name
@@ -95,6 +96,9 @@ class S3Storage(Storage):
             raise StorageError(f"{op} {where}: the connection to {self.endpoint} broke ({type(exc).__name__}: {exc})") from exc
         except (InvalidResponseError, ServerError, MinioException) as exc:
             raise StorageError(f"{op} {where}: {exc}") from exc
+        except ElementTree.ParseError as exc:  # an answer that is not S3's XML (a proxy, a fake)
+            raise StorageError(f"{op} {where}: {self.endpoint} answered with something that is not an S3 "
+                               f"response ({exc})") from None
 
     def _name(self, key: str) -> str:
         return self.prefix + check_key(key)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Union
 
 from fcbench.codecs.presets import get_preset, preset_names
-from fcbench.pipelines.commands.options import output_file, output_folder, parse_options, scalar_or_list
+from fcbench.pipelines.commands.options import bit_depth, output_file, output_folder, parse_options, scalar_or_list
 from fcbench.pipelines.commands.uris import stage_inputs
 
 
@@ -31,7 +31,7 @@ def _add_sweep_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task")
     p.add_argument("--low", type=float, nargs="+", help="truncation low (scalar or one per channel)")
     p.add_argument("--high", type=float, nargs="+", help="truncation high")
-    p.add_argument("--bit-depth", type=int, default=None, help="sample bit depth (default 10)")
+    p.add_argument("--bit-depth", type=bit_depth, default=None, help="sample bit depth (default 10)")
     p.add_argument("--layout", default=None, help="packing layout (llama3, dinov2, sd3, generic)")
     p.add_argument("--no-truncate", action="store_true", help="quantize without clipping")
     p.add_argument("--legacy", action="store_true", help="the reference's floor quantization")
@@ -128,7 +128,7 @@ def resolve_conditions(args: argparse.Namespace, frame_kind: str) -> tuple[dict,
     if args.low is not None:
         conds: dict = {"low": scalar_or_list(args.low), "high": scalar_or_list(args.high), "layout": args.layout or "generic"}
         if family == "traditional":
-            conds.update(bit_depth=args.bit_depth or 10, quant="legacy" if legacy else "round")
+            conds.update(bit_depth=10 if args.bit_depth is None else args.bit_depth, quant="legacy" if legacy else "round")
     else:
         model, task = args.model, args.task
         if model is None:
@@ -142,7 +142,7 @@ def resolve_conditions(args: argparse.Namespace, frame_kind: str) -> tuple[dict,
         defaults = list(tc.traditional.qps if family == "traditional" else tc.learned.lambdas)
         if args.layout:
             conds["layout"] = args.layout
-        if args.bit_depth and family == "traditional":
+        if args.bit_depth is not None and family == "traditional":
             conds["bit_depth"] = args.bit_depth
     if args.no_truncate:
         conds["truncate"] = False

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from fcbench.codecs import settings
-from fcbench.pipelines.commands.options import output_file, scalar_or_list
+from fcbench.pipelines.commands.options import bit_depth, output_file, scalar_or_list
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--layout", default="generic")
     p.add_argument("--low", type=float, nargs="+", required=True, help="scalar or one per channel")
     p.add_argument("--high", type=float, nargs="+", required=True)
-    p.add_argument("--bit-depth", type=int, default=10)
+    p.add_argument("--bit-depth", type=bit_depth, default=10)
     p.add_argument("--mode", choices=("round", "legacy"), default="round")
     p.add_argument("--no-truncate", action="store_true", help="quantize without clipping (the reference's legacy 'truncation off')")
     p.set_defaults(func=cmd_pack)
@@ -50,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--layout", default="generic")
     p.add_argument("--low", type=float, nargs="+", required=True)
     p.add_argument("--high", type=float, nargs="+", required=True)
-    p.add_argument("--bit-depth", type=int, default=10)
+    p.add_argument("--bit-depth", type=bit_depth, default=10)
     p.add_argument("--mode", choices=("round", "legacy"), default="round")
     p.set_defaults(func=cmd_unpack)
 
@@ -228,7 +228,9 @@ def cmd_pack(args: argparse.Namespace) -> int:
     from fcbench.codecs import atomic, pack, quantize, truncate
     from fcbench.codecs.yuv import frame_to_bytes
 
-    x = load_npy(args.feature)
+    from fcbench.codecs.transforms import to_float32
+
+    x = to_float32(load_npy(args.feature), what=str(args.feature))  # the check encode makes, naming the file
     low, high = scalar_or_list(args.low), scalar_or_list(args.high)
     if not args.no_truncate:
         x = truncate(x, low, high)

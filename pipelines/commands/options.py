@@ -63,9 +63,26 @@ def training_flags(args: argparse.Namespace) -> dict[str, Any]:
     return {name: (list(v) if isinstance(v, (list, tuple)) else v) for name, v in given.items() if v is not None}
 
 
+def bit_depth(text: str) -> int:
+    """argparse type of a sample bit depth: an integer 1..16 (the transforms' own check)."""
+    from fcbench.codecs.transforms import check_bit_depth
+
+    try:
+        return check_bit_depth(int(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc) if text.strip().lstrip("-").isdigit() else
+                                         f"bit depth must be an integer 1..16, got {text!r}") from None
+
+
+def _path(text: str, what: str) -> Path:
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"an empty {what} name (it would write into the current folder)")
+    return Path(text)
+
+
 def output_folder(text: str) -> Path:
     """argparse type of an output folder: it may not exist yet, but it may not be a file."""
-    path = Path(text)
+    path = _path(text, "output folder")
     if path.exists() and not path.is_dir():
         raise argparse.ArgumentTypeError(f"{path} is a file; give a folder (existing or new)")
     return path
@@ -73,7 +90,7 @@ def output_folder(text: str) -> Path:
 
 def output_file(text: str) -> Path:
     """argparse type of an output file: it may exist (it is replaced), but not as a folder."""
-    path = Path(text)
+    path = _path(text, "output file")
     if path.is_dir():
         raise argparse.ArgumentTypeError(f"{path} is a folder; give a file name")
     return path

@@ -80,3 +80,15 @@ def test_environment_is_put_back(monkeypatch):
     with settings.environment({settings.SWEEP_JOBS: "1", settings.ERROR_LOG: "/tmp/e.jsonl"}):
         assert settings.SWEEP_JOBS.get() == 1 and os.environ["FCBENCH_ERROR_LOG"] == "/tmp/e.jsonl"
     assert os.environ["FCBENCH_SWEEP_JOBS"] == "4" and "FCBENCH_ERROR_LOG" not in os.environ
+
+
+def test_the_settings_module_imports_nothing_heavy():
+    """Reading a setting must not load the codec stack: `import fcbench.codecs.settings` in a fresh
+    interpreter loads none of numpy, pydantic, zstandard, yaml, torch (fcbench.codecs is lazy)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, fcbench.codecs.settings as s; s.OMP_THREADS.get(); "
+            "print(sorted(m for m in ('numpy', 'pydantic', 'zstandard', 'yaml', 'torch') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

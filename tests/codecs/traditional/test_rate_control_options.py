@@ -53,3 +53,32 @@ def test_malformed_parameters_are_named():
     for codec in ("x265", "av1"):
         with pytest.raises(ValueError, match=f"{codec} extra_params must look like 'key=value:key=value'"):
             get_codec(codec, extra_params="--qp 3")
+
+
+# Spellings the encoders accept for the same names (x265 drops "--", reads "no"/"no-" as "off").
+X265_RESPELLED = ["--qp=10", "noqp=10", "--crf=20", "--bitrate=50", "--ipratio=0.5", "--lossless=1", "no-crf=1",
+                  "--aq_mode=0"]
+
+
+@pytest.mark.parametrize("params", X265_RESPELLED)
+def test_x265_refuses_rate_control_however_it_is_spelt(params):
+    key = params.split("=")[0]
+    with pytest.raises(ValueError, match=f"x265 extra_params may not set '{key}'"):
+        get_codec("x265", extra_params=params)
+
+
+@pytest.mark.parametrize("codec, params, key", [
+    ("x265", "foo=bar", "foo"), ("x265", "rdoq-levle=0", "rdoq-levle"), ("x265", "QP=5", "QP"),
+    ("x265", "sao=0:nosuch=1", "nosuch"), ("av1", "--crf=10", "--crf"), ("av1", "--min-qp=60", "--min-qp"),
+    ("av1", "enable-cdef=0:foo=1", "foo"),
+])
+def test_parameters_the_encoder_does_not_know_are_refused(codec, params, key):
+    """The encoder's own verdict (a probe encode; FFmpeg's wrappers only warn and ignore them):
+    an unknown or misspelt name would be written into the identity and silently ignored."""
+    with pytest.raises(ValueError, match=f"{codec} extra_params holds parameters the encoder rejects.*'{key}'"):
+        get_codec(codec, extra_params=params)
+
+
+def test_known_parameters_pass_the_encoders_check():
+    assert get_codec("x265", extra_params="sao=0:rdoq-level=0:psy-rd=0").extra_params
+    assert get_codec("av1", extra_params="enable-cdef=0").extra_params
