@@ -58,6 +58,12 @@ def open_write(path: Union[str, Path]) -> Iterator[BinaryIO]:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT) and not exc.filename:  # say where the disk is full
+            raise OSError(exc.errno, f"{os.strerror(exc.errno)} while writing", str(path)) from None
+        raise
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -102,14 +108,22 @@ def write_npy(path: Union[str, Path], array: np.ndarray) -> bytes:
     return data
 
 
+class Busy(RuntimeError):
+    """Another process holds the lock."""
+
+
 @contextlib.contextmanager
-def locked(path: Union[str, Path]) -> Iterator[None]:
+def locked(path: Union[str, Path], wait: bool = True) -> Iterator[None]:
     """Hold an exclusive lock on the lock file `path` (created if needed) for the block. Writers
     of shared outputs (a feature set, a results table) serialise on it; a lock file (flock) also
-    works on NFS. The lock goes with the process, so a killed holder never blocks the next."""
+    works on NFS. The lock goes with the process, so a killed holder never blocks the next.
+    `wait=False`: raise Busy at once when another process holds it."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            raise Busy(f"{path} is locked by another process") from None
         yield
     finally:
         os.close(fd)  # releases the lock

@@ -130,8 +130,8 @@ class FeatureSet:
                     raise FeatureSetError(f"{root} holds a feature set for {have}, not {want}")
                 fs.meta.update(meta)
                 fs._compact_locked()  # a torn journal line of a killed writer goes; appends start clean
-                for stale in root.glob(".*.npy.*.tmp"):  # a killed write's temp file (no write is
-                    stale.unlink(missing_ok=True)  # in progress: writers hold the lock)
+                for stale in root.glob(".*.tmp"):  # a killed write's temp file, a sample's or the
+                    stale.unlink(missing_ok=True)  # manifest's (no write is in progress: writers hold the lock)
             else:
                 fs = cls(root, {"format": FORMAT, "model": model, "task": task, "split_point": split_point, **meta}, {})
                 fs._compact_locked(merge=False)  # a new set: whatever was recorded here before goes
@@ -223,6 +223,8 @@ class FeatureSet:
             body = json.loads(path.read_bytes())
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise FeatureSetError(f"{path} is not valid JSON: {exc}") from exc
+        except RecursionError:  # a hostile manifest nested thousands of levels deep
+            raise FeatureSetError(f"{path} nests too deeply to be a feature-set manifest") from None
         meta, samples = parse_manifest(body, str(path))
         for n, entry in _journal(root):  # later lines win: a rewritten sample's last record
             where = f"{root / JOURNAL}: line {n}"

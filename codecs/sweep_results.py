@@ -102,9 +102,8 @@ def write_tables(out: Path, run_rows: Sequence[dict], run: dict) -> list[dict]:
         recorded, sets = folder_records(out)
         for row in run_rows:
             recorded[(row["codec"], row["rate_point"], row["sample"])] = row
-        # Samples in recon-manifest order within each (codec, rate point); those in ascending order.
-        position = {key: i for i, key in enumerate(recorded)}
-        keys = sorted(recorded, key=lambda k: (_order(k), position[k]))
+        # A stable order, whatever order parallel jobs finished in: codec, rate point, sample.
+        keys = sorted(recorded, key=lambda k: (_order(k), str(k[2])))
         rows = [recorded[k] for k in keys]
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=ROW_FIELDS, lineterminator="\n")

@@ -16,6 +16,8 @@ A checkpoint is a plain dict of tensors, numbers, strings and lists, so it loads
 """
 from __future__ import annotations
 
+import pickle
+
 import io
 from pathlib import Path
 from typing import Any, Union
@@ -56,6 +58,11 @@ def save_checkpoint(path: Union[str, Path], state: dict[str, Any]) -> Path:
     return Path(path)
 
 
+def unsafe_message(path: Path) -> str:
+    return (f"{path} is not a checkpoint fcbench can load safely: it holds pickled objects other than tensors "
+            f"and plain data (loaded with weights_only=True, which refused them; nothing in the file was run)")
+
+
 def load_checkpoint(path: Union[str, Path], map_location: Any = "cpu") -> dict[str, Any]:
     """Load and check a checkpoint (weights_only: no code is executed)."""
     import torch
@@ -63,6 +70,8 @@ def load_checkpoint(path: Union[str, Path], map_location: Any = "cpu") -> dict[s
     p = local_path(path)
     try:
         state = torch.load(p, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError:  # weights_only refused an object: nothing in the file ran
+        raise CheckpointError(unsafe_message(p)) from None
     except Exception as exc:  # torch raises many types for a damaged file
         raise CheckpointError(f"checkpoint {p} cannot be read ({type(exc).__name__}: {exc})") from exc
     if not isinstance(state, dict) or state.get("format") != FORMAT:

@@ -16,6 +16,8 @@ file's name and sha256; the codec identity carries that sha256.
 """
 from __future__ import annotations
 
+import pickle
+
 import math
 import re
 from dataclasses import dataclass
@@ -23,7 +25,7 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 from fcbench.codecs.hashing import sha256_file
-from fcbench.codecs.hyperprior.checkpoint import CheckpointError, local_path, save_checkpoint
+from fcbench.codecs.hyperprior.checkpoint import CheckpointError, local_path, save_checkpoint, unsafe_message
 
 ARCH = "bmshj2018-hyperprior"
 PAPER_N, PAPER_M = 128, 192
@@ -134,7 +136,9 @@ def load_reference(path: Union[str, Path]) -> tuple[dict, dict]:
     p = local_path(path)
     try:
         raw = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for damaged or unsafe files
+    except pickle.UnpicklingError:  # weights_only refused an object: nothing in the file ran
+        raise CheckpointError(unsafe_message(p)) from None
+    except Exception as exc:  # torch raises many types for damaged files
         raise CheckpointError(f"{p} cannot be loaded with weights_only=True ({type(exc).__name__}: {exc})") from exc
     return raw, _state_dict(raw, p)
 

@@ -9,13 +9,14 @@ uninterrupted one, because all randomness is derived from (seed, epoch).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal, Optional, Sequence, Union
+from typing import Any, Iterator, Literal, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -35,7 +36,8 @@ LAST, BEST, CURVES, PLOT, RESULT = "last.pt", "best.pt", "curves.json", "curves.
 # Options that must match for a run to resume from an existing last.pt (epochs/steps may grow).
 _RESUME_KEYS = ("lmbda", "model", "crop", "batch_size", "lr", "aux_lr", "seed", "low", "high", "layout",
                 "crops_per_epoch", "train_ids", "val_ids", "validation")
-REFERENCE_VAL_BATCH = 64  # the reference train.py's --test-batch-size default
+REFERENCE_VAL_BATCH = 64
+LOCK = ".training.lock"  # one training per out_dir at a time (two would overwrite each other's last.pt)  # the reference train.py's --test-batch-size default
 
 
 @dataclass
@@ -263,102 +265,113 @@ def train(
     dev = resolve_device(device)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    with _exclusive(out):
 
-    low, high, layout, range_source = _normalisation(fs, train_ids, low, high, layout, tconds)
-    cfg = ModelConfig(arch=arch, N=int(N), M=int(M))
-    train_set = CropDataset(load_frames(_Subset(fs, train_ids), low, high, layout), crop, seed, crops_per_epoch)
-    reference_validation = validation == "reference"
-    val_set = CropDataset(load_frames(_Subset(vs, val_ids), low, high, layout), crop, seed, train=False,
-                          redraw=reference_validation)
-    val_batch = REFERENCE_VAL_BATCH if reference_validation else batch_size
-    steps_per_epoch = math.ceil(len(train_set) / batch_size)
-    max_epochs = int(epochs) if epochs is not None else math.ceil(int(steps) / steps_per_epoch)
-    options = {
-        "lmbda": float(lmbda), "model": cfg.as_dict(), "crop": list(crop), "batch_size": batch_size,
-        "lr": lr, "aux_lr": aux_lr, "seed": int(seed), "low": _json_range(low), "high": _json_range(high),
-        "layout": layout, "crops_per_epoch": len(train_set), "train_ids": list(train_ids), "val_ids": list(val_ids),
-        "epochs": max_epochs, "steps": steps, "task": task or "", "range_source": range_source,
-        "device": dev.type, "evaluate": evaluate, "validation": validation, "val_batch_size": val_batch,
-        "clip": clip, "features": str(fs.root),
-        "settings": knobs, "settings_source": sources,
-    }
-
-    torch.manual_seed(int(seed))
-    model = build_model(cfg).to(dev)
-    main_params, aux_params = parameter_groups(model)
-    optimizer = torch.optim.Adam(main_params, lr=lr)
-    aux_optimizer = torch.optim.Adam(aux_params, lr=aux_lr)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, "min")
-
-    curves: list[dict] = []
-    start_epoch, step, best_val = 0, 0, math.inf
-    last_path, best_path = out / LAST, out / BEST
-    if resume and last_path.is_file():
-        state = load_checkpoint(last_path, map_location=dev)
-        saved = state.get("train", {})
-        diff = [k for k in _RESUME_KEYS if saved.get(k) != options[k]]
-        if diff:
-            raise CheckpointError(
-                f"{last_path} was trained with different {', '.join(diff)}; use another out_dir or resume=False"
-            )
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        aux_optimizer.load_state_dict(state["aux_optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        start_epoch, step = int(state["epoch"]), int(state["step"])
-        best_val = float(state["best_val_loss"])
-        curves = list(state["curves"])
-        _log(progress, f"resuming {last_path} after epoch {start_epoch} (step {step})")
-    resumed_from = start_epoch
-
-    for epoch in range(start_epoch, max_epochs):
-        if steps is not None and step >= steps:
-            break
-        t0 = time.perf_counter()
-        torch.manual_seed(_epoch_seed(int(seed), epoch))  # quantisation noise: a function of (seed, epoch)
-        train_set.set_epoch(epoch)
-        loader = DataLoader(
-            train_set, batch_size=batch_size, shuffle=True, num_workers=num_workers,
-            generator=torch.Generator().manual_seed(_epoch_seed(int(seed), epoch)),
-            worker_init_fn=seed_worker, pin_memory=dev.type == "cuda",
-        )
-        model.train()
-        tr, taken = _run_epoch(model, loader, float(lmbda), dev, optimizer, aux_optimizer, steps, step, clip)
-        step += taken
-        model.eval()
-        val_set.set_epoch(epoch)  # only the reference's validation draws new crops
-        va, _ = _run_epoch(model, DataLoader(val_set, batch_size=val_batch), float(lmbda), dev,
-                           batch_mean=reference_validation)
-        lr_used = optimizer.param_groups[0]["lr"]
-        scheduler.step(va["loss"])
-        row = {"epoch": epoch + 1, "step": step, "lr": lr_used, "seconds": time.perf_counter() - t0,
-               **{f"train_{k}": v for k, v in tr.items()}, **{f"val_{k}": v for k, v in va.items()}}
-        curves.append(row)
-        state = {
-            "config": cfg.as_dict(), "lmbda": float(lmbda), "task": task or "", "epoch": epoch + 1, "step": step,
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "aux_optimizer": aux_optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-            "rng": {"torch": torch.get_rng_state()}, "curves": curves, "train": options,
+        low, high, layout, range_source = _normalisation(fs, train_ids, low, high, layout, tconds)
+        cfg = ModelConfig(arch=arch, N=int(N), M=int(M))
+        train_set = CropDataset(load_frames(_Subset(fs, train_ids), low, high, layout), crop, seed, crops_per_epoch)
+        reference_validation = validation == "reference"
+        val_set = CropDataset(load_frames(_Subset(vs, val_ids), low, high, layout), crop, seed, train=False,
+                              redraw=reference_validation)
+        val_batch = REFERENCE_VAL_BATCH if reference_validation else batch_size
+        steps_per_epoch = math.ceil(len(train_set) / batch_size)
+        max_epochs = int(epochs) if epochs is not None else math.ceil(int(steps) / steps_per_epoch)
+        options = {
+            "lmbda": float(lmbda), "model": cfg.as_dict(), "crop": list(crop), "batch_size": batch_size,
+            "lr": lr, "aux_lr": aux_lr, "seed": int(seed), "low": _json_range(low), "high": _json_range(high),
+            "layout": layout, "crops_per_epoch": len(train_set), "train_ids": list(train_ids), "val_ids": list(val_ids),
+            "epochs": max_epochs, "steps": steps, "task": task or "", "range_source": range_source,
+            "device": dev.type, "evaluate": evaluate, "validation": validation, "val_batch_size": val_batch,
+            "clip": clip, "features": str(fs.root),
+            "settings": knobs, "settings_source": sources,
         }
-        if va["loss"] < best_val or not best_path.is_file():
-            best_val = min(best_val, va["loss"])
-            save_checkpoint(best_path, {**state, "best_val_loss": best_val})
-        save_checkpoint(last_path, {**state, "best_val_loss": best_val})  # after best: a kill in between re-runs this epoch
-        atomic.write_json(out / CURVES, curves)
-        _log(progress, f"epoch {epoch + 1}/{max_epochs} step {step}: train loss {tr['loss']:.4g} bpp {tr['bpp']:.4g} "
-                       f"mse {tr['mse']:.3g} | val loss {va['loss']:.4g} bpp {va['bpp']:.4g} mse {va['mse']:.3g}")
 
-    if not last_path.is_file():
-        raise RuntimeError(f"no epoch was trained into {out} (steps={steps}, epochs={max_epochs})")
-    if not curves:
-        curves = list(load_checkpoint(last_path)["curves"])
-    png = plot_curves(curves, out / PLOT, title=f"{arch} lambda={lmbda} {task or ''}".strip()) if plot else None
-    result = TrainResult(
-        checkpoint=best_path if evaluate == "best" else last_path, last=last_path, best=best_path,
-        curves=curves, plot=png, config={**options, "arch": arch}, evaluate=evaluate, resumed_from_epoch=resumed_from,
-    )
-    atomic.write_json(out / RESULT, result.as_dict())
-    return result
+        torch.manual_seed(int(seed))
+        model = build_model(cfg).to(dev)
+        main_params, aux_params = parameter_groups(model)
+        optimizer = torch.optim.Adam(main_params, lr=lr)
+        aux_optimizer = torch.optim.Adam(aux_params, lr=aux_lr)
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, "min")
+
+        curves: list[dict] = []
+        start_epoch, step, best_val = 0, 0, math.inf
+        last_path, best_path = out / LAST, out / BEST
+        if resume and last_path.is_file():
+            state = load_checkpoint(last_path, map_location=dev)
+            saved = state.get("train", {})
+            diff = [k for k in _RESUME_KEYS if saved.get(k) != options[k]]
+            if diff:
+                raise CheckpointError(
+                    f"{last_path} was trained with different {', '.join(diff)}; use another out_dir or resume=False"
+                )
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            aux_optimizer.load_state_dict(state["aux_optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            start_epoch, step = int(state["epoch"]), int(state["step"])
+            best_val = float(state["best_val_loss"])
+            curves = list(state["curves"])
+            _log(progress, f"resuming {last_path} after epoch {start_epoch} (step {step})")
+        resumed_from = start_epoch
+
+        for epoch in range(start_epoch, max_epochs):
+            if steps is not None and step >= steps:
+                break
+            t0 = time.perf_counter()
+            torch.manual_seed(_epoch_seed(int(seed), epoch))  # quantisation noise: a function of (seed, epoch)
+            train_set.set_epoch(epoch)
+            loader = DataLoader(
+                train_set, batch_size=batch_size, shuffle=True, num_workers=num_workers,
+                generator=torch.Generator().manual_seed(_epoch_seed(int(seed), epoch)),
+                worker_init_fn=seed_worker, pin_memory=dev.type == "cuda",
+            )
+            model.train()
+            tr, taken = _run_epoch(model, loader, float(lmbda), dev, optimizer, aux_optimizer, steps, step, clip)
+            step += taken
+            model.eval()
+            val_set.set_epoch(epoch)  # only the reference's validation draws new crops
+            va, _ = _run_epoch(model, DataLoader(val_set, batch_size=val_batch), float(lmbda), dev,
+                               batch_mean=reference_validation)
+            lr_used = optimizer.param_groups[0]["lr"]
+            scheduler.step(va["loss"])
+            row = {"epoch": epoch + 1, "step": step, "lr": lr_used, "seconds": time.perf_counter() - t0,
+                   **{f"train_{k}": v for k, v in tr.items()}, **{f"val_{k}": v for k, v in va.items()}}
+            curves.append(row)
+            state = {
+                "config": cfg.as_dict(), "lmbda": float(lmbda), "task": task or "", "epoch": epoch + 1, "step": step,
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "aux_optimizer": aux_optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                "rng": {"torch": torch.get_rng_state()}, "curves": curves, "train": options,
+            }
+            if va["loss"] < best_val or not best_path.is_file():
+                best_val = min(best_val, va["loss"])
+                save_checkpoint(best_path, {**state, "best_val_loss": best_val})
+            save_checkpoint(last_path, {**state, "best_val_loss": best_val})  # after best: a kill in between re-runs this epoch
+            atomic.write_json(out / CURVES, curves)
+            _log(progress, f"epoch {epoch + 1}/{max_epochs} step {step}: train loss {tr['loss']:.4g} bpp {tr['bpp']:.4g} "
+                           f"mse {tr['mse']:.3g} | val loss {va['loss']:.4g} bpp {va['bpp']:.4g} mse {va['mse']:.3g}")
+
+        if not last_path.is_file():
+            raise RuntimeError(f"no epoch was trained into {out} (steps={steps}, epochs={max_epochs})")
+        if not curves:
+            curves = list(load_checkpoint(last_path)["curves"])
+        png = plot_curves(curves, out / PLOT, title=f"{arch} lambda={lmbda} {task or ''}".strip()) if plot else None
+        result = TrainResult(
+            checkpoint=best_path if evaluate == "best" else last_path, last=last_path, best=best_path,
+            curves=curves, plot=png, config={**options, "arch": arch}, evaluate=evaluate, resumed_from_epoch=resumed_from,
+        )
+        atomic.write_json(out / RESULT, result.as_dict())
+        return result
+
+
+@contextlib.contextmanager
+def _exclusive(out: Path) -> Iterator[None]:
+    """The training's hold on its out_dir: a second training into it fails at once, clearly."""
+    try:
+        with atomic.locked(out / LOCK, wait=False):
+            yield
+    except atomic.Busy:
+        raise RuntimeError(f"another training is writing {out}: wait for it to end, or give another out_dir") from None
 
 
 def load_curves(out_dir: Union[str, Path]) -> list[dict]:

@@ -45,6 +45,7 @@ TRAINING_SETTINGS: tuple[TrainingSetting, ...] = (
 )
 VALIDATIONS = ("fcbench", "reference")
 BY_NAME: dict[str, TrainingSetting] = {s.name: s for s in TRAINING_SETTINGS}
+CROP_MULTIPLE = 64  # the scale hyperprior downsamples 64x (y 16x, z 4x more): crops must divide
 
 
 def unset_values() -> dict[str, Any]:
@@ -78,6 +79,9 @@ def resolve(given: Mapping[str, Any], learned: Optional[LearnedConditions]) -> t
     values["crop"] = [int(c) for c in values["crop"]]
     if len(values["crop"]) != 2:
         raise ValueError(f"crop must be [rows, cols], got {values['crop']}")
+    if any(c < CROP_MULTIPLE or c % CROP_MULTIPLE for c in values["crop"]):
+        raise ValueError(f"crop must be multiples of {CROP_MULTIPLE} (the hyperprior's total stride; the reference's "
+                         f"crops are too), at least {CROP_MULTIPLE}x{CROP_MULTIPLE}, got {values['crop']}")
     values["steps"] = int(values["steps"] or 0) or None
     if values["epochs"] is not None:
         values["epochs"] = int(values["epochs"])

@@ -119,6 +119,12 @@ def resolve(name: str, arguments: dict[str, Any], dep: Optional["Deployment"] = 
     """The pipeline to run for `name` and these arguments, built under `dep`; refuses unknown
     parameters."""
     key = pipeline_key(name)
+    if "model" in arguments or "task" in arguments:  # a wrong name fails here, not deep inside a task
+        from fcbench.codecs.conditions import load_conditions
+
+        from fcbench.pipelines.parameters import DEFAULTS
+
+        load_conditions().get(arguments.get("model", DEFAULTS["model"]), arguments.get("task", DEFAULTS["task"]))
     if key == "benchmark" and not arguments.get("hyperprior"):
         # No checkpoints: the variant without the learned branch (see build_benchmark).
         key = "benchmark-traditional"
@@ -256,7 +262,9 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
     apply_images(args)
     pipeline = load_pipeline(args.pipeline, deployment_from_args(args))
-    args.output.parent.mkdir(parents=True, exist_ok=True)
+    from fcbench.codecs import atomic
+
+    atomic.make_folder(args.output.parent)  # a file in the way is named, not "File exists"
     compiler.Compiler().compile(pipeline, str(args.output))
     print(f"{args.output}: pipeline {args.pipeline} (upload it in the Kubeflow Pipelines UI)")
     return 0

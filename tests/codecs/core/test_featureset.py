@@ -152,3 +152,22 @@ def test_a_journal_line_is_untrusted_input_too(tmp_path):
         f.write(json.dumps({**line, "id": "../evil"}) + "\n")
     with pytest.raises(FeatureSetError, match=r"\.manifest\.journal: line 2.*not a safe file name"):
         FeatureSet.open(tmp_path)
+
+
+def test_a_killed_manifest_write_leaves_no_temp_file_after_resume(tmp_path):
+    """#24 item 8: kill -9 during a manifest write (data import, compaction) leaves a hidden
+    `.manifest.json.*.tmp`; the next writer that resumes the folder removes it."""
+    fs = FeatureSet.create(tmp_path, "m", "t", "x")
+    fs.write("a", np.zeros((1, 1, 2, 2), np.float32))
+    fs.compact()
+    stale = tmp_path / ".manifest.json.abc123.tmp"
+    stale.write_bytes(b"half a manifest")
+    again = FeatureSet.create(tmp_path, "m", "t", "x", resume=True)
+    assert not stale.exists() and again.ids == ["a"]
+
+
+def test_a_manifest_nested_a_hundred_thousand_deep_is_named(tmp_path):
+    """#24 item 9: json's RecursionError named no file."""
+    (tmp_path / "manifest.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(FeatureSetError, match="manifest.json nests too deeply"):
+        FeatureSet.open(tmp_path)

@@ -250,3 +250,19 @@ def test_the_paper_preset_validates_as_the_reference(peaky_set, tmp_path, train_
     assert any(not torch.equal(epoch0[i], crops[i]) for i in range(len(frames)))  # fresh crops each epoch
     with pytest.raises(ValueError, match="validation must be one of"):
         train(peaky_set, tmp_path / "bad", 0.01, steps=1, validation="other", **kw)
+
+
+def test_two_trainings_into_one_folder_cannot_overwrite_each_other(peaky_set, tmp_path, train_kw):
+    """#24 item 5: a second training into a folder another one is writing fails at once, saying so
+    (before: both exited 0 and the folder held one of them)."""
+    from fcbench.codecs import atomic
+    from fcbench.codecs.hyperprior.training import LOCK
+
+    out = tmp_path / "busy"
+    out.mkdir()
+    kw = {**train_kw, "N": 8, "M": 8, "crops_per_epoch": 8}
+    with atomic.locked(out / LOCK):  # what a running training holds
+        with pytest.raises(RuntimeError, match="another training is writing"):
+            train(peaky_set, out, 0.02, steps=1, seed=0, **kw)
+    assert not (out / "last.pt").exists()
+    assert train(peaky_set, out, 0.02, steps=1, seed=0, **kw).last.is_file()  # free again

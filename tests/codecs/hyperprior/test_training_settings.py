@@ -88,8 +88,8 @@ def test_every_entry_point_takes_exactly_the_defined_settings():
 
 def test_given_settings_win_and_say_so():
     learned = load_conditions().get("llama3", "csr").learned
-    values, source = resolve({"batch_size": 8, "crop": [32, 4096], "steps": 5}, learned)
-    assert values["batch_size"] == 8 and values["crop"] == [32, 4096] and values["lr"] == 1e-4
+    values, source = resolve({"batch_size": 8, "crop": [128, 4096], "steps": 5}, learned)
+    assert values["batch_size"] == 8 and values["crop"] == [128, 4096] and values["lr"] == 1e-4
     assert values["epochs"] is None and values["steps"] == 5  # steps alone bound the training
     assert source["batch_size"] == "given" and source["lr"] == "test conditions" and source["seed"] == "default"
 
@@ -111,3 +111,10 @@ def test_without_conditions_the_fallbacks_apply_and_bad_values_are_named():
 def test_pick_takes_the_settings_from_a_parameter_mapping():
     params = {**unset_values(), "model": "m", "task": "t"}
     assert training_settings.pick(params) == unset_values()
+
+
+@pytest.mark.parametrize("crop", [[32, 32], [64, 96], [0, 64]])
+def test_a_crop_the_model_cannot_take_is_named_with_the_minimum(crop):
+    """#24 item 9: --crop 32 32 failed deep in torch ("size of tensor a (2) must match ... (4)")."""
+    with pytest.raises(ValueError, match="multiples of 64.*at least 64x64"):
+        resolve({"crop": crop, "steps": 1}, None)
