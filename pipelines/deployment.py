@@ -101,6 +101,18 @@ def cpu_cores(quantity: str) -> float:
     return float(quantity[:-1]) / 1000 if quantity.endswith("m") else float(quantity)
 
 
+_MEMORY_UNITS = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "m": 1e-3,
+                 "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+
+
+def memory_bytes(quantity: str) -> float:
+    """A Kubernetes memory quantity ("512Mi", "16Gi", "1G") in bytes."""
+    match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)([A-Za-z]*)", str(quantity))
+    if not match or match[2] not in _MEMORY_UNITS:
+        raise ValueError(f"{quantity!r} is not a Kubernetes memory quantity")
+    return float(match[1]) * _MEMORY_UNITS[match[2]]
+
+
 # ---- overrides ---------------------------------------------------------------------------------
 _TOP = {f.name: f for f in dataclasses.fields(Deployment) if f.name not in ("stages", "local")}
 _STAGE_FIELDS = {f.name: f for f in dataclasses.fields(StageResources)}
@@ -158,6 +170,13 @@ def with_overrides(base: Deployment, overrides: Mapping[str, Any]) -> Deployment
         _check(key, converted)
         for s in (stages if stage == "*" else [stage]):
             stages[s] = replace(stages[s], **{name: converted})
+    for name, res in stages.items():  # Kubernetes rejects a pod whose request exceeds its limit
+        if cpu_cores(res.cpu_request) > cpu_cores(res.cpu_limit):
+            raise ValueError(f"--deploy {name}: cpu_request {res.cpu_request} exceeds cpu_limit {res.cpu_limit} "
+                             f"(Kubernetes would reject the pod); raise {name}.cpu_limit too")
+        if memory_bytes(res.memory_request) > memory_bytes(res.memory_limit):
+            raise ValueError(f"--deploy {name}: memory_request {res.memory_request} exceeds memory_limit "
+                             f"{res.memory_limit} (Kubernetes would reject the pod); raise {name}.memory_limit too")
     return replace(base, stages=stages, **top)
 
 

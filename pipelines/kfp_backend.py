@@ -2,8 +2,13 @@
 the backend version this IR needs.
 
 The compiled IR fans in artifacts with `dsl.Collected`, which needs KFP backend 2.14 or newer,
-and kfp-kubernetes 2.17 writes fields (`secretNameParameter`, `optional`, ...) that older drivers
-reject: MIN_BACKEND is what `fcbench doctor --kfp-host` and `fcbench submit|upload` check.
+and kfp-kubernetes 2.17 writes an `optional` field on Secret/ConfigMap env settings that KFP
+2.14's KubernetesExecutorConfig proto does not have (its Argo compiler parses strictly): the
+minimum is 2.15. MIN_BACKEND is what `fcbench doctor --kfp-host` and `fcbench submit|upload` check.
+
+Two servers answer the version probe: the API server itself (`tag_name`, `multi_user`) and,
+behind a Kubeflow install's `https://<host>/pipeline`, the UI server (`apiServerTagName`,
+`apiServerMultiUser`, `frontendTagName`); both answers are understood.
 """
 from __future__ import annotations
 
@@ -17,8 +22,8 @@ from pathlib import Path
 from typing import Any, Optional
 from urllib.parse import urlparse
 
-MIN_BACKEND = (2, 14)
-HEALTHZ = "/apis/v1beta1/healthz"  # answers {commit_sha, tag_name, multi_user}
+MIN_BACKEND = (2, 15)
+HEALTHZ = "/apis/v1beta1/healthz"  # API server: {commit_sha, tag_name, multi_user}; UI server: apiServerTagName, ...
 
 
 @dataclass(frozen=True)
@@ -103,7 +108,7 @@ def version_verdict(tag: str) -> tuple[bool, str]:
 
 
 def backend_info(host: str, credentials: Credentials, timeout: float = 10.0) -> dict:
-    """The backend's healthz answer {commit_sha, tag_name, multi_user}; errors name the host."""
+    """The backend's version from its healthz answer (API or UI server: healthz_version); errors name the host."""
     url = normalize_host(host) + HEALTHZ
     request = urllib.request.Request(url, headers={"Accept": "application/json", **credentials.headers()})
     context = None
@@ -124,9 +129,22 @@ def backend_info(host: str, credentials: Credentials, timeout: float = 10.0) -> 
     except json.JSONDecodeError:
         raise RuntimeError(f"{url} did not answer JSON (a login page? authenticate with --token, --token-file "
                            f"or --cookie): {body[:120]!r}") from None
-    if not isinstance(info, dict) or "tag_name" not in info:
+    version = healthz_version(info)
+    if version is None:
         raise RuntimeError(f"{url} answered without a version: {body[:200]!r}")
-    return info
+    return version
+
+
+def healthz_version(info: Any) -> Optional[dict]:
+    """{tag_name, multi_user, answered_by} from either server's healthz answer; None without a version."""
+    if not isinstance(info, dict):
+        return None
+    if "tag_name" in info:
+        return {**info, "answered_by": "KFP API server"}
+    if "apiServerTagName" in info:  # the UI server, in front of the API server under /pipeline
+        return {"tag_name": info["apiServerTagName"], "multi_user": info.get("apiServerMultiUser"),
+                "frontend": info.get("frontendTagName"), "answered_by": "KFP UI server"}
+    return None
 
 
 def require_backend(host: str, credentials: Credentials) -> str:

@@ -115,9 +115,11 @@ def collect_arguments(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def resolve(name: str, arguments: dict[str, Any], dep: Optional["Deployment"] = None) -> tuple[str, Callable]:
+def resolve(name: str, arguments: dict[str, Any], dep: Optional["Deployment"] = None,
+            exact: bool = False) -> tuple[str, Callable]:
     """The pipeline to run for `name` and these arguments, built under `dep`; refuses unknown
-    parameters."""
+    parameters. `exact`: `name` itself (else `benchmark` without checkpoints runs as
+    benchmark-traditional)."""
     key = pipeline_key(name)
     if "model" in arguments or "task" in arguments:  # a wrong name fails here, not deep inside a task
         from fcbench.codecs.conditions import load_conditions
@@ -125,7 +127,7 @@ def resolve(name: str, arguments: dict[str, Any], dep: Optional["Deployment"] = 
         from fcbench.pipelines.parameters import DEFAULTS
 
         load_conditions().get(arguments.get("model", DEFAULTS["model"]), arguments.get("task", DEFAULTS["task"]))
-    if key == "benchmark" and not arguments.get("hyperprior"):
+    if key == "benchmark" and not arguments.get("hyperprior") and not exact:
         # No checkpoints: the variant without the learned branch (see build_benchmark).
         key = "benchmark-traditional"
         arguments.pop("hyperprior", None)

@@ -23,7 +23,8 @@ from fcbench.pipelines.kfp_backend import Credentials, check_host, require_backe
 def _add_connection(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("Kubeflow endpoint and authentication")
     g.add_argument("--host", required=True, help="KFP API endpoint, e.g. https://kubeflow.example.org/pipeline")
-    g.add_argument("--namespace", help="profile namespace of the run (default: components/cluster.py DEFAULT_NAMESPACE)")
+    g.add_argument("--namespace", help="your profile namespace (default: the kfp SDK's saved namespace; a multi-user "
+                                       "backend needs one)")
     auth = g.add_mutually_exclusive_group()
     auth.add_argument("--token", help="bearer token (e.g. `kubectl create token default-editor -n NS`)")
     auth.add_argument("--token-file", help="file holding a service-account token (re-read when it rotates)")
@@ -31,7 +32,7 @@ def _add_connection(p: argparse.ArgumentParser) -> None:
                                        "or oauth2_proxy_kubeflow=...)")
     g.add_argument("--ca-cert", help="CA bundle of the endpoint's TLS certificate")
     g.add_argument("--skip-version-check", action="store_true",
-                   help="do not ask the backend its version (it must still be 2.14 or newer)")
+                   help="do not ask the backend its version (it must still be 2.15 or newer)")
 
 
 def credentials(args: argparse.Namespace) -> Credentials:
@@ -40,16 +41,47 @@ def credentials(args: argparse.Namespace) -> Credentials:
 
 
 def connect(args: argparse.Namespace) -> Any:
-    """A kfp.Client for the endpoint, after checking it answers and is new enough."""
+    """A kfp.Client for the endpoint, after checking it answers and is new enough, bound to the
+    user's namespace (`args.namespace` is set to it)."""
     import kfp
 
-    from fcbench.components import cluster
+    from fcbench.pipelines.kfp_backend import backend_info
 
     creds = credentials(args)
     check_host(args.host)
+    multi_user = None
     if not args.skip_version_check:
         print(require_backend(args.host, creds))
-    return kfp.Client(host=args.host, namespace=args.namespace or cluster.DEFAULT_NAMESPACE, **creds.client_kwargs())
+        multi_user = bool(backend_info(args.host, creds).get("multi_user"))
+    client = kfp.Client(host=args.host, namespace=args.namespace, **creds.client_kwargs())
+    args.namespace = args.namespace or client.get_user_namespace() or None
+    if not args.namespace and multi_user:
+        raise ValueError(f"{args.host} is a multi-user Kubeflow: give --namespace (your profile's namespace; the kfp "
+                         f"SDK has none saved)")
+    return client
+
+
+def uncached(ir_path: Path) -> None:
+    """Turn caching off for every task of a compiled pipeline, at every depth (inside loops and
+    conditions too: the kfp SDK's enable_caching=False reaches only the top-level tasks)."""
+    import yaml
+
+    docs = list(yaml.safe_load_all(ir_path.read_text()))
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if "cachingOptions" in node:
+                node["cachingOptions"] = {"enableCache": False}
+            elif "taskInfo" in node and "componentRef" in node:
+                node["cachingOptions"] = {"enableCache": False}
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(docs[0])
+    ir_path.write_text(yaml.safe_dump_all(docs, sort_keys=False))
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -74,7 +106,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--description")
     p.add_argument("--private", action="store_true", help="a pipeline of --namespace only (default: shared with every "
                                                           "namespace, which a multi-user install may reserve to admins)")
+    p.add_argument("--no-cache", action="store_true",
+                   help="compile the version with caching off for every task (runs of it never reuse results)")
     _add_connection(p)
+    _add_params(p)
     add_images(p)
     add_deploy(p)
     p.set_defaults(func=cmd_upload)
@@ -87,13 +122,17 @@ def _api_error(what: str, exc: Exception) -> RuntimeError:
     return RuntimeError(f"{what} failed" + (f" (HTTP {status})" if status else "") + f": {body[0][:300] if body else exc}")
 
 
-def _compiled(args: argparse.Namespace, name: str, folder: Path) -> tuple[str, Path]:
-    """Compile the pipeline with the image and deployment options into `folder`."""
+def _compiled(args: argparse.Namespace, arguments: dict, folder: Path, exact: bool) -> tuple[str, Path]:
+    """Compile the pipeline with the image and deployment options into `folder`, with `arguments`
+    as its parameters' defaults, caching off at every depth with --no-cache. `exact`: the named
+    pipeline itself (an upload keeps the benchmark's hyperprior branch for runs that give one)."""
     from kfp import compiler
 
-    key, pipeline = resolve(name, {}, deployment_from_args(args))
+    key, pipeline = resolve(args.pipeline, arguments, deployment_from_args(args), exact=exact)
     path = folder / f"{key}.yaml"
-    compiler.Compiler().compile(pipeline, str(path))
+    compiler.Compiler().compile(pipeline, str(path), pipeline_parameters=arguments or None)
+    if args.no_cache:
+        uncached(path)
     return key, path
 
 
@@ -128,15 +167,17 @@ def _private_namespace(args: argparse.Namespace) -> Optional[str]:
 def cmd_upload(args: argparse.Namespace) -> int:
     _private_namespace(args)  # argument errors before compiling
     apply_images(args)
+    arguments = collect_arguments(args)
     with tempfile.TemporaryDirectory() as tmp:
-        key, path = _compiled(args, args.pipeline, Path(tmp))
+        key, path = _compiled(args, arguments, Path(tmp), exact=True)
         client = connect(args)
         try:
             pipeline_id = client.get_pipeline_id(args.name)
             if pipeline_id is None:
                 made = client.upload_pipeline(str(path), pipeline_name=args.name, description=args.description,
                                               namespace=_private_namespace(args))
-                print(f"uploaded {key} as new pipeline {args.name!r} (id {made.pipeline_id}) at {args.host}")
+                print(f"uploaded {key} as new pipeline {args.name!r} (id {made.pipeline_id}) at {args.host}"
+                      + (f", namespace {args.namespace}" if args.private else ", shared"))
                 if not args.version:
                     return 0
                 pipeline_id = made.pipeline_id
@@ -154,31 +195,35 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
     apply_images(args)
     arguments = collect_arguments(args)
-    namespace = args.namespace or cluster.DEFAULT_NAMESPACE
     if args.version and not args.from_upload:
         raise ValueError("--version needs --from-upload NAME")
-    name, pipeline = resolve(args.pipeline, arguments, deployment_from_args(args))
-    run_name = args.run_name or f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    client = connect(args)
-    try:
-        if args.from_upload:
-            pipeline_id = client.get_pipeline_id(args.from_upload)
-            if pipeline_id is None:
-                raise KeyError(f"no uploaded pipeline {args.from_upload!r} at {args.host} (fcbench upload ... --name)")
-            version = find_version(client, pipeline_id, args.version)
-            experiment = client.create_experiment(args.experiment, namespace=namespace)
-            run = client.run_pipeline(experiment_id=experiment.experiment_id, job_name=run_name, params=arguments,
-                                      pipeline_id=pipeline_id, version_id=version.pipeline_version_id,
-                                      enable_caching=not args.no_cache, service_account=cluster.SERVICE_ACCOUNT)
-            run_id = run.run_id
-        else:
-            run_id = client.create_run_from_pipeline_func(
-                pipeline, arguments=arguments, run_name=run_name, experiment_name=args.experiment,
-                namespace=namespace, enable_caching=not args.no_cache,
-                service_account=cluster.SERVICE_ACCOUNT).run_id
-    except KeyError:
-        raise
-    except Exception as exc:
-        raise _api_error(f"submitting {name} to {args.host}", exc) from exc
-    print(f"submitted {name}: run {run_id} ({run_name}) in experiment {args.experiment}, namespace {namespace}, at {args.host}")
+    if args.from_upload and args.no_cache:
+        raise ValueError("--no-cache cannot reach an uploaded version (its tasks cache as its IR says): upload a "
+                         "version with `fcbench upload ... --no-cache` and run that")
+    run_name = args.run_name or f"{args.pipeline}-{time.strftime('%Y%m%d-%H%M%S')}"
+    with tempfile.TemporaryDirectory() as tmp:
+        name, path = (args.from_upload, None) if args.from_upload else _compiled(args, arguments, Path(tmp), exact=False)
+        client = connect(args)
+        try:
+            if args.from_upload:
+                pipeline_id = client.get_pipeline_id(args.from_upload)
+                if pipeline_id is None:
+                    raise KeyError(f"no uploaded pipeline {args.from_upload!r} at {args.host} (fcbench upload ... --name)")
+                version = find_version(client, pipeline_id, args.version)
+                experiment = client.create_experiment(args.experiment, namespace=args.namespace)
+                # enable_caching=None: each task caches as the uploaded IR says (never-cache tasks stay uncached)
+                run = client.run_pipeline(experiment_id=experiment.experiment_id, job_name=run_name, params=arguments,
+                                          pipeline_id=pipeline_id, version_id=version.pipeline_version_id,
+                                          enable_caching=None, service_account=cluster.SERVICE_ACCOUNT)
+                run_id = run.run_id
+            else:  # enable_caching=None: as compiled (never-cache tasks stay uncached; --no-cache: none cached)
+                run_id = client.create_run_from_pipeline_package(
+                    str(path), arguments=arguments, run_name=run_name, experiment_name=args.experiment,
+                    namespace=args.namespace, enable_caching=None, service_account=cluster.SERVICE_ACCOUNT).run_id
+        except KeyError:
+            raise
+        except Exception as exc:
+            raise _api_error(f"submitting {name} to {args.host}", exc) from exc
+    print(f"submitted {name}: run {run_id} ({run_name}) in experiment {args.experiment}, namespace {args.namespace}, "
+          f"at {args.host}")
     return 0

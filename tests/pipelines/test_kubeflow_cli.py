@@ -41,12 +41,13 @@ def test_bad_credentials_are_named(kwargs, message):
 
 
 @pytest.mark.parametrize("tag, ok, says", [
-    ("2.14.0", True, "ok"), ("2.15.1", True, "ok"), ("v3.0.0-rc.1", True, "ok"),
+    ("2.15.0", True, "ok"), ("2.16.1", True, "ok"), ("v3.0.0-rc.1", True, "ok"), ("2.14.0", False, "too old"),
     ("2.5.0", False, "too old"), ("1.8.5", False, "too old"), ("", False, "unknown"), ("dev", False, "unknown"),
 ])
 def test_backend_version_verdict(tag, ok, says):
+    """2.14's KubernetesExecutorConfig lacks the `optional` field kfp-kubernetes 2.17 writes."""
     verdict = version_verdict(tag)
-    assert verdict[0] is ok and says in verdict[1] and "2.14" in verdict[1]
+    assert verdict[0] is ok and says in verdict[1] and "2.15" in verdict[1]
 
 
 def test_parse_version():
@@ -97,3 +98,114 @@ def test_unreachable_host_is_named_before_anything_is_sent(command, dead_host, t
 def test_submit_refuses_a_bad_deploy_override_before_connecting(dead_host, capsys):
     assert main(["submit", "benchmark", "--host", dead_host, "--deploy", "evaluate.memory_limit=much"]) == 1
     assert "not a Kubernetes quantity" in capsys.readouterr().err
+
+
+@pytest.fixture
+def healthz_server():
+    """A loopback server answering the version probe as the API server (at /apis/...) and as the
+    UI server in front of it (at /pipeline/apis/..., what a Kubeflow install serves)."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    answers = {"/apis/v1beta1/healthz": {"commit_sha": "abc", "tag_name": "2.16.0", "multi_user": False},
+               "/pipeline/apis/v1beta1/healthz": {"apiServerCommitHash": "abc", "apiServerTagName": "2.16.0",
+                                                  "apiServerMultiUser": True, "frontendTagName": "2.16.0"},
+               "/old/apis/v1beta1/healthz": {"tag_name": "2.14.0", "multi_user": True}}
+    seen = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen.append((self.path, self.headers.get("Authorization")))
+            body = json.dumps(answers.get(self.path, {})).encode()
+            self.send_response(200 if self.path in answers else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    server.shutdown()
+    server.server_close()
+
+
+def test_doctor_understands_the_api_server_and_the_ui_server(healthz_server, capsys):
+    import json
+
+    url, seen = healthz_server
+    for path, by, multi in (("", "KFP API server", False), ("/pipeline", "KFP UI server", True)):
+        assert main(["doctor", "--kfp-host", url + path, "--token", "t", "--json"]) == 0
+        backend = json.loads(capsys.readouterr().out)["kubeflow_pipelines"]
+        assert backend["version"] == "2.16.0" and backend["answered_by"] == by and backend["multi_user"] is multi
+    assert all(auth == "Bearer t" for _, auth in seen)
+    assert main(["doctor", "--kfp-host", url + "/old", "--json"]) == 1  # 2.14: too old for the IR
+    assert main(["doctor", "--kfp-host", url + "/old", "--json", "--skip-version-check"]) == 0
+    assert "--skip-version-check: not failing" in capsys.readouterr().out
+
+
+def _compile_for_upload(tmp_path, argv):
+    import argparse
+
+    from fcbench.pipelines.cli import build_parser
+    from fcbench.pipelines.commands.kfp import collect_arguments
+    from fcbench.pipelines.commands.kubeflow import _compiled
+
+    args = build_parser().parse_args(["upload", *argv, "--name", "n", "--host", "http://x"])
+    assert isinstance(args, argparse.Namespace)
+    return _compiled(args, collect_arguments(args), tmp_path, exact=True)
+
+
+def test_upload_keeps_the_named_pipeline_and_its_parameters(tmp_path):
+    """#20 item 3: `upload benchmark` uploaded benchmark-traditional (the hyperprior branch lost)
+    and took no pipeline parameters."""
+    import yaml
+
+    key, path = _compile_for_upload(tmp_path, ["benchmark", "--model", "llama3", "--task", "csr", "--qp", "27",
+                                               "--preset", "paper", "--codec", "x265"])
+    ir = next(yaml.safe_load_all(path.read_text()))
+    assert key == "benchmark" and "comp-hyperprior-infer" in ir["components"]
+    params = ir["root"]["inputDefinitions"]["parameters"]
+    assert params["model"]["defaultValue"] == "llama3" and params["qps"]["defaultValue"] == [27]
+    assert params["preset"]["defaultValue"] == "paper"
+
+
+def test_no_cache_reaches_every_task_at_every_depth(tmp_path):
+    import yaml
+
+    _, path = _compile_for_upload(tmp_path, ["full", "--no-cache"])
+    ir = next(yaml.safe_load_all(path.read_text()))
+    tasks = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "taskInfo" in node and "componentRef" in node:
+                tasks.append(node)
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(ir)
+    nested = [t for t in tasks if t["taskInfo"]["name"].startswith(("code-traditional", "hyperprior-train"))]
+    assert nested and all(t.get("cachingOptions") == {"enableCache": False} for t in tasks)
+    (tmp_path / "c").mkdir()
+    _, cached = _compile_for_upload(tmp_path / "c", ["full"])
+    plain = next(yaml.safe_load_all(cached.read_text()))
+    never = [t for t in plain["root"]["dag"]["tasks"].values() if t["taskInfo"]["name"] in ("open-tracking",)]
+    assert never and never[0]["cachingOptions"] == {}  # never-cache tasks compile with caching off (empty options)
+
+
+def test_no_cache_cannot_reach_an_uploaded_version(dead_host, capsys):
+    assert main(["submit", "benchmark", "--host", dead_host, "--from-upload", "fcb", "--no-cache"]) == 1
+    assert "upload a version with `fcbench upload ... --no-cache`" in capsys.readouterr().err
+
+
+def test_a_request_above_its_limit_is_refused(dead_host, capsys):
+    assert main(["submit", "benchmark", "--host", dead_host, "--deploy", "evaluate.cpu_request=16"]) == 1
+    assert "cpu_request 16 exceeds cpu_limit 8" in capsys.readouterr().err
