@@ -406,3 +406,23 @@ def test_cache_volume_and_ephemeral_storage_defaults(kubectl, kustomization):
     assert pvc["spec"]["accessModes"] == (["ReadWriteOnce"] if kustomization == "overlays/local" else ["ReadWriteMany"])
     limits = named(docs, "LimitRange", "fcbench-ephemeral-storage")["spec"]["limits"][0]
     assert "ephemeral-storage" in limits["defaultRequest"] and "ephemeral-storage" in limits["default"]
+
+
+@pytest.mark.parametrize("overlay, minio", [("overlays/local", True), ("overlays/production", True),
+                                            ("overlays/existing-s3", False)])
+def test_another_namespace_is_set_once_and_every_endpoint_follows(kubectl, tmp_path, overlay, minio):
+    """#20 item 4: an overlay of a shipped one that sets `namespace: team-alice` (and lists the
+    replacement transformers, as docs/cluster.md says) leaves no endpoint in the old namespace."""
+    import os
+    import subprocess
+
+    from tests.cluster.helpers import MANIFESTS
+
+    rel = os.path.relpath(MANIFESTS, tmp_path)
+    transformers = [f"{rel}/replacements/namespace"] + ([f"{rel}/replacements/namespace-minio"] if minio else [])
+    (tmp_path / "kustomization.yaml").write_text(yaml.safe_dump(
+        {"namespace": "team-alice", "resources": [f"{rel}/{overlay}"], "transformers": transformers}))
+    text = subprocess.run([str(kubectl), "kustomize", str(tmp_path)], capture_output=True, text=True, check=True).stdout
+    assert "kubeflow-user-example-com" not in text
+    assert "fcbench-mlflow.team-alice.svc.cluster.local" in text
+    assert ("fcbench-minio.team-alice.svc.cluster.local" in text) is minio
