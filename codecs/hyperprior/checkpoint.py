@@ -58,6 +58,11 @@ def save_checkpoint(path: Union[str, Path], state: dict[str, Any]) -> Path:
     return Path(path)
 
 
+def unpickler_complaint(exc: Exception) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip().startswith("Unsupported")]
+    return lines[0] if lines else type(exc).__name__
+
+
 def unsafe_message(path: Path) -> str:
     return (f"{path} is not a checkpoint fcbench can load safely: it holds pickled objects other than tensors "
             f"and plain data (loaded with weights_only=True, which refused them; nothing in the file was run)")
@@ -70,8 +75,11 @@ def load_checkpoint(path: Union[str, Path], map_location: Any = "cpu") -> dict[s
     p = local_path(path)
     try:
         state = torch.load(p, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError:  # weights_only refused an object: nothing in the file ran
-        raise CheckpointError(unsafe_message(p)) from None
+    except pickle.UnpicklingError as exc:
+        if "Unsupported global" not in str(exc):  # not an object it refused: a damaged or foreign file
+            raise CheckpointError(f"checkpoint {p} cannot be read (not a torch checkpoint: the unpickler "
+                                  f"stopped at {unpickler_complaint(exc)})") from None
+        raise CheckpointError(unsafe_message(p)) from None  # weights_only refused an object; nothing ran
     except Exception as exc:  # torch raises many types for a damaged file
         raise CheckpointError(f"checkpoint {p} cannot be read ({type(exc).__name__}: {exc})") from exc
     if not isinstance(state, dict) or state.get("format") != FORMAT:

@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 from fcbench.codecs.hashing import sha256_file
-from fcbench.codecs.hyperprior.checkpoint import CheckpointError, local_path, save_checkpoint, unsafe_message
+from fcbench.codecs.hyperprior.checkpoint import (CheckpointError, local_path, save_checkpoint, unpickler_complaint,
+                                                 unsafe_message)
 
 ARCH = "bmshj2018-hyperprior"
 PAPER_N, PAPER_M = 128, 192
@@ -136,8 +137,11 @@ def load_reference(path: Union[str, Path]) -> tuple[dict, dict]:
     p = local_path(path)
     try:
         raw = torch.load(p, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:  # weights_only refused an object: nothing in the file ran
-        raise CheckpointError(unsafe_message(p)) from None
+    except pickle.UnpicklingError as exc:
+        if "Unsupported global" not in str(exc):  # not an object it refused: a damaged or foreign file
+            raise CheckpointError(f"checkpoint {p} cannot be read (not a torch checkpoint: the unpickler "
+                                  f"stopped at {unpickler_complaint(exc)})") from None
+        raise CheckpointError(unsafe_message(p)) from None  # weights_only refused an object; nothing ran
     except Exception as exc:  # torch raises many types for damaged files
         raise CheckpointError(f"{p} cannot be loaded with weights_only=True ({type(exc).__name__}: {exc})") from exc
     return raw, _state_dict(raw, p)

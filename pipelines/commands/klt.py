@@ -24,6 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "training features' min and max)")
     p.add_argument("--components", type=int, help="keep the first K components (default: all)")
     p.add_argument("--shrinkage", type=float, default=0.0, help="blend the covariance towards its diagonal (0..1)")
+    p.add_argument("--no-prediction", action="store_true", help="no prediction from the previous token / row")
     p.add_argument("--no-resume", action="store_true", help="refit even when OUT holds this fit already")
     p.set_defaults(func=cmd_fit)
     p = klt_sub.add_parser("show", help="describe a klt table")
@@ -37,7 +38,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
     from fcbench.codecs.klt.fit import describe, fit_table
 
     table, path, fitted = fit_table(args.features, args.out, layout=args.layout, low_high=args.range,
-                                    components=args.components, shrinkage=args.shrinkage, resume=not args.no_resume)
+                                    components=args.components, shrinkage=args.shrinkage,
+                                    prediction=not args.no_prediction, resume=not args.no_resume)
     print(("fitted " if fitted else "already fitted (kept) ") + describe(table, path))
     return 0
 

@@ -79,13 +79,13 @@ def test_unpack_refuses_a_frame_of_another_bit_depth(tmp_path, capsys):
 
 @pytest.mark.parametrize("extra,message", [
     (["--low", "1", "--high", "0"], "truncation range [1, 0] is empty: every high must exceed its low"),
-    (["--low", "0", "--high", "1", "--bit-depth", "20"], "bit_depth must be an integer in 1..16, got 20"),
     (["--low", "0", "--high", "1", "--layout", "nope"], "unknown packing layout 'nope'"),
     (["--low", "0", "0", "--high", "1", "inf"], "truncation range [0, inf] (channel 1) is not finite"),
     (["--low", "0", "0", "0", "--high", "1", "1", "1"], "sample 'a' of"),
     (["--low=-3e38", "--high", "3e38"], "reaches beyond float32"),
 ])
 def test_encode_with_bad_conditions_fails_once_before_any_job(small_set, tmp_path, capsys, extra, message):
+    """(A bit depth outside 1..16 is refused by the argument parser, exit 2: test_cli_validation.)"""
     out = tmp_path / "out"
     rc, err = run(["encode", "--features", str(small_set.root), "--codec", "x265", "--qp", "27", "32", *extra,
                    "--out", str(out), "-j", "1", "--no-progress"], capsys)
