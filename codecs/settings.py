@@ -278,9 +278,14 @@ def export(values: Mapping[Union[Setting, str], str]) -> None:
     os.environ.update({(k.name if isinstance(k, Setting) else k): v for k, v in values.items()})
 
 
+INTERNAL_GROUPS = ("tests",)  # settings of fcbench's own tests: not a user's business
+
+
 def report(env: Env = None) -> dict[str, str]:
-    """{name: value as shown} of every setting, for `fcbench doctor`."""
-    return {s.name: s.shown(env) for s in SETTINGS.values()}
+    """{name: value as shown} of every setting a user sets, for `fcbench doctor` (not those
+    KFP sets inside a task, nor the test suite's)."""
+    return {s.name: s.shown(env) for s in SETTINGS.values()
+            if not s.name.startswith("_") and s.group not in INTERNAL_GROUPS}
 
 
 def markdown_table() -> str:

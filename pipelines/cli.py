@@ -6,6 +6,7 @@ parsers set `func=callable(args) -> int`. `main(argv)` is what tests call direct
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import signal
 import sys
@@ -31,7 +32,26 @@ class Parser(argparse.ArgumentParser):
     made with the same class), exit status 2."""
 
     def error(self, message: str):  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+        self.exit(2, f"{self.prog}: error: {message}{self._did_you_mean()} (see `{self.prog} --help`)\n")
+
+    def _did_you_mean(self) -> str:
+        """For a misspelt option (`--featurs`): the option of this command it is closest to.
+        argparse reports a missing required option first, which then says nothing of the typo."""
+        parsers = [self]
+        for action in self._actions:  # the top-level parser reports a sub-command's unknown options
+            if isinstance(action, argparse._SubParsersAction):
+                parsers += [action.choices[a] for a in _ARGV if a in action.choices][:1]
+        known = [s for parser in parsers for action in parser._actions for s in action.option_strings
+                 if s.startswith("--")]
+        typos = [a.split("=", 1)[0] for a in _ARGV if a.startswith("--") and a.split("=", 1)[0] not in known]
+        for typo in typos:
+            close = difflib.get_close_matches(typo, known, n=1, cutoff=0.75)
+            if close:
+                return f"; {typo} is not an option of {parsers[-1].prog}: did you mean {close[0]}?"
+        return ""
+
+
+_ARGV: list[str] = []  # the command line being parsed (for Parser's suggestions)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,6 +94,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 def _main(argv: Optional[Sequence[str]]) -> int:
     parser = build_parser()
+    _ARGV[:] = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

@@ -89,7 +89,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     # The evaluation document `fcbench report` joins with the sweep's rate rows (codec, rate
     # point and samples named), the same join the pipeline's evaluate stage makes.
     body = evaluation_doc(args.model, args.task, args.features, ev)
-    if args.out:
+    if args.out:  # the document goes to the file; the terminal gets what it says in one line
         atomic.write_json(args.out, body)
+        primary = ev.primary
+        print(f"{args.model}/{args.task} {body['codec']}"
+              + (f" at {body['rate_point']}" if body.get("rate_point") is not None else "")
+              + f": {primary.name} {primary.value:.6g} ({primary.direction} is better) on {len(body['samples'])} "
+                f"samples -> {args.out}")
+        return 0
     print(json.dumps(atomic.strict_json(body), indent=2, allow_nan=False))  # strict JSON, as the file
     return 0

@@ -33,3 +33,15 @@ def test_pack_refuses_what_encode_refuses(tmp_path, capsys, value, dtype, says):
     assert main(["pack", str(tmp_path / "x.npy"), "--low", "-5", "--high", "5", "--out", str(tmp_path / "o.yuv")]) == 1
     err = capsys.readouterr().err
     assert says in err and "x.npy" in err and not (tmp_path / "o.yuv").exists()
+
+
+@pytest.mark.parametrize("argv, typo, meant", [
+    (["encode", "--featurs", "f", "--codec", "x265", "--out", "o"], "--featurs", "--features"),
+    (["encode", "--features", "f", "--codec", "x265", "--out", "o", "--qpp", "3"], "--qpp", "--qp"),
+])
+def test_a_misspelt_option_gets_its_close_match(argv, typo, meant, capsys):
+    """#22 item 7: `--featurs` was reported as "required: --features" alone."""
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2
+    assert f"{typo} is not an option of fcbench encode: did you mean {meant}?" in capsys.readouterr().err

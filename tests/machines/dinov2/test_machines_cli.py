@@ -24,10 +24,13 @@ def test_extract_then_evaluate(cls_assets, tmp_path, capsys):
     assert json.loads((out / "manifest.json").read_text())["task"] == "cls"
     report = tmp_path / "eval.json"
     assert main(["evaluate", *base, "--features", str(out), "--reference", str(out), "--out", str(report)]) == 0
-    printed = json.loads(capsys.readouterr().out)
-    assert printed == json.loads(report.read_text())
-    assert printed["primary"] == "top1" and printed["metrics"]["top1"]["value"] == 100.0
-    assert printed["feature_mse"] == 0.0 and len(printed["per_sample"]) == 2
+    said = capsys.readouterr().out.strip()  # with --out: one line, the document in the file
+    assert said == f"dinov2/cls uncompressed: top1 100 (higher is better) on 2 samples -> {report}"
+    written = json.loads(report.read_text())
+    assert written["primary"] == "top1" and written["metrics"]["top1"]["value"] == 100.0
+    assert written["feature_mse"] == 0.0 and len(written["per_sample"]) == 2
+    assert main(["evaluate", *base, "--features", str(out), "--reference", str(out)]) == 0
+    assert json.loads(capsys.readouterr().out) == written  # without --out: the document on stdout
 
 
 def test_errors_are_reported_not_raised(cls_assets, tmp_path, capsys):
