@@ -12,7 +12,7 @@ export MLFLOW_DISABLE_TELEMETRY=true
 export DO_NOT_TRACK=true
 export MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false
 
-.PHONY: install demo test test-fast bench clean-venv
+.PHONY: install demo lint test test-fast bench clean-venv
 
 install: $(STAMP)
 
@@ -27,8 +27,12 @@ $(STAMP): pyproject.toml requirements/torch.txt
 demo: $(STAMP)
 	$(VENV)/bin/fcbench demo
 
-# Everything (CI).
-test: $(STAMP)
+# Lint and import order (ruff, configured in pyproject.toml).
+lint: $(STAMP)
+	$(VENV)/bin/ruff check codecs components pipelines machines tests benchmarks
+
+# Everything (CI): the lint, then every test.
+test: lint
 	$(VENV)/bin/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 # Everything but the tests that start servers or the kfp local runner, and the slow ones.

@@ -76,6 +76,7 @@ def encode_speed(codec_name: str, options: dict, rate_point: int, feature: np.nd
 
 def rd_features(specs: list[str], synthetic: list[str]) -> dict[str, np.ndarray]:
     from codec_rd import load_feature
+
     from fcbench.codecs.synthetic import heavy_tailed
 
     out = {}

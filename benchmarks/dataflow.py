@@ -69,8 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     os.environ["FCBENCH_SWEEP_JOBS"] = "1"  # one sweep worker per task, as the local runner sets it
 
-    from fcbench.codecs.conditions import coding_conditions, load_conditions
     from fcbench.codecs import get_codec
+    from fcbench.codecs.conditions import coding_conditions, load_conditions
     from fcbench.components.codec_identity import identity_hash
     from fcbench.components.stages.code_traditional import encode_decode
     from fcbench.components.stages.extract import extract_features

@@ -38,9 +38,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-
-from fault_harness import (ErrorOutcome, Outcome, error_table, signal_at_random, summary_table,
-                           time_to_error)
+from fault_harness import ErrorOutcome, Outcome, error_table, signal_at_random, summary_table, time_to_error
 
 CASES: dict[str, Callable[[Path, random.Random], Outcome]] = {}
 ERROR_CASES: dict[str, Callable[[Path], list[ErrorOutcome]]] = {}
@@ -292,7 +290,6 @@ def s3_blackhole(work: Path) -> list[ErrorOutcome]:
 @error_case("tool-hang")
 def tool_hang(work: Path) -> list[ErrorOutcome]:
     from fcbench.codecs import FeatureSet
-
     from tests.faults import is_running
 
     root = work / "tool-hang"

@@ -15,8 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from fcbench.machines import get_machine
-from fcbench.machines import llama3, sd3
+from fcbench.machines import get_machine, llama3, sd3
 
 FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "tokenizer"
 

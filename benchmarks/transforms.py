@@ -31,9 +31,11 @@ def best_of(fn, repeats: int = 5) -> float:
 def main() -> None:
     x = (np.random.default_rng(0).standard_normal(SHAPE, dtype=np.float32) * 5)
     mb = x.nbytes / 1e6
-    fwd = lambda: pack(quantize(truncate(x, LOW, HIGH), LOW, HIGH, 10), "dinov2")
+    def fwd():
+        return pack(quantize(truncate(x, LOW, HIGH), LOW, HIGH, 10), "dinov2")
     frame = fwd()
-    inv = lambda: dequantize(unpack(frame, SHAPE, "dinov2"), LOW, HIGH, 10)
+    def inv():
+        return dequantize(unpack(frame, SHAPE, "dinov2"), LOW, HIGH, 10)
     t_fwd, t_inv = best_of(fwd), best_of(inv)
     print(f"tensor {SHAPE} float32 = {mb:.1f} MB")
     print(f"truncate+quantize+pack : {t_fwd * 1e3:7.1f} ms  {mb / t_fwd:7.0f} MB/s  (target >= 500)")

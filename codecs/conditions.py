@@ -29,7 +29,7 @@ class _Range(_Strict):
     def _same_length(self):
         lo = self.low if isinstance(self.low, list) else [self.low]
         hi = self.high if isinstance(self.high, list) else [self.high]
-        if len(lo) != len(hi) or any(h <= l for l, h in zip(lo, hi)):
+        if len(lo) != len(hi) or any(h <= low for low, h in zip(lo, hi)):
             raise ValueError(f"bad range low={self.low} high={self.high}")
         return self
 

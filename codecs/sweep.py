@@ -37,15 +37,14 @@ from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, Union
 import numpy as np
 
 from fcbench.codecs import atomic, cpus
-from fcbench.codecs.cpus import ThreadShare
-from fcbench.codecs.chain import folder as chain_folder
 from fcbench.codecs.cache import JobCache, cache_key, jsonable
+from fcbench.codecs.chain import folder as chain_folder
+from fcbench.codecs.cpus import ThreadShare
 from fcbench.codecs.featureset import FeatureSet
 from fcbench.codecs.protocol import Codec, Conditions
 from fcbench.codecs.rate import container_rate
 from fcbench.codecs.sweep_job import Job, cached_seconds, codec_for, run_job_safe, worker_init
-from fcbench.codecs.sweep_results import (MEAN_FIELDS, ROW_FIELDS, SUMMARY_FIELDS, make_row, recorded_row,
-                                          summarize, write_tables)
+from fcbench.codecs.sweep_results import MEAN_FIELDS, ROW_FIELDS, SUMMARY_FIELDS, make_row, recorded_row, summarize, write_tables
 from fcbench.codecs.types import RatePoint, rate_tag
 
 __all__ = ["MEAN_FIELDS", "ROW_FIELDS", "SUMMARY_FIELDS", "SweepError", "SweepInterrupted", "SweepResult",

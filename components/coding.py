@@ -17,7 +17,6 @@ from typing import Any, Optional, Union
 from fcbench.codecs import atomic
 
 
-
 def _single_dir(parent: Path) -> Path:
     dirs = [p for p in parent.iterdir() if p.is_dir()] if parent.is_dir() else []
     if len(dirs) != 1:
@@ -41,9 +40,8 @@ def code_features(features_dir: Union[str, Path], codec: str, codec_options: dic
     names the preset the conditions came from in the results; `label` (the codec and its chain,
     e.g. x265+side; default the codec name) is recorded there too: the name the evaluation
     reports the point under."""
-    from fcbench.codecs import get_codec
+    from fcbench.codecs import get_codec, settings
     from fcbench.codecs.sweep import run_sweep
-    from fcbench.codecs import settings
     from fcbench.components.codec_identity import check_identity
     from fcbench.components.inputs import staged_codec_options
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,8 +17,19 @@ from fcbench.codecs.atomic import write_bytes, write_json
 from fcbench.codecs.types import PathLike
 from fcbench.components.bdrate import BDResult, bd_compare, monotone_curve
 from fcbench.components.comparisons import Comparison, compare
-from fcbench.components.rd_points import (UNCOMPRESSED, RDPoint, dedupe, load_points, load_points_csv, points_csv_text,
-                                          preset_line, report_preset, save_points_csv, save_points_json, with_preset)
+from fcbench.components.rd_points import (
+    UNCOMPRESSED,
+    RDPoint,
+    dedupe,
+    load_points,
+    load_points_csv,
+    points_csv_text,
+    preset_line,
+    report_preset,
+    save_points_csv,
+    save_points_json,
+    with_preset,
+)
 
 log = logging.getLogger(__name__)
 

@@ -81,7 +81,8 @@ class Machine(abc.ABC):
         """Run the first half on the task's samples under `data`; write a feature set to `out`."""
 
     @abc.abstractmethod
-    def evaluate(self, features: Union[str, Path, FeatureSet], data: Union[str, Path], reference: Union[str, Path, FeatureSet, None] = None, **options: Any) -> Evaluation:
+    def evaluate(self, features: Union[str, Path, FeatureSet], data: Union[str, Path],
+                 reference: Union[str, Path, FeatureSet, None] = None, **options: Any) -> Evaluation:
         """Run the second half on `features`; metrics vs ground truth under `data` (and vs what
         the `reference` features give, where `needs_reference`)."""
 

@@ -14,7 +14,7 @@ processor loaded from a local transformers folder (the reference: ViT-B/16).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Sequence, Union
+from typing import Any, Sequence, Union
 
 import numpy as np
 import torch
@@ -153,7 +153,8 @@ class ClipScore:
 
         model, processor = load_clip(source)
         pair = (_ClipEmbeddings(model), processor)
-        loader: Callable[[], tuple[Any, Any]] = lambda: pair
+        def loader() -> tuple[Any, Any]:
+            return pair
         self.total = CLIPScore(model_name_or_path=loader)
         self.single = CLIPScore(model_name_or_path=loader)
 

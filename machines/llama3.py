@@ -156,7 +156,8 @@ class Llama3CSR(Machine):
         return ids
 
     # ---- extraction ----------------------------------------------------------------------
-    def extract(self, data: Optional[PathLike], out: PathLike, sample_list: SampleList = None, limit: Optional[int] = None, source: Optional[str] = None, resume: bool = True, **options: Any) -> FeatureSet:
+    def extract(self, data: Optional[PathLike], out: PathLike, sample_list: SampleList = None,
+                limit: Optional[int] = None, source: Optional[str] = None, resume: bool = True, **options: Any) -> FeatureSet:
         """Features of every selected prompt (ARC records or raw {"id","text"} training inputs;
         source "folder" reads every jsonl under `data`)."""
         if options:
@@ -180,7 +181,9 @@ class Llama3CSR(Machine):
         return fs
 
     # ---- evaluation ----------------------------------------------------------------------
-    def evaluate(self, features: Union[PathLike, FeatureSet], data: Optional[PathLike] = None, reference: Union[PathLike, FeatureSet, None] = None, sample_list: SampleList = None, limit: Optional[int] = None, **options: Any) -> Evaluation:
+    def evaluate(self, features: Union[PathLike, FeatureSet], data: Optional[PathLike] = None,
+                 reference: Union[PathLike, FeatureSet, None] = None, sample_list: SampleList = None,
+                 limit: Optional[int] = None, **options: Any) -> Evaluation:
         """ARC accuracy (greedy letter) and log-likelihood accuracy of the features' samples
         (or of the `sample_list` ones, which must all be in the feature set)."""
         if options:
@@ -256,7 +259,7 @@ def make_tiny_assets(root: PathLike, n_questions: int = 4, seed: int = 0, tokeni
     torch.manual_seed(seed)
     model = LlamaForCausalLM(config).eval()
     model.generation_config = GenerationConfig(bos_token_id=config.bos_token_id, eos_token_id=config.eos_token_id, do_sample=False)
-    letter_ids = [tokenizer.encode(" " + l, add_special_tokens=False)[0] for l in LETTERS]
+    letter_ids = [tokenizer.encode(" " + letter, add_special_tokens=False)[0] for letter in LETTERS]
     with torch.no_grad():  # louder letters, so a random model often answers with one
         model.lm_head.weight[letter_ids] *= 4.0
     model.save_pretrained(weights)
@@ -275,7 +278,7 @@ def make_tiny_assets(root: PathLike, n_questions: int = 4, seed: int = 0, tokeni
             best = int(model(input_ids=ids).logits[0, -1].argmax())
         if best in letter_ids:
             record = {"id": f"TINY_{len(lines):03d}", "answerKey": LETTERS[letter_ids.index(best)],
-                      "question": {"stem": stem, "choices": [{"text": t, "label": l} for t, l in zip(texts, LETTERS)]}}
+                      "question": {"stem": stem, "choices": [{"text": t, "label": letter} for t, letter in zip(texts, LETTERS)]}}
             lines.append(json.dumps(record))
             if len(lines) == n_questions:
                 break

@@ -25,7 +25,7 @@ def top1(predictions: Sequence[int], labels: Sequence[int]) -> Metric:
     """Top-1 accuracy (%) of predicted class indices against labels."""
     if len(predictions) != len(labels):
         raise ValueError(f"top1: {len(predictions)} predictions for {len(labels)} labels")
-    return accuracy((int(p) == int(l) for p, l in zip(predictions, labels)), name="top1")
+    return accuracy((int(p) == int(label) for p, label in zip(predictions, labels)), name="top1")
 
 
 def confusion_matrix(label: np.ndarray, pred: np.ndarray, num_classes: int, ignore_index: int = 255) -> np.ndarray:

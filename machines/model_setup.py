@@ -8,9 +8,8 @@ from typing import Union
 
 import torch
 
-from fcbench.machines.weights import resolve, sha256_file
 from fcbench.codecs.types import PathLike
-
+from fcbench.machines.weights import resolve, sha256_file
 
 _DTYPES = {"bfloat16": torch.bfloat16, "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16,
            "float32": torch.float32, "fp32": torch.float32}

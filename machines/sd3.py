@@ -21,7 +21,7 @@ from tqdm import tqdm
 from fcbench.codecs.featureset import FeatureSet, FeatureSetError
 from fcbench.machines import model_setup
 from fcbench.machines.base import Evaluation, Machine, Metric, feature_mse, register_machine
-from fcbench.machines.generative_metrics import FID, ClipScore, TINY_SUFFIX, Source, TinyImageFeatures
+from fcbench.machines.generative_metrics import FID, TINY_SUFFIX, ClipScore, Source, TinyImageFeatures
 from fcbench.machines.text import PathLike, SampleList, evaluation_ids, load_captions, select
 
 SPLIT_POINT = "final denoised latent (output_type=latent)"
@@ -118,7 +118,8 @@ class SD3TTI(Machine):
         return torch.from_numpy(np.round(image * 255).astype(np.uint8)).permute(0, 3, 1, 2)
 
     # ---- extraction ----------------------------------------------------------------------
-    def extract(self, data: Optional[PathLike], out: PathLike, sample_list: SampleList = None, limit: Optional[int] = None, source: Optional[str] = None, resume: bool = True, **options: Any) -> FeatureSet:
+    def extract(self, data: Optional[PathLike], out: PathLike, sample_list: SampleList = None,
+                limit: Optional[int] = None, source: Optional[str] = None, resume: bool = True, **options: Any) -> FeatureSet:
         """Latents of the selected captions (source "folder": every caption file under `data`)."""
         if options:
             raise TypeError(f"sd3/tti extract: unknown options {sorted(options)}")
@@ -145,7 +146,10 @@ class SD3TTI(Machine):
         return fs
 
     # ---- evaluation ----------------------------------------------------------------------
-    def evaluate(self, features: Union[PathLike, FeatureSet], data: Optional[PathLike] = None, reference: Union[PathLike, FeatureSet, None] = None, inception: Source = None, clip: Union[PathLike, tuple, None] = None, sample_list: SampleList = None, limit: Optional[int] = None, **options: Any) -> Evaluation:
+    def evaluate(self, features: Union[PathLike, FeatureSet], data: Optional[PathLike] = None,
+                 reference: Union[PathLike, FeatureSet, None] = None, inception: Source = None,
+                 clip: Union[PathLike, tuple, None] = None, sample_list: SampleList = None,
+                 limit: Optional[int] = None, **options: Any) -> Evaluation:
         """FID of images decoded from `features` against images decoded from `reference`, the
         ORIGINAL latents (the reference's metric; required: `features` themselves give the
         uncompressed point, FID 0), CLIP score when `clip` is set. Samples: the feature set's,
@@ -230,8 +234,7 @@ def make_tiny_assets(root: PathLike, n_captions: int = 4, seed: int = 0, tokeniz
     in the official caption-file format. `tokenizer_dir` holds `clip/vocab.json` and
     `clip/merges.txt` (the test fixture); None trains them."""
     from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel, StableDiffusion3Pipeline
-    from transformers import (CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTextConfig,
-                              CLIPTextModelWithProjection, CLIPTokenizer)
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTextConfig, CLIPTextModelWithProjection, CLIPTokenizer
 
     from fcbench.codecs import atomic
     from fcbench.machines.text import train_clip_bpe
@@ -240,7 +243,7 @@ def make_tiny_assets(root: PathLike, n_captions: int = 4, seed: int = 0, tokeniz
     if tokenizer_dir is not None:
         clip_dir = Path(tokenizer_dir) / "clip"
         vocab = json.loads((clip_dir / "vocab.json").read_text())
-        merges = [l for l in (clip_dir / "merges.txt").read_text().splitlines() if l and not l.startswith("#")]
+        merges = [m for m in (clip_dir / "merges.txt").read_text().splitlines() if m and not m.startswith("#")]
     else:
         vocab, merges = train_clip_bpe()
     tokenizer = CLIPTokenizer(vocab=vocab, merges=[tuple(m.split(" ")) for m in merges], model_max_length=77)
@@ -279,7 +282,7 @@ def make_tiny_assets(root: PathLike, n_captions: int = 4, seed: int = 0, tokeniz
     data = root / "coco"
     atomic.write_bytes(data / "captions.txt", ("\n".join(lines) + "\n").encode())
     sample_list = root / "coco_sample_list.txt"
-    atomic.write_bytes(sample_list, ("\n".join(l.split()[0] for l in lines) + "\n").encode())
+    atomic.write_bytes(sample_list, ("\n".join(line.split()[0] for line in lines) + "\n").encode())
 
     # Evaluation stand-ins, as local files like the real ones: a scripted tiny FID feature
     # extractor and a tiny random CLIP model + processor.

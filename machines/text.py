@@ -237,7 +237,8 @@ def load_arc(data: Optional[PathLike] = None, sample_list: SampleList = None, li
     return select(items, sample_list, limit, path)
 
 
-def load_prompts(data: Optional[PathLike] = None, sample_list: SampleList = None, limit: Optional[int] = None, source: str = "test") -> list[Union[ArcQuestion, TextItem]]:
+def load_prompts(data: Optional[PathLike] = None, sample_list: SampleList = None, limit: Optional[int] = None,
+                 source: str = "test") -> list[Union[ArcQuestion, TextItem]]:
     """Language-model inputs: ARC records become the reference prompt; generic records
     {"id", "text"|"prompt"} (training inputs) are used verbatim."""
     items: list[Union[ArcQuestion, TextItem]] = []
@@ -282,7 +283,7 @@ def load_captions(data: Optional[PathLike] = None, sample_list: SampleList = Non
             lines = path.read_text(encoding="utf-8").splitlines()
         except (OSError, UnicodeDecodeError) as exc:
             raise DataError(f"caption file {path} is unreadable: {exc}") from exc
-        items += [parse_caption_line(l, f"{path}:{n}") for n, l in enumerate(lines, 1) if l.strip()]
+        items += [parse_caption_line(line, f"{path}:{n}") for n, line in enumerate(lines, 1) if line.strip()]
     return select(items, sample_list, limit, paths[0] if len(paths) == 1 else Path(str(data)))
 
 

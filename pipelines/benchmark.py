@@ -26,13 +26,13 @@ from typing import Any, Callable, NamedTuple, Optional
 from kfp import dsl
 from kfp.dsl import HTML, Dataset, Markdown, Metrics
 
+from fcbench.components.stages.code_traditional import code_traditional
 from fcbench.components.stages.evaluate import evaluate
 from fcbench.components.stages.extract import extract
 from fcbench.components.stages.hyperprior_infer import hyperprior_infer
-from fcbench.components.stages.report import report
-from fcbench.components.stages.prepare_coding import prepare_coding
-from fcbench.components.stages.code_traditional import code_traditional
 from fcbench.components.stages.open_tracking import open_tracking
+from fcbench.components.stages.prepare_coding import prepare_coding
+from fcbench.components.stages.report import report
 from fcbench.components.stages.resolve_codecs import resolve_codecs
 from fcbench.pipelines import deployment
 from fcbench.pipelines.deployment import Deployment

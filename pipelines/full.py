@@ -13,9 +13,18 @@ from kfp import dsl
 
 from fcbench.codecs.hyperprior import training_settings
 from fcbench.pipelines import deployment
-from fcbench.pipelines.benchmark import (Coded, MachineArgs, learned_coding, learned_grid, make_pipeline,
-                                         open_run_tracking, report_outputs, report_step, resolved_codecs,
-                                         traditional_branch)
+from fcbench.pipelines.benchmark import (
+    Coded,
+    MachineArgs,
+    learned_coding,
+    learned_grid,
+    make_pipeline,
+    open_run_tracking,
+    report_outputs,
+    report_step,
+    resolved_codecs,
+    traditional_branch,
+)
 from fcbench.pipelines.deployment import Deployment
 from fcbench.pipelines.parameters import DEFAULTS
 from fcbench.pipelines.steps import parallelism

@@ -14,8 +14,7 @@ from kfp import dsl
 from fcbench.codecs.hyperprior import training_settings
 from fcbench.components.stages.hyperprior_train import hyperprior_train
 from fcbench.pipelines import deployment
-from fcbench.pipelines.benchmark import (MachineArgs, Tracking, learned_grid, make_pipeline, open_run_tracking,
-                                         with_features)
+from fcbench.pipelines.benchmark import MachineArgs, Tracking, learned_grid, make_pipeline, open_run_tracking, with_features
 from fcbench.pipelines.deployment import Deployment
 from fcbench.pipelines.parameters import DEFAULTS
 from fcbench.pipelines.steps import deploy, parallelism

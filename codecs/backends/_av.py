@@ -10,8 +10,8 @@ from __future__ import annotations
 import functools
 import glob
 import io
-import re
 import os
+import re
 from pathlib import Path
 from typing import Literal, Mapping, Optional
 

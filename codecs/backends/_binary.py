@@ -17,7 +17,6 @@ from fcbench.codecs import settings
 from fcbench.codecs.types import PathLike
 
 
-
 class BinaryNotFound(FileNotFoundError):
     """A codec binary or configuration file that is not configured or not present."""
 

@@ -16,9 +16,8 @@ A checkpoint is a plain dict of tensors, numbers, strings and lists, so it loads
 """
 from __future__ import annotations
 
-import pickle
-
 import io
+import pickle
 from pathlib import Path
 from typing import Any, Union
 

@@ -16,17 +16,15 @@ file's name and sha256; the codec identity carries that sha256.
 """
 from __future__ import annotations
 
-import pickle
-
 import math
+import pickle
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Union
 
 from fcbench.codecs.hashing import sha256_file
-from fcbench.codecs.hyperprior.checkpoint import (CheckpointError, local_path, save_checkpoint, unpickler_complaint,
-                                                 unsafe_message)
+from fcbench.codecs.hyperprior.checkpoint import CheckpointError, local_path, save_checkpoint, unpickler_complaint, unsafe_message
 
 ARCH = "bmshj2018-hyperprior"
 PAPER_N, PAPER_M = 128, 192

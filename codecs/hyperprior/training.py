@@ -62,7 +62,7 @@ def rd_loss(out: dict, x: torch.Tensor, lmbda: float) -> dict[str, torch.Tensor]
     """lambda*255^2*MSE + bpp, bpp = -sum(log2 likelihoods) / (batch * rows * cols)."""
     n, _, h, w = x.shape
     pixels = n * h * w
-    bpp = sum(torch.log(l).sum() for l in out["likelihoods"].values()) / (-math.log(2) * pixels)
+    bpp = sum(torch.log(p).sum() for p in out["likelihoods"].values()) / (-math.log(2) * pixels)
     mse = torch.mean((out["x_hat"] - x) ** 2)
     return {"loss": lmbda * 255**2 * mse + bpp, "bpp": bpp, "mse": mse}
 

@@ -20,11 +20,11 @@ def encode_decode(features_dir: str, codec: str, codec_options: dict, codec_iden
     """Plain-function body of the component; with a `storage_uri` the reconstruction, bitstreams
     and results are also published under <model>/<task>/<label>/<unit><rate point>/ there
     (qp32; AV1: crf33; label: the codec and its chain, e.g. x265+side; default the codec name)."""
-    from fcbench.components.coding import code_features
     from fcbench.codecs.registry import codec_class
-    from fcbench.components.storage.publish import publish_coding
+    from fcbench.components.coding import code_features
     from fcbench.components.stages.context import stage_context
     from fcbench.components.stages.params import parse_json, restore_codec_options, restore_rate_point
+    from fcbench.components.storage.publish import publish_coding
 
     with stage_context("code_traditional", codec=codec, rate_point=rate_point):
         qp = restore_rate_point(rate_point, integer=True)
@@ -44,8 +44,8 @@ def code_traditional(features: Input[Dataset], codec: str, codec_options: dict, 
                      storage_uri: str = "", label: str = "", preset: str = ""):
     """Encode + decode every sample at one rate point (QP, CRF) with a traditional codec."""
     from fcbench.components.report_html import point_metric_names
-    from fcbench.components.stages.params import log_metrics
     from fcbench.components.stages.code_traditional import SUMMARY_METRICS, encode_decode
+    from fcbench.components.stages.params import log_metrics
 
     summary = encode_decode(features.path, codec, codec_options, codec_identity_hash, rate_point,
                             conditions, recon.path, bitstreams.path, results.path, model, task, storage_uri, label,

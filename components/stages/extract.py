@@ -15,11 +15,11 @@ def extract_features(model: str, task: str, weights_uri: str, data_uri: str, sam
                      machine_options: "str | dict", out_dir: str, storage_uri: str = "") -> dict:
     """Plain-function body of the component (tests and benchmarks call it directly); with a
     `storage_uri` the feature set is also published to <model>/<task>/features/ there."""
-    from fcbench.components.storage.keys import artifact_key
-    from fcbench.components.storage.publish import publish
     from fcbench.components.inputs import local_path
     from fcbench.components.stages.context import stage_context
     from fcbench.components.stages.params import parse_json
+    from fcbench.components.storage.keys import artifact_key
+    from fcbench.components.storage.publish import publish
     from fcbench.machines import get_machine
 
     with stage_context("extract", model=model, task=task):

@@ -34,12 +34,12 @@ def infer(features_dir: str, checkpoint_path: str, lmbda: float, conditions: str
     reconstruction, bitstreams and results are also published under
     <model>/<task>/<label>/lambda<λ>/ there (label: hyperprior and its chain)."""
     from fcbench.codecs import get_codec
-    from fcbench.components.coding import code_features
-    from fcbench.components.storage.publish import publish_coding
     from fcbench.components.codec_identity import identity_hash
+    from fcbench.components.coding import code_features
     from fcbench.components.inputs import local_path
     from fcbench.components.stages.context import stage_context
     from fcbench.components.stages.params import parse_json, restore_rate_point
+    from fcbench.components.storage.publish import publish_coding
 
     with stage_context("hyperprior_infer", codec="hyperprior", rate_point=lmbda, checkpoint=checkpoint_path):
         lam = restore_rate_point(lmbda, integer=False)
@@ -62,9 +62,9 @@ def hyperprior_infer(features: Input[Dataset], lmbda: float, conditions: str,
     """Encode + decode every sample with the hyperprior trained at `lmbda` (CPU: ANS coding).
     The checkpoint: the `checkpoint` artifact, else `checkpoint_uri` (path, s3://, models:/)."""
     from fcbench.components.report_html import point_metric_names
+    from fcbench.components.stages.code_traditional import SUMMARY_METRICS
     from fcbench.components.stages.hyperprior_infer import infer
     from fcbench.components.stages.params import log_metrics
-    from fcbench.components.stages.code_traditional import SUMMARY_METRICS
 
     if (checkpoint is None) == (not checkpoint_uri):
         raise ValueError("hyperprior_infer needs exactly one of the checkpoint artifact and checkpoint_uri")

@@ -125,11 +125,11 @@ def prepare(features_dir: str, model: str, task: str, family: str, legacy: bool,
     bypass results go to `results_path` (what `evaluate` reads the rate from); with a
     `storage_uri` the bypass point is also published under <model>/<task>/bypass-<family>/qp0/."""
     from fcbench.codecs import get_codec
-    from fcbench.components.coding import code_features
-    from fcbench.components.storage.publish import publish_coding
     from fcbench.components.codec_identity import identity_hash
+    from fcbench.components.coding import code_features
     from fcbench.components.stages.context import stage_context
     from fcbench.components.stages.params import parse_json
+    from fcbench.components.storage.publish import publish_coding
 
     with stage_context("prepare_coding", model=model, task=task, family=family):
         conditions = resolve_conditions(model, task, family, legacy, parse_json(overrides, "overrides"), preset)

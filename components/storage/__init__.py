@@ -16,8 +16,7 @@ One concern per module:
 """
 from fcbench.components.storage.base import ObjectInfo, Storage
 from fcbench.components.storage.config import StorageConfig
-from fcbench.components.storage.errors import (StorageAuthError, StorageError, StorageIntegrityError, StorageNotFound,
-                                               StorageUnreachable)
+from fcbench.components.storage.errors import StorageAuthError, StorageError, StorageIntegrityError, StorageNotFound, StorageUnreachable
 from fcbench.components.storage.featuresets import verify_featureset
 from fcbench.components.storage.folders import INDEX, TransferReport
 from fcbench.components.storage.local import LocalStorage

@@ -21,7 +21,8 @@ from __future__ import annotations
 from typing import Optional
 
 from fcbench.codecs.names import check_name
-from fcbench.codecs.types import RatePoint, rate_tag as _rate_tag
+from fcbench.codecs.types import RatePoint
+from fcbench.codecs.types import rate_tag as _rate_tag
 
 # kind -> does it need (codec, rate_point)?
 _PER_RATE_POINT = ("bitstreams", "recon", "metrics")

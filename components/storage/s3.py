@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from typing import IO, Iterator, Optional
+from xml.etree import ElementTree
 
 import certifi
 import urllib3
-from xml.etree import ElementTree
 from minio import Minio
 from minio.error import InvalidResponseError, MinioException, S3Error, ServerError
 from minio.helpers import check_bucket_name

@@ -11,8 +11,7 @@ from fcbench.components.tracking.layout import KIND_TAG, POINT_TAG, experiment_n
 from fcbench.components.tracking.offline import upload_offline
 from fcbench.components.tracking.registry import load_registered_checkpoint
 from fcbench.components.tracking.runs import pipeline_points, points_from_mlflow
-from fcbench.components.tracking.server import (TrackingUnavailableError, check_reachable, default_tracking_uri,
-                                                sqlite_db_path, stage_tracking_uri)
+from fcbench.components.tracking.server import TrackingUnavailableError, check_reachable, default_tracking_uri, sqlite_db_path, stage_tracking_uri
 from fcbench.components.tracking.sinks import MlflowSink, OfflineSink, Sink
 from fcbench.components.tracking.tracker import PipelineRun, Tracker, report_to_run
 

@@ -21,8 +21,7 @@ from fcbench.codecs.types import PathLike
 from fcbench.components import provenance
 from fcbench.components.rd_points import RDPoint
 from fcbench.components.reporting import Report, build_report
-from fcbench.components.tracking.layout import (KIND_TAG, MAX_PARAM_CHARS, MAX_TAG_CHARS, POINT_TAG, experiment_name,
-                                                registered_model_name)
+from fcbench.components.tracking.layout import KIND_TAG, MAX_PARAM_CHARS, MAX_TAG_CHARS, POINT_TAG, experiment_name, registered_model_name
 from fcbench.components.tracking.server import PROBE_TIMEOUT_S, TrackingUnavailableError, check_reachable, default_tracking_uri
 from fcbench.components.tracking.sinks import MlflowSink, OfflineSink, Sink, str_dict
 

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from fcbench.codecs.featureset import FeatureSet, FeatureSetError
+from fcbench.codecs.types import PathLike
 from fcbench.machines import images as imgs
 from fcbench.machines import metrics
 from fcbench.machines.base import Evaluation, Machine, Metric, feature_mse, register_machine
@@ -25,7 +26,6 @@ from fcbench.machines.dinov2.backbone import Backbone
 from fcbench.machines.dinov2.checkpoints import HEAD_FILES, load_backbone, load_head
 from fcbench.machines.dinov2.heads import DepthLinearHead, LinearClsHead, SegBNHead
 from fcbench.machines.weights import resolve, sha256_file
-from fcbench.codecs.types import PathLike
 
 MODEL = "dinov2"
 
@@ -175,7 +175,8 @@ class Dinov2Machine(Machine):
         return self.backbone.norm(x)
 
     # ---- evaluation ---------------------------------------------------------------------
-    def evaluate(self, features: Union[PathLike, FeatureSet], data: PathLike, reference: Union[PathLike, FeatureSet, None] = None, **options: Any) -> Evaluation:
+    def evaluate(self, features: Union[PathLike, FeatureSet], data: PathLike,
+                 reference: Union[PathLike, FeatureSet, None] = None, **options: Any) -> Evaluation:
         """Run the second half on every sample of `features`; task metric vs ground truth under
         `data`, plus feature MSE against `reference` when given."""
         from tqdm.auto import tqdm
@@ -279,7 +280,8 @@ class Dinov2Seg(Dinov2Machine):
         boxes = pre.slide_windows(rh, rw)
         gh, gw = pre.patch_grid(pre.SEG_CROP, pre.SEG_CROP, self.backbone.patch_size)
         if feature.shape[0] != len(boxes) or feature.shape[2] != 1 + gh * gw:
-            raise ValueError(f"feature shape {tuple(feature.shape)} does not fit a {image_hw[0]}x{image_hw[1]} image ({len(boxes)} crops of {1 + gh * gw} tokens)")
+            raise ValueError(f"feature shape {tuple(feature.shape)} does not fit a {image_hw[0]}x{image_hw[1]} image "
+                             f"({len(boxes)} crops of {1 + gh * gw} tokens)")
         classes = self.head.conv_seg.out_channels
         preds = torch.zeros(1, classes, rh, rw, device=feature.device)
         count = torch.zeros(1, 1, rh, rw, device=feature.device)
@@ -340,7 +342,8 @@ class Dinov2Depth(Dinov2Machine):
         """Feature (2, layers, T, D) -> flip-averaged depth (H, W) in metres."""
         gh, gw = pre.patch_grid(*image_hw, self.backbone.patch_size)
         if feature.shape[0] != 2 or feature.shape[1] != len(self.blocks) or feature.shape[2] != 1 + gh * gw:
-            raise ValueError(f"feature shape {tuple(feature.shape)} does not fit a {image_hw[0]}x{image_hw[1]} image (2 views x {len(self.blocks)} layers x {1 + gh * gw} tokens)")
+            raise ValueError(f"feature shape {tuple(feature.shape)} does not fit a {image_hw[0]}x{image_hw[1]} image "
+                             f"(2 views x {len(self.blocks)} layers x {1 + gh * gw} tokens)")
         views = []
         for n in range(2):
             layers = [(f[1:].T.reshape(1, -1, gh, gw), f[:1]) for f in feature[n]]

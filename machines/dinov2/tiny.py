@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from fcbench.codecs.types import PathLike
 from fcbench.machines.dinov2.backbone import Backbone, swiglu_hidden
 from fcbench.machines.dinov2.checkpoints import BACKBONE_FILE, HEAD_FILES, original_to_hf
 from fcbench.machines.images import Sample
-from fcbench.codecs.types import PathLike
 
 TASKS = ("cls", "seg", "dpt")
 

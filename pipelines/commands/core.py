@@ -230,9 +230,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 def cmd_pack(args: argparse.Namespace) -> int:
     from fcbench.codecs import atomic, pack, quantize, truncate
-    from fcbench.codecs.yuv import frame_to_bytes
-
     from fcbench.codecs.transforms import to_float32
+    from fcbench.codecs.yuv import frame_to_bytes
 
     x = to_float32(load_npy(args.feature), what=str(args.feature))  # the check encode makes, naming the file
     low, high = scalar_or_list(args.low), scalar_or_list(args.high)

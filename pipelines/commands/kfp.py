@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional
@@ -123,7 +122,6 @@ def resolve(name: str, arguments: dict[str, Any], dep: Optional["Deployment"] = 
     key = pipeline_key(name)
     if "model" in arguments or "task" in arguments:  # a wrong name fails here, not deep inside a task
         from fcbench.codecs.conditions import load_conditions
-
         from fcbench.pipelines.parameters import DEFAULTS
 
         load_conditions().get(arguments.get("model", DEFAULTS["model"]), arguments.get("task", DEFAULTS["task"]))
@@ -238,9 +236,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from fcbench.pipelines.local import run_local
-
     from fcbench.pipelines.deployment import DEFAULT
+    from fcbench.pipelines.local import run_local
 
     arguments = collect_arguments(args)
     name, pipeline = resolve(args.pipeline, arguments, DEFAULT.for_local())

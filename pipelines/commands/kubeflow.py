@@ -15,8 +15,7 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
-from fcbench.pipelines.commands.kfp import (add_deploy, add_images, apply_images, collect_arguments,
-                                            deployment_from_args, resolve, _add_params)
+from fcbench.pipelines.commands.kfp import _add_params, add_deploy, add_images, apply_images, collect_arguments, deployment_from_args, resolve
 from fcbench.pipelines.kfp_backend import Credentials, check_host, require_backend
 
 

@@ -78,7 +78,6 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from fcbench.components.rd_join import evaluation_doc
-
     from fcbench.machines.base import machine_needs_reference
 
     if not args.reference and machine_needs_reference(args.model, args.task):

@@ -13,9 +13,15 @@ import pytest
 import yaml
 
 from fcbench.components import cluster
-
 from tests.cluster.helpers import (
-    OVERLAYS, OWN_MINIO_OVERLAYS, SECRETS_TEMPLATE, containers, named, of_kind, pod_specs, render,
+    OVERLAYS,
+    OWN_MINIO_OVERLAYS,
+    SECRETS_TEMPLATE,
+    containers,
+    named,
+    of_kind,
+    pod_specs,
+    render,
 )
 
 # Oldest and newest Kubernetes the manifests are meant for (kubernetes-validate's schemas).

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster.helpers import named, render
 from fcbench.components import cluster
+from tests.cluster.helpers import named, render
 
 
 def _free_port() -> int:

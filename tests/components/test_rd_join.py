@@ -13,7 +13,6 @@ from fcbench.codecs.types import rate_tag
 from fcbench.components.rd_join import evaluation_doc, load_report_inputs, rd_point
 from fcbench.machines.base import Evaluation, Metric
 from fcbench.pipelines.cli import main
-
 from tests.codecs.traditional.helpers import smooth_feature
 
 COND = {"low": -20, "high": 20, "layout": "generic"}

@@ -7,7 +7,6 @@ import pytest
 
 from fcbench.codecs import FeatureSet
 from fcbench.pipelines.cli import main
-
 from tests.faults import DyingServer
 
 

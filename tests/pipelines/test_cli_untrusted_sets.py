@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from fcbench.pipelines.cli import main
-
 from tests.codecs.core.manifest_edits import edit_manifest, make_set
 
 

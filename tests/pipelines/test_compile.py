@@ -1,6 +1,5 @@
 """Every pipeline compiles; structural checks on the compiled specs: images, GPU requests,
 cluster settings, caching keys (codec identity and every knob are task inputs), parallelism."""
-import json
 import re
 
 import pytest

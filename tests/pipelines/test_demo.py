@@ -2,9 +2,9 @@
 report) on a smaller configuration, and the local MLflow store preparation."""
 import csv
 import io
-from dataclasses import replace
 import re
 import sqlite3
+from dataclasses import replace
 
 import pytest
 

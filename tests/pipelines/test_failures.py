@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from fcbench.components.codec_identity import identity_hash
-from fcbench.components.stages.context import StageError, read_error_log, stage_context
 from fcbench.components.stages.code_traditional import encode_decode
+from fcbench.components.stages.context import StageError, read_error_log, stage_context
 from fcbench.pipelines.benchmark import benchmark_traditional
 from fcbench.pipelines.local import PipelineFailed, run_local
 

@@ -12,8 +12,7 @@ import logging
 
 import pytest
 
-from fcbench.components.codec_identity import identity_hash
-from fcbench.components.codec_identity import resolve_identity
+from fcbench.components.codec_identity import identity_hash, resolve_identity
 from fcbench.pipelines.cli import main
 from fcbench.pipelines.local import LocalRun, task_threads
 
@@ -115,8 +114,8 @@ def test_the_preset_reaches_every_result(run):
 
 
 def test_every_stage_published_to_object_storage(run, s3_bucket):
-    from fcbench.components.storage.keys import artifact_key
     from fcbench.components.storage import open_storage, verify_featureset
+    from fcbench.components.storage.keys import artifact_key
 
     root = f"s3://{s3_bucket}/e2e"
     store = open_storage(root)

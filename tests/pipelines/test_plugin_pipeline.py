@@ -14,7 +14,6 @@ import pytest
 
 from fcbench.components.storage.keys import artifact_key
 from fcbench.pipelines.cli import main
-
 from tests.codecs.core.plugin_packages import installed_plugins, plugin_dir  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.integration  # the kfp local runner

@@ -12,7 +12,7 @@ def test_a_full_disk_is_named_with_the_path(tmp_path):
 
     target = tmp_path / "big.bin"
     with pytest.raises(OSError) as caught:
-        with atomic.open_write(target) as f:
+        with atomic.open_write(target):
             raise OSError(errno.ENOSPC, "No space left on device")  # what a write into a full disk raises
     assert caught.value.errno == errno.ENOSPC and caught.value.filename == str(target)
     assert not target.exists() and not list(tmp_path.glob(".*.tmp"))

@@ -40,7 +40,7 @@ def test_tail_zero_is_min_and_max_per_layer():
 
 def test_constant_channel_gets_a_nonempty_range():
     table = F.fit([np.full((1, 1, 5, 3), 2.5, np.float32)], axis=3, tail=0.0)
-    assert all(h > l for l, h in zip(table.low, table.high))
+    assert all(h > low for low, h in zip(table.low, table.high))
 
 
 def test_fitting_errors_are_named():

@@ -4,8 +4,7 @@ import time
 import numpy as np
 import pytest
 
-from fcbench.codecs import fit_points
-from fcbench.codecs import nonlinear
+from fcbench.codecs import fit_points, nonlinear
 
 
 def peaky(seed=0, shape=(1, 4, 64, 64)):

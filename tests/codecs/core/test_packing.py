@@ -31,8 +31,8 @@ def test_reference_formulas():
     np.testing.assert_array_equal(pack(s, "sd3"), s.reshape(4, 4, 3, 5).transpose(0, 2, 1, 3).reshape(12, 20))
     # channel 4i+j -> tile (i, j)
     assert np.array_equal(pack(s, "sd3")[3:6, 10:15], s[0, 4 * 1 + 2])
-    l = rng.integers(0, 1024, size=(1, 1, 7, 9))
-    np.testing.assert_array_equal(pack(l, "llama3"), l[0, 0])
+    tokens = rng.integers(0, 1024, size=(1, 1, 7, 9))
+    np.testing.assert_array_equal(pack(tokens, "llama3"), tokens[0, 0])
 
 
 def test_reference_frame_sizes():

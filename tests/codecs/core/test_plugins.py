@@ -16,7 +16,6 @@ from fcbench.codecs.conformance import ConformanceError, check_codec
 from fcbench.codecs.plugins import CodecPluginError
 from fcbench.codecs.registry import codec_names, codec_origin, plugin_errors
 from fcbench.pipelines.cli import main
-
 from tests.codecs.core.plugin_packages import installed_plugins, plugin_dir  # noqa: F401 (fixtures)
 
 

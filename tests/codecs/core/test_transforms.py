@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from fcbench.codecs import dequantize, denormalize, normalize, quantize, truncate
+from fcbench.codecs import denormalize, dequantize, normalize, quantize, truncate
 
 finite = st.floats(min_value=-1e4, max_value=1e4, allow_nan=False, width=32)
 features = arrays(np.float32, st.tuples(st.integers(1, 2), st.integers(1, 4), st.integers(1, 6), st.integers(1, 6)), elements=finite)

@@ -9,7 +9,6 @@ import pytest
 
 from fcbench.codecs import FeatureSet, FeatureSetError
 from fcbench.codecs.names import UnsafeNameError, check_name, check_relative_path
-
 from tests.codecs.core.manifest_edits import edit_manifest, make_set, replace_sample
 
 

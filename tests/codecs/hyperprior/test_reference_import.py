@@ -71,11 +71,11 @@ def test_the_reference_best_checkpoint_imports_by_its_name(reference, tmp_path):
 
 
 def test_names_give_lambda_and_range():
-    names = parse_names(f"/m/dinov2/dpt/hyperprior/training_models/trunl[-1,-2,-10,-10]_trunh[1,2,10,10]_uniform0_bitdepth1/"
+    names = parse_names("/m/dinov2/dpt/hyperprior/training_models/trunl[-1,-2,-10,-10]_trunh[1,2,10,10]_uniform0_bitdepth1/"
                         "hyperprior_lambda0.005_epoch200_lr1e-4_bs128_patch256-256_checkpoint.pth.tar")
     assert (names.lmbda, names.epochs, names.lr, names.batch, names.crop) == (0.005, 200, 1e-4, 128, (256, 256))
     assert (names.low, names.high) == ([-1.0, -2.0, -10.0, -10.0], [1.0, 2.0, 10.0, 10.0])
-    csr = parse_names(f"/x/trunl-5_trunh5_uniform0_bitdepth1/hyperprior_lambda10_epoch200_lr1e-4_bs40_patch64-4096_checkpoint.pth.tar")
+    csr = parse_names("/x/trunl-5_trunh5_uniform0_bitdepth1/hyperprior_lambda10_epoch200_lr1e-4_bs40_patch64-4096_checkpoint.pth.tar")
     assert (csr.lmbda, csr.crop, csr.best) == (10.0, (64, 4096), False)
     assert parse_names("/x/y/model.pt").lmbda is None
     # the reference's training also copies the best epoch to <name>_checkpoint_best.pth.tar

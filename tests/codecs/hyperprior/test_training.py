@@ -79,7 +79,8 @@ def test_same_seed_same_model_and_plot(peaky_set, tmp_path, train_kw):
     a = train(peaky_set, tmp_path / "a", 0.01, steps=6, seed=3, **kw)
     b = train(peaky_set, tmp_path / "b", 0.01, steps=6, seed=3, **{**kw, "plot": True, "evaluate": "best"})
     c = train(peaky_set, tmp_path / "c", 0.01, steps=6, seed=4, **kw)
-    strip = lambda curves: [{k: v for k, v in row.items() if k != "seconds"} for row in curves]
+    def strip(curves):
+        return [{k: v for k, v in row.items() if k != "seconds"} for row in curves]
     assert strip(a.curves) == strip(b.curves) != strip(c.curves)
     wa, wb = load_checkpoint(a.last)["model"], load_checkpoint(b.last)["model"]
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
@@ -114,7 +115,8 @@ def test_resume_after_kill_loses_nothing(peaky_set, tmp_path, train_kw):
     resumed = train(peaky_set, out, 0.01, epochs=epochs, seed=0, **kw)
     assert resumed.resumed_from_epoch == done
     whole = train(peaky_set, tmp_path / "whole", 0.01, epochs=epochs, seed=0, **kw)
-    strip = lambda curves: [{k: v for k, v in row.items() if k != "seconds"} for row in curves]
+    def strip(curves):
+        return [{k: v for k, v in row.items() if k != "seconds"} for row in curves]
     assert strip(resumed.curves) == strip(whole.curves)
     wa, wb = load_checkpoint(resumed.last)["model"], load_checkpoint(whole.last)["model"]
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
@@ -216,9 +218,8 @@ def test_the_paper_preset_validates_as_the_reference(peaky_set, tmp_path, train_
     from torch.utils.data import DataLoader
 
     from fcbench.codecs.hyperprior.data import load_frames
-    from fcbench.codecs.hyperprior.model import build_model, ModelConfig
+    from fcbench.codecs.hyperprior.model import ModelConfig, build_model
     from fcbench.codecs.hyperprior.training import REFERENCE_VAL_BATCH, rd_loss
-
     from tests.codecs.hyperprior.conftest import peaky
 
     rng = np.random.default_rng(5)

@@ -154,7 +154,6 @@ def test_prediction_from_the_previous_token_or_row_pays_where_tokens_correlate(t
     table predicts them (rho), the stream is smaller at equal error, and decoding undoes the
     prediction exactly as the encoder made it (closed loop)."""
     shape, axis, dtype = LAYOUTS[layout]
-    rng = np.random.default_rng(4)
 
     def smooth(seed):
         x = tensor(np.random.default_rng(seed), shape, axis).astype(np.float64)

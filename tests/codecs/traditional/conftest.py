@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from fcbench.codecs import FeatureSet
-
 from tests.codecs.traditional.helpers import smooth_feature
 
 

@@ -9,7 +9,6 @@ import pytest
 from fcbench.codecs import FeatureSet
 from fcbench.pipelines.cli import main
 from fcbench.pipelines.commands.codec import parse_options, parse_rate_point
-
 from tests.codecs.traditional.helpers import smooth_feature
 
 

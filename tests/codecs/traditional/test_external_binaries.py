@@ -13,7 +13,6 @@ import pytest
 from fcbench.codecs import get_codec, unpack_container
 from fcbench.codecs.backends._binary import BinaryNotFound, ToolError
 from fcbench.codecs.protocol import Conditions
-
 from tests.faults import is_running
 
 CP, CAT, SLEEP = shutil.which("cp"), shutil.which("cat"), shutil.which("sleep")  # resolved before tests empty PATH

@@ -79,7 +79,8 @@ def test_rerun_is_all_cache_hits_and_does_no_codec_work(make_featureset, tmp_pat
     assert again.cache_hits == 4 and again.jobs_run == 0
     assert snapshot(out / "bitstreams") == before
     assert {p: p.stat().st_mtime_ns for p in mtimes} == mtimes
-    strip = lambda rows: [{k: v for k, v in r.items() if k != "cache_hit"} for r in rows]
+    def strip(rows):
+        return [{k: v for k, v in r.items() if k != "cache_hit"} for r in rows]
     assert strip(again.rows) == strip(first.rows)
 
 

@@ -19,7 +19,6 @@ from fcbench.codecs.featureset import JOURNAL
 from fcbench.codecs.sweep import run_sweep
 from fcbench.codecs.types import rate_tag
 from fcbench.pipelines.cli import main
-
 from tests.codecs.traditional.helpers import smooth_feature
 
 COND = ["--low", "-20", "--high", "20", "--layout", "generic"]

@@ -17,7 +17,6 @@ from fcbench.codecs.backends._binary import ToolError
 from fcbench.codecs.protocol import Conditions
 from fcbench.codecs.rate import container_rate
 from fcbench.codecs.yuv import read_yuv400
-
 from tests.codecs.traditional.vvenc_recorded import RECORDED, RUNS, VERSION, VVENC, Run, replay_tool
 
 IDS = [r.stem for r in RUNS]

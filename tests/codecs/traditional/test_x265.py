@@ -7,7 +7,6 @@ import pytest
 from fcbench.codecs import ContainerError, get_codec, pack_container, unpack_container
 from fcbench.codecs.backends._av import AVError
 from fcbench.codecs.protocol import Conditions
-
 from tests.codecs.traditional.helpers import smooth_feature
 
 COND = dict(low=-20.0, high=20.0, layout="dinov2", bit_depth=10)

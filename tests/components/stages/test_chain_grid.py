@@ -8,8 +8,8 @@ import pytest
 
 from fcbench.codecs import fitted_ranges
 from fcbench.codecs.synthetic import heavy_tailed
-from fcbench.components.reporting import RDPoint, render_markdown
 from fcbench.components.rd_join import chain_params
+from fcbench.components.reporting import RDPoint, render_markdown
 from fcbench.components.stages.prepare_coding import rate_grid, resolve_conditions
 
 PAPER = resolve_conditions("llama3", "csr", "traditional", False, {})

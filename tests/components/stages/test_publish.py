@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from fcbench.components.storage.keys import artifact_key
 from fcbench.components.storage import INDEX, open_storage, verify_featureset
+from fcbench.components.storage.keys import artifact_key
 from fcbench.components.storage.s3 import S3Storage
 
 MODEL, TASK, QP, LAMBDA = "dinov2", "cls", 37, 0.01
@@ -83,9 +83,9 @@ def test_bypass_point_is_published_per_family(tiny_features, root, store, tmp_pa
 
 def test_infer_loads_a_registered_model_by_uri_and_publishes(registered, tiny_features, tiny_checkpoint, root,
                                                               store, tmp_path):
+    from fcbench.components.codec_identity import resolve_identity
     from fcbench.components.stages.hyperprior_infer import infer
     from fcbench.components.stages.prepare_coding import resolve_conditions
-    from fcbench.components.codec_identity import resolve_identity
 
     model_uri, tracking = registered
     assert model_uri.startswith("models:/")
@@ -103,8 +103,8 @@ def test_infer_loads_a_registered_model_by_uri_and_publishes(registered, tiny_fe
 
 @pytest.mark.slow  # trains and registers a model
 def test_registered_model_without_tracking_is_a_clear_error(registered, tiny_features, monkeypatch, tmp_path):
-    from fcbench.components.stages.hyperprior_infer import infer
     from fcbench.components.stages.context import StageError
+    from fcbench.components.stages.hyperprior_infer import infer
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     with pytest.raises(StageError, match="no tracking server is configured"):
@@ -134,8 +134,8 @@ def test_training_publishes_the_model_and_its_curves(tiny_features, root, store,
 
 
 def test_report_is_published_under_the_run(root, store, tmp_path):
-    from fcbench.components.stages.report import make_report
     from fcbench.components.reporting import RDPoint
+    from fcbench.components.stages.report import make_report
 
     files = []
     for i, (codec, rate, acc) in enumerate([("x265", 2.0, 0.7), ("x265", 4.0, 0.8), ("uncompressed", 32.0, 0.9)]):

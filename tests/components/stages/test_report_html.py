@@ -1,8 +1,8 @@
 """KFP metric names of RD points and BD-rates, and the HTML page of a report."""
 import numpy as np
 
-from fcbench.components.report_html import bd_metric_names, point_metric_names, render_html
 from fcbench.components.rd_points import RDPoint
+from fcbench.components.report_html import bd_metric_names, point_metric_names, render_html
 from fcbench.components.reporting import build_report
 
 

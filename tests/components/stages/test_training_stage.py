@@ -3,7 +3,6 @@ settings (and where each came from) as MLflow params."""
 import json
 
 import numpy as np
-
 import pytest
 
 from fcbench.codecs.featureset import FeatureSet

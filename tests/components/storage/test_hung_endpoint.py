@@ -7,7 +7,6 @@ import pytest
 
 from fcbench.components.storage import StorageConfig, StorageError
 from fcbench.pipelines.cli import main
-
 from tests.faults import BlackHole
 
 FAST = {"FCBENCH_S3_CONNECT_TIMEOUT": "2", "FCBENCH_S3_READ_TIMEOUT": "0.5", "FCBENCH_S3_RETRIES": "1"}

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from fcbench.codecs.featureset import FeatureSet
-from fcbench.components.storage.keys import StorageKeyError, artifact_key, check_key, rate_tag
 from fcbench.components.storage import (
     INDEX,
     LocalStorage,
@@ -18,6 +17,7 @@ from fcbench.components.storage import (
     stage,
     verify_featureset,
 )
+from fcbench.components.storage.keys import StorageKeyError, artifact_key, check_key, rate_tag
 
 
 def test_open_local_paths(tmp_path):

@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 from fcbench.codecs.featureset import FeatureSet
-from fcbench.components.storage.keys import artifact_key
 from fcbench.components.storage import (
     INDEX,
     LocalStorage,
@@ -15,6 +14,7 @@ from fcbench.components.storage import (
     stage,
     verify_featureset,
 )
+from fcbench.components.storage.keys import artifact_key
 
 PREFIX = artifact_key("dinov2", "cls", "features")
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 
 from fcbench.pipelines.cli import main
-
 from tests.faults import YesServer
 
 

@@ -2,8 +2,8 @@
 back with the point, so a report rebuilt from MLflow still lists the chain."""
 from mlflow import MlflowClient
 
-from fcbench.components.reporting import RDPoint, render_markdown
 from fcbench.components.rd_join import chain_params
+from fcbench.components.reporting import RDPoint, render_markdown
 from fcbench.components.tracking import Tracker, experiment_name
 
 

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 
 from fcbench.components.bdrate import monotone_curve
-from fcbench.components.reporting import (RDPoint, build_report, compute_bd, load_points, save_points_csv,
-                                          save_points_json)
+from fcbench.components.reporting import RDPoint, build_report, compute_bd, load_points, save_points_csv, save_points_json
 
 RATES = np.array([0.05, 0.1, 0.2, 0.4, 0.8])
 

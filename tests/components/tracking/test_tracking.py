@@ -10,9 +10,16 @@ import pytest
 from mlflow import MlflowClient
 
 from fcbench.components.reporting import build_report
-from fcbench.components.tracking import (KIND_TAG, Tracker, TrackingUnavailableError, experiment_name,
-                                         load_registered_checkpoint, points_from_mlflow, registered_model_name,
-                                         upload_offline)
+from fcbench.components.tracking import (
+    KIND_TAG,
+    Tracker,
+    TrackingUnavailableError,
+    experiment_name,
+    load_registered_checkpoint,
+    points_from_mlflow,
+    registered_model_name,
+    upload_offline,
+)
 
 RATES = np.array([0.05, 0.1, 0.2, 0.4])
 Q = 70 + 4 * np.log2(RATES / 0.05)

@@ -6,8 +6,7 @@ import scipy.linalg
 import torch
 
 from fcbench.codecs import settings
-from fcbench.machines.generative_metrics import (FID, TINY_SUFFIX, ClipScore, TinyImageFeatures, fid_preprocess, load_clip,
-                                                 load_inception)
+from fcbench.machines.generative_metrics import FID, TINY_SUFFIX, ClipScore, TinyImageFeatures, fid_preprocess, load_clip, load_inception
 
 
 def _images(seed, n, size=16):
@@ -84,7 +83,8 @@ def test_torch_fidelity_inception_loads_from_a_local_file(tmp_path, monkeypatch)
     assert out.shape == (2, 2048) and torch.isfinite(out).all()
 
 
-@pytest.mark.skipif(not settings.INCEPTION_WEIGHTS.get(), reason="set FCBENCH_INCEPTION_WEIGHTS to a local pt_inception-2015-12-05 file to check the 2048-d extractor")
+@pytest.mark.skipif(not settings.INCEPTION_WEIGHTS.get(),
+                    reason="set FCBENCH_INCEPTION_WEIGHTS to a local pt_inception-2015-12-05 file to check the 2048-d extractor")
 def test_real_inception_gives_2048_features():
     net = load_inception(settings.INCEPTION_WEIGHTS.get())
     with torch.no_grad():

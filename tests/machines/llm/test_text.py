@@ -36,7 +36,8 @@ def test_prompt_reproduces_the_reference_format():
     assert q.answer == "D"
 
 
-@pytest.mark.skipif(not settings.LLAMA3_TOKENIZER.get(), reason="set FCBENCH_LLAMA3_TOKENIZER to a local Llama-3 tokenizer folder to check the exact token counts")
+@pytest.mark.skipif(not settings.LLAMA3_TOKENIZER.get(),
+                    reason="set FCBENCH_LLAMA3_TOKENIZER to a local Llama-3 tokenizer folder to check the exact token counts")
 def test_prompt_token_counts_match_the_reference_with_the_real_tokenizer():
     from transformers import AutoTokenizer
 
@@ -59,7 +60,7 @@ def test_sample_list_selects_and_orders_and_names_missing_ids(tmp_path):
 
 
 def _arc(qid, labels=("A", "B", "C", "D"), key="B"):
-    return {"id": qid, "question": {"stem": "Why?", "choices": [{"text": f"t{l}", "label": l} for l in labels]}, "answerKey": key}
+    return {"id": qid, "question": {"stem": "Why?", "choices": [{"text": f"t{label}", "label": label} for label in labels]}, "answerKey": key}
 
 
 def test_arc_records_are_validated_with_file_and_line(tmp_path):
