@@ -147,9 +147,10 @@ def healthz_version(info: Any) -> Optional[dict]:
     return None
 
 
-def require_backend(host: str, credentials: Credentials) -> str:
-    """Refuse a backend too old for the IR; returns the verdict sentence."""
-    ok, verdict = version_verdict(str(backend_info(host, credentials).get("tag_name", "")))
+def require_backend(host: str, credentials: Credentials) -> tuple[str, dict]:
+    """Refuse a backend too old for the IR; returns the verdict sentence and the backend's answer."""
+    info = backend_info(host, credentials)
+    ok, verdict = version_verdict(str(info.get("tag_name", "")))
     if not ok:
         raise RuntimeError(verdict)
-    return verdict
+    return verdict, info

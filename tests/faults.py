@@ -105,9 +105,12 @@ class _HealthOnly(BaseHTTPRequestHandler):
 class DyingServer:
     """An HTTP server that passes a /health probe and drops every other request unanswered."""
 
+    handler: type[BaseHTTPRequestHandler] = _HealthOnly
+
     def __init__(self) -> None:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _HealthOnly)
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self.handler)
         self._server.dropped = 0  # type: ignore[attr-defined]
+        self._server.answered = 0  # type: ignore[attr-defined]
         self._thread: Optional[threading.Thread] = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
 
@@ -152,12 +155,7 @@ class _YesToEverything(BaseHTTPRequestHandler):
 class YesServer(DyingServer):
     """An S3 endpoint that says yes to everything: 200 OK, empty, to every request."""
 
-    def __init__(self) -> None:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _YesToEverything)
-        self._server.answered = 0  # type: ignore[attr-defined]
-        self._server.dropped = 0  # type: ignore[attr-defined]
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+    handler = _YesToEverything
 
     @property
     def endpoint(self) -> str:

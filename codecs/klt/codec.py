@@ -171,7 +171,7 @@ class _GroupCoder:
         self.predicted = self.rho != 0
         self.step, self.lag = step, lag
         self.model = AdaptiveModel(group.scale, step, prior_deadzone, prior_tokens)
-        self.recon: list[np.ndarray] = []  # reconstructed rows of the predicted components (encoder)
+        self.previous: Optional[np.ndarray] = None  # the last reconstructed row of the predicted components (encoder)
 
     def quantize(self, y: np.ndarray, start: int, deadzone: float, rdoq: float, p0: np.ndarray,
                  t: np.ndarray) -> np.ndarray:
@@ -183,11 +183,11 @@ class _GroupCoder:
             return q
         rho, cols = self.rho[self.predicted], self.predicted
         for row in range(0, y.shape[0], self.lag):  # a row of `lag` tokens depends on the row before it
-            previous = self.recon[-1] if self.recon else np.zeros((self.lag, int(cols.sum())))
+            previous = self.previous if self.previous is not None else np.zeros((self.lag, int(cols.sum())))
             prediction = rho * previous[: min(self.lag, y.shape[0] - row)]
             part = quantize_block(y[row:row + self.lag, cols] - prediction, self.step, deadzone, rdoq, p0[cols], t[cols])
             q[row:row + self.lag, cols] = part
-            self.recon.append(prediction + part * self.step)
+            self.previous = prediction + part * self.step
         return q
 
     def reconstruct(self, q: np.ndarray) -> np.ndarray:

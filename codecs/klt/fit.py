@@ -17,7 +17,7 @@ from typing import Any, Optional, Sequence, Union
 import numpy as np
 
 from fcbench.codecs.featureset import FeatureSet
-from fcbench.codecs.klt.table import CHANNEL_AXIS, Group, KLTTable, TableError, load_table
+from fcbench.codecs.klt.table import CHANNEL_AXIS, Group, KLTTable, TableError, load_table, token_matrices
 
 MODEL = {"family": "adaptive zero-inflated geometric", "prior_tokens": 16, "block_tokens": 16,
          "prior_deadzone": 0.35}
@@ -113,10 +113,7 @@ def _matrices(fs: FeatureSet, sample: str, axis: int) -> list[np.ndarray]:
         raise ValueError(f"sample {sample} of {fs.root}: shape {x.shape} is not (N, C, H, W)")
     if not np.all(np.isfinite(x)):
         raise ValueError(f"sample {sample} of {fs.root} holds NaN or Inf")
-    n, c, h, w = x.shape
-    if axis == 3:
-        return [x[:, g].reshape(n * h, w) for g in range(c)]
-    return [x.transpose(0, 2, 3, 1).reshape(n * h * w, c)]
+    return token_matrices(x, axis)
 
 
 class _Moments:

@@ -118,10 +118,7 @@ class KLTTable:
     def token_matrices(self, x: np.ndarray) -> list[np.ndarray]:
         """One (tokens, channels) matrix per group of the tensor `x`."""
         self.check_shape(x.shape)
-        n, c, h, w = x.shape
-        if self.channel_axis == 3:
-            return [x[:, g].reshape(n * h, w) for g in range(c)]
-        return [x.transpose(0, 2, 3, 1).reshape(n * h * w, c)]
+        return token_matrices(x, self.channel_axis)
 
     def tensor(self, matrices: Sequence[np.ndarray], shape: Sequence[int]) -> np.ndarray:
         """The inverse of token_matrices."""
@@ -146,6 +143,15 @@ class KLTTable:
         from fcbench.codecs import atomic
 
         return atomic.write_bytes(Path(path), self.to_bytes())
+
+
+def token_matrices(x: np.ndarray, channel_axis: int) -> list[np.ndarray]:
+    """The (tokens, channels) matrices of an (N, C, H, W) tensor: one per C index with the channels
+    last (channel_axis 3), one of the C channels of every position (channel_axis 1)."""
+    n, c, h, w = x.shape
+    if channel_axis == 3:
+        return [x[:, g].reshape(n * h, w) for g in range(c)]
+    return [x.transpose(0, 2, 3, 1).reshape(n * h * w, c)]
 
 
 def load_table(path: Union[str, Path]) -> tuple[KLTTable, str]:

@@ -44,14 +44,13 @@ def connect(args: argparse.Namespace) -> Any:
     user's namespace (`args.namespace` is set to it)."""
     import kfp
 
-    from fcbench.pipelines.kfp_backend import backend_info
-
     creds = credentials(args)
     check_host(args.host)
     multi_user = None
     if not args.skip_version_check:
-        print(require_backend(args.host, creds))
-        multi_user = bool(backend_info(args.host, creds).get("multi_user"))
+        verdict, info = require_backend(args.host, creds)
+        print(verdict)
+        multi_user = bool(info.get("multi_user"))
     client = kfp.Client(host=args.host, namespace=args.namespace, **creds.client_kwargs())
     args.namespace = args.namespace or client.get_user_namespace() or None
     if not args.namespace and multi_user:
@@ -69,9 +68,7 @@ def uncached(ir_path: Path) -> None:
 
     def walk(node: Any) -> None:
         if isinstance(node, dict):
-            if "cachingOptions" in node:
-                node["cachingOptions"] = {"enableCache": False}
-            elif "taskInfo" in node and "componentRef" in node:
+            if "cachingOptions" in node or ("taskInfo" in node and "componentRef" in node):  # a task
                 node["cachingOptions"] = {"enableCache": False}
             for value in node.values():
                 walk(value)
