@@ -11,8 +11,14 @@ benchmarks/fault_harness.py):
   upload-kill9   the same with one 96 MiB file: kills land inside its 6-part multipart upload
   s3-blackhole   (must fail) `fcbench data ls` against an endpoint that accepts connections and
                  never answers, with the default settings and with small ones
+  s3-trickle     (must fail) `fcbench data ls/push/pull` against an endpoint that answers at once,
+                 then sends one byte every 2 s, with the default settings and with small ones
+  s3-yes         (must fail) `fcbench data push` to an endpoint that answers 200 to everything
   tool-hang      (must fail) `fcbench encode --codec vtm` with an encoder that never exits and has
                  a child of its own, under FCBENCH_TOOL_TIMEOUT_BASE=3, with -j 1 and -j 2
+  tool-kill9     kill -9 of that command's main process while its encoders run: none may remain
+  sweep-memory   the peak memory of a `-j 2` sweep's main process on sets of 4, 16 and 48 samples
+                 of 16 MB: it must not grow with the set
 
 After each signal: no process of the command's session may remain (forkserver, resource tracker,
 workers), and a rerun must finish with a table equal, row for row, to an undisturbed run's,
@@ -26,11 +32,13 @@ their one-line error and what was left running.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -42,6 +50,7 @@ from fault_harness import ErrorOutcome, Outcome, error_table, signal_at_random, 
 
 CASES: dict[str, Callable[[Path, random.Random], Outcome]] = {}
 ERROR_CASES: dict[str, Callable[[Path], list[ErrorOutcome]]] = {}
+MEASURES: dict[str, Callable[[Path], tuple[str, bool]]] = {}  # name -> (its table, whether it failed)
 QPS = ("22", "27", "32", "37", "42")
 MiB = 1 << 20
 
@@ -56,6 +65,13 @@ def case(name: str):
 def error_case(name: str):
     def register(fn):
         ERROR_CASES[name] = fn
+        return fn
+    return register
+
+
+def measure_case(name: str):
+    def register(fn):
+        MEASURES[name] = fn
         return fn
     return register
 
@@ -267,6 +283,22 @@ def upload_kill9(work: Path, rng: random.Random) -> Outcome:
 
 
 # ---- commands that must fail, soon and clearly ---------------------------------------------------
+def _endpoint_env(endpoint: str, extra: dict[str, str]) -> dict[str, str]:
+    """This process's environment with only the given S3 endpoint (and `extra`) configured."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FCBENCH_S3_")}
+    env.update({"FCBENCH_S3_ENDPOINT": endpoint, "FCBENCH_S3_ACCESS_KEY": "k", "FCBENCH_S3_SECRET_KEY": "s", **extra})
+    return env
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "fcbench.pipelines.cli", *args]
+
+
+def _one_line_naming(o: ErrorOutcome, endpoint: str, words: str) -> None:
+    if o.exit_code != 1 or len(o.stderr) != 1 or endpoint not in o.stderr[0] or words not in o.stderr[0]:
+        o.losses.append(f"no one-line error naming the endpoint and saying {words!r}")
+
+
 @error_case("s3-blackhole")
 def s3_blackhole(work: Path) -> list[ErrorOutcome]:
     from tests.faults import BlackHole
@@ -275,55 +307,171 @@ def s3_blackhole(work: Path) -> list[ErrorOutcome]:
     with BlackHole() as hole:
         for label, extra in (("default settings", {}),
                              ("read 2 s, 1 retry", {"FCBENCH_S3_READ_TIMEOUT": "2", "FCBENCH_S3_RETRIES": "1"})):
-            env = {k: v for k, v in os.environ.items() if not k.startswith("FCBENCH_S3_")}
-            env.update({"FCBENCH_S3_ENDPOINT": hole.endpoint, "FCBENCH_S3_ACCESS_KEY": "k", "FCBENCH_S3_SECRET_KEY": "s",
-                        **extra})
             before = hole.connections
-            o = time_to_error(f"{label}", [sys.executable, "-m", "fcbench.pipelines.cli", "data", "ls", "s3://bucket/prefix"], env)
+            o = time_to_error(label, _cli("data", "ls", "s3://bucket/prefix"), _endpoint_env(hole.endpoint, extra))
             o.label += f" ({hole.connections - before} connections)"
-            if o.exit_code != 1 or len(o.stderr) != 1 or hole.endpoint not in o.stderr[0]:
-                o.losses.append("no one-line error naming the endpoint")
+            _one_line_naming(o, hole.endpoint, "cannot reach")
             outcomes.append(o)
     return outcomes
 
 
-@error_case("tool-hang")
-def tool_hang(work: Path) -> list[ErrorOutcome]:
-    from fcbench.codecs import FeatureSet
-    from tests.faults import is_running
+@error_case("s3-trickle")
+def s3_trickle(work: Path) -> list[ErrorOutcome]:
+    """An endpoint that answers 200 at once and then sends one byte every 2 s: ls, push and pull."""
+    from tests.faults import TrickleServer
 
-    root = work / "tool-hang"
+    source = work / "trickle-set"
+    source.mkdir(parents=True, exist_ok=True)
+    (source / "a.bin").write_bytes(os.urandom(1 << 20))
+    commands = {"ls": ("data", "ls", "s3://bucket/p"), "push": ("data", "push", str(source), "s3://bucket/p"),
+                "pull": ("data", "pull", "s3://bucket/p", str(work / "trickle-pulled"))}
+    outcomes = []
+    with TrickleServer(interval=2.0) as server:
+        for label, extra in (("default settings", {}),
+                             ("read 2 s, 1 retry", {"FCBENCH_S3_READ_TIMEOUT": "2", "FCBENCH_S3_TRANSFER_TIMEOUT": "2",
+                                                     "FCBENCH_S3_RETRIES": "1"})):
+            for name, args in commands.items():
+                o = time_to_error(f"{name}, {label}", _cli(*args), _endpoint_env(server.endpoint, extra))
+                _one_line_naming(o, server.endpoint, "did not finish answering in time")
+                outcomes.append(o)
+    return outcomes
+
+
+@error_case("s3-yes")
+def s3_yes(work: Path) -> list[ErrorOutcome]:
+    """A push to an endpoint that answers 200, empty, to every request (and stores nothing)."""
+    from tests.faults import YesServer
+
+    source = work / "yes-set"
+    source.mkdir(parents=True, exist_ok=True)
+    for i in range(3):
+        (source / f"s{i}.bin").write_bytes(os.urandom(1 << 16))
+    with YesServer() as server:
+        o = time_to_error("push 3 files", _cli("data", "push", str(source), "s3://bucket/p"),
+                          _endpoint_env(server.endpoint, {"FCBENCH_S3_RETRIES": "0"}))
+        if o.exit_code != 1 or len(o.stderr) != 1 or any("transferred" in line for line in o.stderr):
+            o.losses.append("no one-line error (or a claim of success)")
+    return [o]
+
+
+def _hanging_vtm(root: Path) -> tuple[Path, Callable[[str], list[str]]]:
+    """A fake VTM encoder that never exits and has a child (it appends both pids to
+    root/children.pid), a feature set, and the `fcbench encode` command for a given -j."""
+    from fcbench.codecs import FeatureSet
+
     pidfile = root / "children.pid"
     encoder = root / "EncoderAppStatic"
     root.mkdir(parents=True, exist_ok=True)
     encoder.write_text('#!/bin/sh\ncase "$1" in --help) echo "VVCSoftware: VTM Encoder Version 23.13"; exit 0;; esac\n'
-                       f"sleep 600 & echo $! >> {pidfile}; wait\n")
+                       f"echo $$ >> {pidfile}; sleep 600 & echo $! >> {pidfile}; wait\n")
     encoder.chmod(0o755)
     (root / "encoder_intra_vtm.cfg").write_text("")
-    with FeatureSet.create(root / "set", "llama3", "csr", "layer 32") as fs:
-        for i in range(2):
-            fs.write(f"q{i}", np.random.default_rng(i).standard_normal((1, 1, 16, 64)).astype(np.float32))
+    if not (root / "set" / "manifest.json").is_file():
+        with FeatureSet.create(root / "set", "llama3", "csr", "layer 32") as fs:
+            for i in range(2):
+                fs.write(f"q{i}", np.random.default_rng(i).standard_normal((1, 1, 16, 64)).astype(np.float32))
+
+    def command(jobs: str) -> list[str]:
+        return _cli("encode", "--features", str(root / "set"), "--codec", "vtm", "--qp", "32", "--low", "-5", "--high", "5",
+                    "--layout", "llama3", "--option", f"encoder={encoder}", "--option", f"cfg={root / 'encoder_intra_vtm.cfg'}",
+                    "--option", "decoder=pyav", "--out", str(root / f"out{jobs}"), "-j", jobs, "--no-progress")
+    return pidfile, command
+
+
+def _tool_pids(pidfile: Path) -> list[int]:
+    return [int(p) for p in pidfile.read_text().split()] if pidfile.is_file() else []
+
+
+@error_case("tool-hang")
+def tool_hang(work: Path) -> list[ErrorOutcome]:
+    from tests.faults import is_running
+
+    pidfile, command = _hanging_vtm(work / "tool-hang")
     outcomes = []
     for jobs in ("1", "2"):
         pidfile.unlink(missing_ok=True)
-        cmd = [sys.executable, "-m", "fcbench.pipelines.cli", "encode", "--features", str(root / "set"), "--codec", "vtm",
-               "--qp", "32", "--low", "-5", "--high", "5", "--layout", "llama3", "--option", f"encoder={encoder}",
-               "--option", f"cfg={root / 'encoder_intra_vtm.cfg'}", "--option", "decoder=pyav",
-               "--out", str(root / f"out{jobs}"), "-j", jobs, "--no-progress"]
-        o = time_to_error(f"-j {jobs}", cmd, {**os.environ, "FCBENCH_TOOL_TIMEOUT_BASE": "3",
-                                              "FCBENCH_TOOL_TIMEOUT_PER_MPIXEL": "1"})
-        children = [int(p) for p in pidfile.read_text().split()] if pidfile.is_file() else []
-        o.leftovers += [(pid, 0, "the tool's child") for pid in children if is_running(pid)]
-        o.label += f" ({len(children)} tool runs)"
+        o = time_to_error(f"-j {jobs}", command(jobs), {**os.environ, "FCBENCH_TOOL_TIMEOUT_BASE": "3",
+                                                         "FCBENCH_TOOL_TIMEOUT_PER_MPIXEL": "1"})
+        pids = _tool_pids(pidfile)
+        o.leftovers += [(pid, 0, "the tool or its child") for pid in pids if is_running(pid)]
+        o.label += f" ({len(pids) // 2} tool runs)"
         if o.exit_code != 1 or not any("did not finish within 3 s" in line for line in o.stderr):
             o.losses.append("no error naming the time limit")
         outcomes.append(o)
     return outcomes
 
 
+@error_case("tool-kill9")
+def tool_kill9(work: Path) -> list[ErrorOutcome]:
+    """kill -9 of `fcbench encode --codec vtm` while its encoders run: the encoders and their
+    children must go too. Seconds are from the kill to the last of them gone."""
+    from tests.faults import is_running
+
+    pidfile, command = _hanging_vtm(work / "tool-kill9")
+    outcomes = []
+    for jobs in ("1", "2"):
+        pidfile.unlink(missing_ok=True)
+        proc = subprocess.Popen(command(jobs), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + 60
+        while len(_tool_pids(pidfile)) < 2 * int(jobs) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        pids = _tool_pids(pidfile)
+        os.kill(proc.pid, signal.SIGKILL)  # the main process only, as a user or the OOM killer would
+        proc.wait()
+        t0 = time.monotonic()
+        while any(is_running(p) for p in pids) and time.monotonic() - t0 < 10:
+            time.sleep(0.05)
+        o = ErrorOutcome(f"-j {jobs} ({len(pids) // 2} encoders running)", time.monotonic() - t0, proc.returncode,
+                         ["killed with -9 while its encoders ran"], [(p, 0, "tool or its child") for p in pids if is_running(p)])
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        if not pids:
+            o.losses.append("no encoder started within 60 s")
+        outcomes.append(o)
+    return outcomes
+
+
+def _peak_rss_mb(cmd: list[str]) -> tuple[float, int]:
+    """(the peak resident memory of `cmd`'s own process in MB, its exit status): its VmHWM,
+    read until it exits (the high-water mark only grows, so the last reading is the peak)."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    peak_kb = 0
+    while proc.poll() is None:
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            status = Path(f"/proc/{proc.pid}/status").read_text()
+            peak_kb = int(status.split("VmHWM:")[1].split()[0])
+        time.sleep(0.05)
+    return peak_kb / 1024, proc.returncode
+
+
+@measure_case("sweep-memory")
+def sweep_memory(work: Path) -> tuple[str, bool]:
+    """The main process of `fcbench encode --codec bypass -j 2` on sets of 16 MB samples: its
+    peak memory must not grow with the set (the goal: flat)."""
+    from fcbench.codecs import FeatureSet
+
+    rng = np.random.default_rng(0)
+    lines, peaks = [], []
+    for count in (4, 16, 48):
+        root = work / f"memory-{count}"
+        with FeatureSet.create(root / "set", "llama3", "csr", "synthetic") as fs:
+            for i in range(count):
+                fs.write(f"s{i}", rng.standard_normal((1, 1, 1024, 4096)).astype(np.float32))
+        peak, code = _peak_rss_mb(_cli("encode", "--features", str(root / "set"), "--codec", "bypass", "--rate-points", "0",
+                                       "--low", "-5", "--high", "5", "--layout", "generic", "--out", str(root / "out"),
+                                       "-j", "2", "--no-progress"))
+        peaks.append(peak)
+        lines.append(f"    {count:3d} samples ({count * 16:4d} MB): main process peak {peak:6.0f} MB, exit {code}")
+        shutil.rmtree(root, ignore_errors=True)
+    grew = peaks[-1] > peaks[0] + 64  # more than a few samples' worth: it grows with the set
+    verdict = "GROWS with the set" if grew else "flat"
+    return f"sweep-memory     {verdict}\n" + "\n".join(lines), grew
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--case", action="append", choices=sorted([*CASES, *ERROR_CASES]), help="default: every case")
+    ap.add_argument("--case", action="append", choices=sorted([*CASES, *ERROR_CASES, *MEASURES]), help="default: every case")
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--work", type=Path, help="working folder (default: a temp folder, removed)")
@@ -333,7 +481,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"fault injection, {args.runs} runs per case; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     failed = False
     try:
-        for name in args.case or [*sorted(CASES), *sorted(ERROR_CASES)]:
+        for name in args.case or [*sorted(CASES), *sorted(ERROR_CASES), *sorted(MEASURES)]:
+            if name in MEASURES:
+                table, bad = MEASURES[name](work)
+                print(table, flush=True)
+                failed |= bad
+                continue
             if name in ERROR_CASES:
                 errors = ERROR_CASES[name](work)
                 print(error_table(name, errors), flush=True)

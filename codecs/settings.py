@@ -157,6 +157,10 @@ S3_READ_TIMEOUT = _define("FCBENCH_S3_READ_TIMEOUT", "seconds", "storage",
 S3_TRANSFER_TIMEOUT = _define("FCBENCH_S3_TRANSFER_TIMEOUT", "seconds", "storage",
                               "seconds to wait for the answer to an upload or download request (a server "
                               "assembles a large multipart object before it answers)", 120.0, "120")
+S3_MIN_RATE = _define("FCBENCH_S3_MIN_RATE", "int", "storage",
+                      "KiB per second a request's body must at least move at: every S3 request ends within its "
+                      "timeout plus its body's size at this rate, or it is cut (an endpoint that trickles its "
+                      "answer byte by byte fails instead of hanging)", 256, "256")
 S3_RETRIES = _define("FCBENCH_S3_RETRIES", "count", "storage",
                      "retries of a failed S3 request (connection refused or reset, timeout, HTTP 5xx)", 2, "2")
 SSL_CERT_FILE = _define("SSL_CERT_FILE", "path", "storage", "CA bundle for https S3 endpoints (the standard variable)",

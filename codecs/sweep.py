@@ -321,11 +321,16 @@ def _run_parallel(pending: list[Job], workers: int, threads: int, finish: Callab
     try:
         futures = {pool.submit(run_job_safe, job): job for job in pending}
         for future in as_completed(futures):
-            job = futures[future]
+            # Dropped from the dict at once: a finished future holds its reconstruction, and
+            # keeping them all would grow this process with the set (as_completed lets go too).
+            job = futures.pop(future)
             try:
-                finish(job, *future.result())
+                outcome = future.result()
             except BrokenProcessPool as exc:
-                finish(job, None, None, f"worker process died ({exc}); out of memory or killed?")
+                outcome = (None, None, f"worker process died ({exc}); out of memory or killed?")
+            del future
+            finish(job, *outcome)
+            del outcome
     except BaseException:  # stopped (SIGTERM, Ctrl-C) or failed: running jobs end now, not when done
         _stop_workers(list((getattr(pool, "_processes", None) or {}).values()))
         raise

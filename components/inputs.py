@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from fcbench.codecs import settings
 from fcbench.codecs.types import PathLike
@@ -50,10 +50,18 @@ def _registered_model(uri: str, cache_dir: Optional[PathLike], tracking: str) ->
 
 
 def staged_codec_options(codec: str, options: dict) -> dict:
-    """`options` with every file option of `codec` (Codec.file_options: klt's table, ...) given as
-    a URI staged to a local file: codecs read local files only. Other options are unchanged."""
+    """`options` with every file option of `codec` (Codec.file_options: klt's table, the
+    hyperprior's checkpoint or checkpoints) given as a URI (`s3://`, `models:/`, `file://`)
+    staged to a local file: codecs read local files only. Other options are unchanged."""
     from fcbench.codecs.registry import codec_class
 
     names = codec_class(codec).file_options
-    return {k: (str(local_path(v)) if k in names and isinstance(v, str) and "://" in v else v)
-            for k, v in options.items()}
+    return {k: (_staged(v) if k in names else v) for k, v in options.items()}
+
+
+def _staged(value: Any) -> Any:
+    if isinstance(value, str) and ("://" in value or value.startswith("models:/")):
+        return str(local_path(value))
+    if isinstance(value, dict):  # {rate point: file}
+        return {k: _staged(v) for k, v in value.items()}
+    return value

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import importlib
+import re
 import signal
 import sys
 import threading
@@ -27,9 +28,19 @@ COMMAND_MODULES = (
 )
 
 
+_NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-(inf|infinity|nan)$", re.IGNORECASE)
+
+
 class Parser(argparse.ArgumentParser):
     """argparse with one-line errors: the error and where to find the usage (sub-commands are
     made with the same class), exit status 2."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # argparse takes `-inf` and `-1e-3` for options (its negative numbers are digits and a
+        # dot): `--low -inf` would fail with "expected at least one argument" instead of a
+        # message about the value.
+        self._negative_number_matcher = _NEGATIVE_NUMBER
 
     def error(self, message: str):  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message}{self._did_you_mean()} (see `{self.prog} --help`)\n")

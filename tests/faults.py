@@ -164,3 +164,46 @@ class YesServer(DyingServer):
     @property
     def answered(self) -> int:
         return self._server.answered  # type: ignore[attr-defined]
+
+
+class _Trickle(BaseHTTPRequestHandler):
+    """Answers 200 at once, then sends its body one byte per `interval` seconds, forever."""
+
+    def _trickle(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        self.send_response(200)
+        self.send_header("Content-Length", str(1 << 20))
+        self.end_headers()
+        self.server.answered += 1  # type: ignore[attr-defined]
+        if self.command == "HEAD":
+            return
+        stopped: threading.Event = self.server.stopped  # type: ignore[attr-defined]
+        try:
+            while not stopped.wait(self.server.interval):  # type: ignore[attr-defined]
+                self.wfile.write(b"<")
+                self.wfile.flush()
+        except OSError:  # the client cut the connection
+            pass
+        self.close_connection = True
+
+    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _trickle
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+class TrickleServer(YesServer):
+    """An S3 endpoint that answers 200 and then trickles its body, one byte per `interval` s."""
+
+    handler = _Trickle
+
+    def __init__(self, interval: float = 0.2) -> None:
+        super().__init__()
+        self._server.interval = interval  # type: ignore[attr-defined]
+        self._server.stopped = threading.Event()  # type: ignore[attr-defined]
+
+    def close(self) -> None:
+        self._server.stopped.set()  # type: ignore[attr-defined]
+        super().close()

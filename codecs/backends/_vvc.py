@@ -27,14 +27,12 @@ from fcbench.codecs.protocol import Codec, RatePoint, file_sha256
 @functools.lru_cache(maxsize=16)
 def _banner_version(binary: str, sha256: str, flag: str) -> Optional[str]:
     """Version from a tool's banner (run once per binary content; the exit code of a help
-    run is not meaningful, the banner is)."""
-    import subprocess
-
-    try:
-        out = subprocess.run([binary, flag], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return vtm_log.parse_version(out.stdout.decode("utf-8", errors="replace"))
+    run is not meaningful, the banner is). A tool that does not answer within
+    FCBENCH_TOOL_TIMEOUT_BASE is stopped, with its children, and named in a ToolError."""
+    with tempfile.TemporaryDirectory(prefix="fcbench-probe-") as cwd:
+        run = run_tool([binary, flag], cwd, f"{Path(binary).name} {flag} (its version)", timeout=tool_timeout(0, 0),
+                       check=False)
+    return vtm_log.parse_version(run.log)
 
 
 class ExternalVVCCodec(Codec):

@@ -21,23 +21,38 @@ def _check_zero(codec: str, rate_point: RatePoint) -> None:
         raise ValueError(f"{codec} has one rate point, 0 (uncoded samples), got {rate_point!r}")
 
 
+# Samples packed or unpacked per step: the bit arrays of a step take ~20 bytes a sample, so a
+# 256 MiB feature costs a few tens of MB, not gigabytes. A multiple of 8: steps end on a byte.
+_STEP = 1 << 20
+
+
 def pack_bits(frame: np.ndarray, bit_depth: int) -> bytes:
     """Samples -> MSB-first bit string of `bit_depth` bits per sample."""
     flat = np.asarray(frame, dtype=np.uint16).reshape(-1)
     if flat.size and int(flat.max()) >= 1 << bit_depth:
         raise ValueError(f"sample {int(flat.max())} does not fit in {bit_depth} bits")
     shifts = np.arange(bit_depth - 1, -1, -1, dtype=np.uint16)
-    bits = ((flat[:, None] >> shifts) & 1).astype(np.uint8)
-    return np.packbits(bits.reshape(-1)).tobytes()
+    parts = []
+    for start in range(0, flat.size, _STEP):
+        bits = ((flat[start:start + _STEP, None] >> shifts) & 1).astype(np.uint8)
+        parts.append(np.packbits(bits.reshape(-1)).tobytes())
+    return b"".join(parts)
 
 
 def unpack_bits(data: bytes, count: int, bit_depth: int) -> np.ndarray:
     need = -(-count * bit_depth // 8)
     if len(data) != need:
         raise ContainerError(f"bypass payload has {len(data)} bytes, {count} {bit_depth}-bit samples need {need}")
-    bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8))[: count * bit_depth].reshape(count, bit_depth)
+    packed = np.frombuffer(data, dtype=np.uint8)
     weights = (1 << np.arange(bit_depth - 1, -1, -1)).astype(np.uint32)
-    return (bits.astype(np.uint32) @ weights).astype(np.uint16)
+    out = np.empty(count, dtype=np.uint16)
+    step_bytes = _STEP * bit_depth // 8
+    for start in range(0, count, _STEP):
+        n = min(_STEP, count - start)
+        chunk = packed[start // _STEP * step_bytes:][: -(-n * bit_depth // 8)]
+        bits = np.unpackbits(chunk)[: n * bit_depth].reshape(n, bit_depth)
+        out[start:start + n] = bits.astype(np.uint32) @ weights
+    return out
 
 
 @register("bypass")

@@ -36,8 +36,8 @@ def local_path(path: Union[str, Path]) -> Path:
     text = str(path)
     if text.startswith(REMOTE_PREFIXES) or "://" in text:
         raise CheckpointError(
-            f"checkpoint {text!r} is a remote URI; fcbench.codecs reads local files only - stage it "
-            "first (fcbench.components resolves s3:// and models:/ URIs to a local path)"
+            f"checkpoint {text!r} is a remote URI and the hyperprior codec reads local files: the fcbench "
+            "commands and pipeline stages fetch such URIs first (from Python: fcbench.components.inputs.local_path)"
         )
     p = Path(text)
     if not p.is_file():

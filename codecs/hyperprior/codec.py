@@ -84,6 +84,7 @@ class HyperpriorCodec(Codec):
 
     frame_kind = "unit"
     rate_unit = "lambda"  # one trained model per rate-distortion trade-off
+    file_options = ("checkpoint", "checkpoints")  # s3:// and models:/ URIs are staged by the callers
 
     def __init__(self, checkpoint: Union[str, Path, None] = None,
                  checkpoints: Optional[dict[float, Union[str, Path]]] = None, device: str = "cpu"):

@@ -27,6 +27,7 @@ class StorageConfig:
     read_timeout: float = settings.S3_READ_TIMEOUT.default
     transfer_timeout: float = settings.S3_TRANSFER_TIMEOUT.default
     retries: int = settings.S3_RETRIES.default
+    min_rate_kib: int = settings.S3_MIN_RATE.default
     part_size: int = 16 * MiB  # multipart above this size (S3 minimum part: 5 MiB)
     parallel_uploads: int = 3
 
@@ -45,6 +46,7 @@ class StorageConfig:
                 read_timeout=settings.S3_READ_TIMEOUT.get(env),
                 transfer_timeout=settings.S3_TRANSFER_TIMEOUT.get(env),
                 retries=settings.S3_RETRIES.get(env),
+                min_rate_kib=settings.S3_MIN_RATE.get(env),
             )
         except SettingError as exc:
             raise StorageError(str(exc)) from None
@@ -60,11 +62,23 @@ class StorageConfig:
             if parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.path not in ("", "/"):
                 raise StorageError(f"S3 endpoint {raw!r} must be host:port or http(s)://host:port (no path)")
             secure = parsed.scheme == "https" if self.secure is None else self.secure
-            return parsed.netloc, secure
+            return _checked_port(raw, parsed.netloc), secure
         if "/" in raw or not raw:
             raise StorageError(f"S3 endpoint {raw!r} must be host:port or http(s)://host:port")
-        return raw, bool(self.secure)
+        return _checked_port(raw, raw), bool(self.secure)
 
     def endpoint_url(self) -> str:
         netloc, secure = self.resolve_endpoint()
         return f"{'https' if secure else 'http'}://{netloc}"
+
+
+def _checked_port(endpoint: str, netloc: str) -> str:
+    """`netloc` (host or host:port), or StorageError naming a port that is not one."""
+    host, sep, port = netloc.rpartition(":")
+    if not sep or host.endswith(":") or "]" in port:  # no port, or an IPv6 address without one
+        return netloc
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise StorageError(f"S3 endpoint {endpoint!r}: port {port!r} is not a port number (1-65535)")
+    if not host:
+        raise StorageError(f"S3 endpoint {endpoint!r} has no host name")
+    return netloc

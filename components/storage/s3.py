@@ -22,6 +22,7 @@ from urllib3.util import Retry, Timeout
 from fcbench.codecs import settings
 from fcbench.components.storage.base import CHUNK, ObjectInfo, Storage
 from fcbench.components.storage.config import StorageConfig
+from fcbench.components.storage.deadline import Deadline, DeadlinePoolManager
 from fcbench.components.storage.errors import StorageAuthError, StorageError, StorageNotFound, StorageUnreachable
 from fcbench.components.storage.keys import check_key
 
@@ -49,20 +50,29 @@ class S3Storage(Storage):
         # Two clients: requests a live server answers at once (stat, list, delete) wait
         # read_timeout, so a hung endpoint is found in seconds; uploads and downloads wait
         # transfer_timeout, as a server assembles a large multipart object before it answers.
+        # Every request also ends within that time plus its body's size at min_rate (deadline.py).
+        self._pools: list[DeadlinePoolManager] = []
         self._client = self._minio(netloc, secure, cfg.read_timeout)
         self._transfer_client = self._minio(netloc, secure, cfg.transfer_timeout)
 
     def _minio(self, netloc: str, secure: bool, read_timeout: float) -> Minio:
         cfg = self.config
-        http = urllib3.PoolManager(
+        http = DeadlinePoolManager(
+            # the connect and the first byte may each take their full timeout; the body as long again
+            Deadline(base=cfg.connect_timeout + 2 * read_timeout, min_rate=cfg.min_rate_kib * 1024.0),
             timeout=Timeout(connect=cfg.connect_timeout, read=read_timeout),
             maxsize=max(10, cfg.parallel_uploads + 2),
             cert_reqs="CERT_REQUIRED",
             ca_certs=str(settings.SSL_CERT_FILE.get() or certifi.where()),
             retries=Retry(total=cfg.retries, connect=cfg.retries, read=cfg.retries, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]),
         )
+        self._pools.append(http)
         return Minio(netloc, access_key=cfg.access_key, secret_key=cfg.secret_key, secure=secure, region=cfg.region,
                      http_client=http)
+
+    def _cut_by_deadline(self) -> bool:
+        """Was a request of this thread cut by its deadline (and so failed as a broken connection)?"""
+        return any([pool.expiries.pop() for pool in self._pools])  # a list: every pool's record is cleared
 
     def __repr__(self) -> str:
         return f"S3Storage({self.uri!r}, endpoint={self.endpoint!r})"
@@ -74,6 +84,21 @@ class S3Storage(Storage):
 
     @contextmanager
     def _errors(self, op: str, key: Optional[str] = None) -> Iterator[None]:
+        self._cut_by_deadline()  # forget cuts from before this operation
+        try:
+            with self._mapped_errors(op, key):
+                yield
+        except StorageError:
+            if not self._cut_by_deadline():
+                raise
+            cfg = self.config
+            raise StorageUnreachable(
+                f"{op} {self._where(key)}: {self.endpoint} did not finish answering in time (a request gets its "
+                f"timeouts plus its size at {cfg.min_rate_kib} KiB/s, FCBENCH_S3_MIN_RATE; tried {1 + cfg.retries} "
+                "times): the endpoint, or something between, is stalling") from None
+
+    @contextmanager
+    def _mapped_errors(self, op: str, key: Optional[str]) -> Iterator[None]:
         where = self._where(key)
         try:
             yield

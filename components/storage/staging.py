@@ -36,6 +36,7 @@ def stage(uri: PathLike, cache_dir: PathLike, config: Optional[StorageConfig] = 
                 return dest
             return root.get_file(key, dest)
     prefix = key.rstrip("/")
+    root.check_bucket()  # a missing bucket is named as such, not as a missing folder
     try:
         root.pull_dir(prefix, dest)
     except StorageNotFound as exc:

@@ -45,3 +45,18 @@ def test_a_misspelt_option_gets_its_close_match(argv, typo, meant, capsys):
         main(argv)
     assert stop.value.code == 2
     assert f"{typo} is not an option of fcbench encode: did you mean {meant}?" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("low, says", [("-inf", "truncation range [-inf, 5] is not finite"),
+                                       ("-nan", "not finite")])
+def test_a_negative_non_finite_value_is_a_value_not_an_option(tmp_path, capsys, low, says):
+    """#24 item 9: `--low -inf` used to say "expected at least one argument"."""
+    np.save(tmp_path / "x.npy", np.zeros((1, 1, 4, 8), dtype=np.float32))
+    assert main(["pack", str(tmp_path / "x.npy"), "--low", low, "--high", "5", "--out", str(tmp_path / "o.yuv")]) == 1
+    assert says in capsys.readouterr().err
+
+
+def test_negative_numbers_in_exponent_form_are_values(tmp_path):
+    np.save(tmp_path / "x.npy", np.zeros((1, 1, 4, 8), dtype=np.float32))
+    for low in ("-1e-3", "-2.5E+1"):
+        assert main(["pack", str(tmp_path / "x.npy"), "--low", low, "--high", "5", "--out", str(tmp_path / "o.yuv")]) == 0

@@ -161,9 +161,9 @@ def test_decoding_with_another_model_is_refused(codec, tmp_path, untrained_check
 
 
 def test_checkpoint_options_and_errors(untrained_checkpoint, tmp_path):
-    with pytest.raises(CheckpointError, match="stage it first"):
+    with pytest.raises(CheckpointError, match="fetch such URIs first"):
         get_codec("hyperprior", checkpoint="s3://bucket/model.pt")
-    with pytest.raises(CheckpointError, match="stage it first"):
+    with pytest.raises(CheckpointError, match="fetch such URIs first"):
         get_codec("hyperprior", checkpoint="models:/hyperprior-cls/3")
     with pytest.raises(CheckpointError, match="does not exist"):
         get_codec("hyperprior", checkpoint=tmp_path / "missing.pt")

@@ -1,6 +1,8 @@
 """StorageConfig: endpoint and credentials from the environment, never from code."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from fcbench.components.storage import StorageConfig, StorageError
@@ -33,6 +35,8 @@ def test_aws_variables_are_the_fallback():
         ("h:9000", "true", ("h:9000", True)),
         ("h:9000", "0", ("h:9000", False)),
         ("https://h:443/", "false", ("h:443", False)),  # an explicit setting wins
+        ("[::1]:9000", None, ("[::1]:9000", False)),
+        ("http://[::1]", None, ("[::1]", False)),
     ],
 )
 def test_endpoint_forms(endpoint, secure_env, expected):
@@ -45,6 +49,15 @@ def test_endpoint_forms(endpoint, secure_env, expected):
 @pytest.mark.parametrize("endpoint", ["ftp://h:21", "http://h:9000/bucket", "h:9000/x"])
 def test_bad_endpoints_are_refused(endpoint):
     with pytest.raises(StorageError, match="S3 endpoint"):
+        StorageConfig(endpoint=endpoint).resolve_endpoint()
+
+
+@pytest.mark.parametrize("endpoint, says", [("127.0.0.1:99999", "port '99999' is not a port number (1-65535)"),
+                                            ("http://h:0", "port '0' is not"), ("h:http", "port 'http' is not"),
+                                            (":9000", "has no host name")])
+def test_bad_ports_are_named(endpoint, says):
+    """#24 item 9: port 99999 used to fail with urllib3's "invalid port" alone."""
+    with pytest.raises(StorageError, match=f"S3 endpoint '{re.escape(endpoint)}'.*{re.escape(says)}"):
         StorageConfig(endpoint=endpoint).resolve_endpoint()
 
 
