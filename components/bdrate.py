@@ -56,9 +56,22 @@ class BDResult:
     n_test: int
     flags: tuple[str, ...] = field(default_factory=tuple)
 
+    @property
+    def unreliable(self) -> tuple[str, ...]:
+        """Why the BD-rate should not be trusted (empty: it can be): not computed, fewer than
+        RECOMMENDED_POINTS points on a curve, or metric ranges overlapping less than MIN_OVERLAP."""
+        if self.bd_rate is None:
+            return ("not computed",)
+        why = [f"{who} has {n} points (< {RECOMMENDED_POINTS})"
+               for who, n in (("anchor", self.n_anchor), ("codec", self.n_test)) if n < RECOMMENDED_POINTS]
+        if self.overlap_fraction is not None and self.overlap_fraction < MIN_OVERLAP:
+            why.append(f"{self.metric or 'metric'} ranges overlap {self.overlap_fraction:.0%} (< {MIN_OVERLAP:.0%})")
+        return tuple(why)
+
     def as_dict(self) -> dict:
         d = asdict(self)
         d["flags"] = list(self.flags)
+        d["unreliable"] = list(self.unreliable)
         return d
 
 
@@ -115,7 +128,8 @@ def bd_compare(
             flags.append(f"non-monotonic {label} curve: dropped {len(c.dropped)} point(s) at BPFP "
                          + ", ".join(_fmt(x) for x in c.dropped))
         if c.n < RECOMMENDED_POINTS:
-            flags.append(f"{label} has {c.n} usable point(s) (< {RECOMMENDED_POINTS}; PCHIP needs >= 2)")
+            flags.append(f"{label} has {c.n} usable point(s): fewer than the {RECOMMENDED_POINTS} a reliable "
+                         "BD-rate needs (2 are enough to compute one)")
     base = dict(model=model, task=task, codec=codec, anchor=anchor_name, metric=metric, direction=direction,
                 n_anchor=anchor.n, n_test=test.n)
     if anchor.n < 2 or test.n < 2:

@@ -11,7 +11,7 @@ import io
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Optional, Sequence
+from typing import Optional, Sequence
 
 from fcbench.codecs.atomic import write_bytes, write_json
 from fcbench.codecs.types import PathLike
@@ -30,6 +30,7 @@ from fcbench.components.rd_points import (
     save_points_json,
     with_preset,
 )
+from fcbench.components.report_doc import Block, Heading, Image, Note, Paragraph, table, to_html, to_markdown
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +55,15 @@ class Report:
     text: str  # the Markdown
     # per (model, task, codec): BD-rate on feature PSNR and speed-ups against the same anchor
     comparisons: dict = field(default_factory=dict)
+    blocks: list = field(default_factory=list)  # the content report.md and report.html render (report_doc)
+
+    @property
+    def html(self) -> Path:
+        return self.out_dir / "report.html"
 
     @property
     def files(self) -> list[Path]:
-        return [self.markdown, self.points_csv, self.bdrate_csv, self.bdrate_json, *self.plots]
+        return [self.markdown, self.html, self.points_csv, self.bdrate_csv, self.bdrate_json, *self.plots]
 
 
 def _group(points: Sequence[RDPoint]) -> dict[tuple[str, str], list[RDPoint]]:
@@ -134,13 +140,7 @@ def rate_label(point: "RDPoint") -> str:
     return f"{unit} {point.rate_point}" if unit else str(point.rate_point)
 
 
-def _md_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
-    return lines
-
-
-def _chain_table(pts: Sequence[RDPoint]) -> list[str]:
+def _chain_table(pts: Sequence[RDPoint]) -> list[Block]:
     """Which coding chain each codec label used (params chain.* of its points), when any
     point says (fcbench.codecs.chain.describe)."""
     chains: dict[str, dict] = {}
@@ -155,12 +155,24 @@ def _chain_table(pts: Sequence[RDPoint]) -> list[str]:
         return f"on: {c.get('outlier_bits')}-bit values, {c.get('outlier_fill')} fill" if on else "off"
 
     rows = [(codec, c.get("ranges", ""), side(c)) for codec, c in chains.items()]
-    return ["", "Coding chains (docs/codecs.md, 'Outliers and fitted ranges'):", ""] + _md_table(
-        ("codec", "truncation ranges", "outlier side channel"), rows)
+    return [Paragraph("Coding chains (docs/codecs.md, 'Outliers and fitted ranges'):"),
+            table(("codec", "truncation ranges", "outlier side channel"), rows)]
 
 
 def _speed(x: Optional[float]) -> str:
     return "n/a" if x is None else f"{x:.3g}x"
+
+
+def _bd_value(b: BDResult) -> str:
+    """A BD-rate as the tables print it: '~' marks a figure that is not reliable."""
+    if b.bd_rate is None:
+        return "n/a"
+    return ("~" if b.unreliable else "") + format(b.bd_rate, ".2f")
+
+
+def _reliability(b: BDResult, fid: Optional[BDResult]) -> str:
+    why = [*b.unreliable, *(f"feature PSNR: {w}" for w in (fid.unreliable if fid else ()))]
+    return "yes" if not why else "no: " + "; ".join(why)
 
 
 def _bd_rows(group_bd: Sequence[BDResult], extras: dict[tuple[str, str, str], Comparison]) -> list[tuple]:
@@ -172,48 +184,109 @@ def _bd_rows(group_bd: Sequence[BDResult], extras: dict[tuple[str, str, str], Co
         flags = [*b.flags, *(f"feature PSNR: {f}" for f in (fid.flags if fid else ()))]
         if extra and extra.speed.why:
             flags.append(f"speed-up: {extra.speed.why}")
-        rows.append((b.codec, b.anchor, _num(b.bd_rate, ".2f") or "n/a", _num(b.bd_metric) or "n/a",
+        rows.append((b.codec, b.anchor, _bd_value(b), _num(b.bd_metric) or "n/a",
                      f"[{_num(b.overlap_low)}, {_num(b.overlap_high)}]" if b.bd_rate is not None else "none",
-                     f"{b.n_anchor}/{b.n_test}", (_num(fid.bd_rate, ".2f") if fid else "") or "n/a",
+                     f"{b.n_anchor}/{b.n_test}", _bd_value(fid) if fid else "n/a",
                      _speed(extra.speed.enc if extra else None), _speed(extra.speed.dec if extra else None),
                      "; ".join(flags)))
     return rows
 
 
-def render_markdown(points: Sequence[RDPoint], bd: Sequence[BDResult], notes: Sequence[str], title: str,
-                    plots: dict[tuple[str, str], str],
-                    extras: Optional[dict[tuple[str, str, str], Comparison]] = None) -> str:
+def _winner(model: str, task: str, group_bd: Sequence[BDResult]) -> str:
+    """Who needs the fewest bits at equal task metric in one (model, task), in one sentence."""
+    computed = [b for b in group_bd if b.bd_rate is not None]
+    if not computed:
+        return f"{model} / {task}: no BD-rate could be computed (see the notes below)."
+    trusted = [b for b in computed if not b.unreliable]  # a reliable figure wins over a better unreliable one
+    best = min(trusted or computed, key=lambda b: b.bd_rate)  # type: ignore[arg-type, return-value]
+    metric = best.metric
+    if best.bd_rate >= 0:  # type: ignore[operator]
+        text = (f"{model} / {task}: the anchor {best.anchor} wins: no codec needs fewer bits at equal {metric} "
+                f"(closest: {best.codec}, BD-rate {best.bd_rate:+.2f} %)")
+    else:
+        text = (f"{model} / {task}: {best.codec} wins: {-best.bd_rate:.2f} % fewer bits than {best.anchor} "  # type: ignore[operator]
+                f"at equal {metric} (BD-rate {best.bd_rate:+.2f} %)")
+    return text + (f"; not reliable: {'; '.join(best.unreliable)}." if best.unreliable else ".")
+
+
+def _summary(groups: dict[tuple[str, str], list[RDPoint]], bd: Sequence[BDResult],
+             extras: dict[tuple[str, str, str], Comparison]) -> list[Block]:
+    """Who wins, first: per (model, task) one sentence, then every codec against its anchor."""
+    blocks: list[Block] = [Heading(2, "Summary")]
+    rows = []
+    for model, task in groups:
+        group_bd = [b for b in bd if (b.model, b.task) == (model, task)]
+        blocks.append(Paragraph(_winner(model, task, group_bd), strong=True))
+        for b in group_bd:
+            extra = extras.get((b.model, b.task, b.codec))
+            fid = extra.fidelity if extra else None
+            rows.append((f"{model} / {task}", b.codec, b.anchor, _bd_value(b), _bd_value(fid) if fid else "n/a",
+                         _speed(extra.speed.enc if extra else None), _speed(extra.speed.dec if extra else None),
+                         _reliability(b, fid)))
+    if rows:
+        blocks += [Paragraph("BD-rate: the bits a codec needs against its anchor at equal quality (negative = fewer "
+                             "bits), on the task metric and on the feature PSNR of the reconstruction; ~ marks a "
+                             "figure that is not reliable. Speed-up: the anchor's CPU seconds per sample / the "
+                             "codec's (> 1 = faster)."),
+                   table(("model / task", "codec", "anchor", "BD-rate % (task metric)", "BD-rate % (feature PSNR)",
+                          "enc speed-up", "dec speed-up", "reliable"), rows)]
+    return blocks
+
+
+def _used_line(points: Sequence[RDPoint], bd: Sequence[BDResult]) -> str:
+    """What this report used, whatever its preset says: the anchor(s) and each codec's rate points."""
+    anchors = sorted({b.anchor for b in bd})
+    rates: dict[str, list[str]] = {}
+    for p in sorted(points, key=lambda p: (p.codec, p.bpfp)):
+        label = rate_label(p)
+        if p.codec != UNCOMPRESSED and label and label not in rates.setdefault(p.codec, []):
+            rates[p.codec].append(label)
+    parts = [f"{codec}: {', '.join(labels)}" for codec, labels in sorted(rates.items())]
+    anchor = f"anchor {', '.join(anchors)}" if anchors else "no BD-rate anchor present"
+    return f"Used in this report: {anchor}; rate points: " + ("; ".join(parts) or "none recorded") + "."
+
+
+def report_blocks(points: Sequence[RDPoint], bd: Sequence[BDResult], notes: Sequence[str], title: str,
+                  plots: dict[tuple[str, str], str],
+                  extras: Optional[dict[tuple[str, str, str], Comparison]] = None) -> list[Block]:
+    """The report's content, once, for its Markdown and its HTML (fcbench.components.report_doc)."""
     extras = extras or {}
-    lines = [f"# {title}", "", preset_line(report_preset(points)), ""]
-    for (model, task), pts in _group(points).items():
+    groups = _group(points)
+    blocks: list[Block] = [Heading(1, title), Paragraph(preset_line(report_preset(points))),
+                           Paragraph(_used_line(points, bd)), *_summary(groups, bd, extras)]
+    for (model, task), pts in groups.items():
         metric, direction = pts[0].metric, pts[0].direction
-        lines += [f"## {model} / {task}", "", f"Metric: {metric} ({direction} is better).", ""]
+        blocks += [Heading(2, f"{model} / {task}"), Paragraph(f"Metric: {metric} ({direction} is better).")]
         if (model, task) in plots:
-            lines += [f"![RD curve {model}/{task}]({plots[(model, task)]})", ""]
+            blocks.append(Image(f"RD curve {model}/{task}", plots[(model, task)]))
         side = any(p.side_bpfp for p in pts)  # the column only where some codec codes side information
         rows = [(p.codec, rate_label(p), _num(p.bpfp),
                  *((_num(p.side_bpfp),) if side else ()), _num(p.container_bpfp), _num(p.ebpfp),
                  _num(p.metric_value), _num(p.feature_mse), _num(p.feature_psnr, ".4g") or _lossless(p),
                  _num(p.enc_s, ".3g") or "n/a", _num(p.dec_s, ".3g") or "n/a")
                 for ps in _codecs(pts).values() for p in ps]
-        lines += _md_table(("codec", "rate point", "BPFP", *(("of which side BPFP",) if side else ()),
-                            "container BPFP", "EBPFP", metric, "feature MSE", "feature PSNR dB",
-                            "enc CPU s/sample", "dec CPU s/sample"), rows)
-        lines += _chain_table(pts)
+        blocks.append(table(("codec", "rate point", "BPFP", *(("of which side BPFP",) if side else ()),
+                             "container BPFP", "EBPFP", metric, "feature MSE", "feature PSNR dB",
+                             "enc CPU s/sample", "dec CPU s/sample"), rows))
+        blocks += _chain_table(pts)
         group_bd = [b for b in bd if (b.model, b.task) == (model, task)]
         if group_bd:
-            lines += ["", f"BD-rate vs {group_bd[0].anchor} (PCHIP on log10 BPFP over the common {metric} range; "
-                      f"negative = fewer bits). BD-{metric}: mean {metric} difference at equal BPFP. BD-rate on "
-                      "feature PSNR: the same on the fidelity of the reconstructed features. Speed-up: the "
-                      "anchor's mean CPU seconds per sample / the codec's (> 1 = faster), on the same samples.", ""]
-            lines += _md_table(("codec", "anchor", "BD-rate %", f"BD-{metric}", f"{metric} overlap",
-                                "points anchor/test", "BD-rate % (feature PSNR)", "enc speed-up", "dec speed-up",
-                                "flags"), _bd_rows(group_bd, extras))
-        for n in notes:
-            if n.startswith(f"{model}/{task}:"):
-                lines += ["", f"> **Note:** {n}"]
-        lines.append("")
-    return "\n".join(lines)
+            blocks += [Paragraph(f"BD-rate vs {group_bd[0].anchor} (PCHIP on log10 BPFP over the common {metric} range; "
+                                 f"negative = fewer bits; ~ = not reliable). BD-{metric}: mean {metric} difference at "
+                                 "equal BPFP. BD-rate on feature PSNR: the same on the fidelity of the reconstructed "
+                                 "features. Speed-up: the anchor's mean CPU seconds per sample / the codec's (> 1 = "
+                                 "faster), on the same samples."),
+                       table(("codec", "anchor", "BD-rate %", f"BD-{metric}", f"{metric} overlap",
+                              "points anchor/test", "BD-rate % (feature PSNR)", "enc speed-up", "dec speed-up",
+                              "flags"), _bd_rows(group_bd, extras))]
+        blocks += [Note(n) for n in notes if n.startswith(f"{model}/{task}:")]
+    return blocks
+
+
+def render_markdown(points: Sequence[RDPoint], bd: Sequence[BDResult], notes: Sequence[str], title: str,
+                    plots: dict[tuple[str, str], str],
+                    extras: Optional[dict[tuple[str, str, str], Comparison]] = None) -> str:
+    return to_markdown(report_blocks(points, bd, notes, title, plots, extras))
 
 
 def _lossless(p: RDPoint) -> str:
@@ -263,18 +336,21 @@ def plot_rd(model: str, task: str, pts: Sequence[RDPoint], path: PathLike) -> Pa
 
 
 def _curves(ax, pts: Sequence[RDPoint], value, ylabel: str, title: str) -> None:
-    """One panel: a curve per codec of `value` (points without one are left out; the
-    uncompressed point starred, with a dotted line at its level)."""
-    for codec, ps in _codecs(pts).items():
+    """One panel: a curve per codec of `value` (points without one are left out, and so is a
+    codec with none: the legend names only what is drawn; the uncompressed point starred, with
+    a dotted line at its level). A codec has the same colour in every panel."""
+    codecs = _codecs(pts)
+    colours = {codec: f"C{i % 10}" for i, codec in enumerate(c for c in codecs if c != UNCOMPRESSED)}
+    for codec, ps in codecs.items():
         shown = [p for p in ps if value(p) is not None]
         xs, ys = [p.bpfp for p in shown], [value(p) for p in shown]
         if not shown:
-            ax.plot([], [], label=codec)  # keeps the codec colours of both panels alike
-        elif codec == UNCOMPRESSED:
+            continue
+        if codec == UNCOMPRESSED:
             ax.scatter(xs, ys, marker="*", s=160, color="black", zorder=5, label=UNCOMPRESSED)
             ax.axhline(ys[0], color="black", lw=0.8, ls=":")
         else:
-            ax.plot(xs, ys, marker="o", label=codec)
+            ax.plot(xs, ys, marker="o", label=codec, color=colours[codec])
     if all(p.bpfp > 0 for p in pts):
         ax.set_xscale("log")
     ax.set_xlabel("bits per feature point (BPFP)")
@@ -295,7 +371,8 @@ def _safe(name: str) -> str:
 
 def build_report(points: Sequence[RDPoint], out_dir: PathLike, anchor: str = "vtm", title: Optional[str] = None,
                  fallback_anchor: Optional[str] = None) -> Report:
-    """Write report.md, rd_points.csv, bdrate.csv and rd_<model>_<task>.png under out_dir."""
+    """Write report.md, report.html (the same content, plots embedded), rd_points.csv, bdrate.csv,
+    bdrate.json and rd_<model>_<task>.png under out_dir."""
     if not points:
         raise ValueError("no RD points to report")
     points = dedupe(points)
@@ -310,15 +387,16 @@ def build_report(points: Sequence[RDPoint], out_dir: PathLike, anchor: str = "vt
         name = f"rd_{_safe(model)}_{_safe(task)}.png"
         plot_paths.append(plot_rd(model, task, pts, out / name))
         plots[(model, task)] = name
-    title = title or "fcbench RD report"
-    text = render_markdown(points, bd, notes, title, plots, extras)
+    blocks = report_blocks(points, bd, notes, title or "fcbench RD report", plots, extras)
+    text = to_markdown(blocks)
     ordered = sorted(points, key=lambda p: (p.model, p.task, p.codec, p.bpfp))
     report = Report(out_dir=out, markdown=out / "report.md", points_csv=out / "rd_points.csv",
                     bdrate_csv=out / "bdrate.csv", bdrate_json=out / "bdrate.json", plots=plot_paths, bd=bd, flags=notes, text=text,
-                    comparisons=extras)
+                    comparisons=extras, blocks=blocks)
     write_bytes(report.points_csv, points_csv_text(ordered).encode())
     write_bytes(report.bdrate_csv, bd_csv_text(bd, extras).encode())
     write_json(report.bdrate_json, {"anchor": anchor, "fallback_anchor": fallback_anchor, "preset": report_preset(points), "notes": notes,
                                      "results": [{**b.as_dict(), **_extra_dict(extras, b)} for b in bd]})
+    write_bytes(report.html, to_html(blocks, out).encode())
     write_bytes(report.markdown, text.encode())  # last: its presence means the report is complete
     return report

@@ -122,7 +122,8 @@ def run_demo(out_dir: Path = DEFAULT_OUT, settings: Optional[DemoSettings] = Non
 
 def what_to_open(result: DemoResult) -> str:
     """The demo's last words: the report, the plot and how to see the runs in MLflow."""
-    lines = ["Open:", f"  the report:  {result.report_dir / 'report.md'}",
+    lines = ["Open:", f"  the report:  {result.report_dir / 'report.html'} in a browser (the same as "
+                      f"{result.report_dir / 'report.md'}; its summary says who wins)",
              f"  the RD plot: {result.where['RD plot']} (top-1 and feature PSNR against bits per feature point)"]
     if result.mlflow_uri:
         lines += [f"  the runs in MLflow: {mlflow_ui_command(result.mlflow_uri)}",

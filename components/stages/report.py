@@ -71,8 +71,7 @@ def make_report(point_files: list, out_dir: str, anchor: str, title: str, tracki
         if tracked["offline"]:  # the journal travels with the report (pipeline root, storage_uri)
             shutil.copytree(tracked["offline_dir"], out / "offline-tracking", dirs_exist_ok=True)
         markdown = f"{report.text}\n{tracked['note']}\n"
-        page = render_html(report, points, title or "fcbench RD report", tracked["note"], tracked["mlflow_link"],
-                           kfp_run_link(kfp_run_id), tracked["offline"])
+        page = render_html(report, tracked["note"], tracked["mlflow_link"], kfp_run_link(kfp_run_id), tracked["offline"])
         write_bytes(out / "report.html", page.encode())
         write_bytes(out / "report.md", markdown.encode())
         result = {"report_dir": str(out), "points": len(points), "markdown": markdown, "html": page,

@@ -10,7 +10,7 @@ from fcbench.pipelines.commands.options import output_folder
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="RD table, RD plots and BD-rate vs the anchor, from results files and/or MLflow",
-                       description="Build report.md, rd_points.csv, bdrate.csv/json and rd_<model>_<task>.png from "
+                       description="Build report.md, report.html, rd_points.csv, bdrate.csv/json and rd_<model>_<task>.png from "
                                    "local results (JSON/CSV files or folders) and/or the point runs of an MLflow "
                                    "pipeline run, and print the Markdown. Local results are RD points, or the "
                                    "outputs of `fcbench encode` (results.json) and `fcbench evaluate --out` joined "
@@ -25,7 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="MLflow unreachable: still write the report (from --results) and journal its logging in DIR, "
                         "to upload later with `fcbench upload-tracking DIR --mlflow URI`")
     p.add_argument("--out", type=output_folder, required=True, metavar="DIR")
-    p.add_argument("--anchor", default=None, help="codec every other codec is compared with (default: the preset's, vtm)")
+    p.add_argument("--anchor", default=None, help="codec every other codec is compared with (default: the preset's, vtm; an error when "
+                        "the results have none)")
     p.add_argument("--preset", default=None, choices=preset_names(),
                    help="label points that record no preset with this one (a point of another preset is an error); "
                         "docs/test-conditions.md §7")
@@ -57,6 +58,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         points = dedupe([*points, *from_runs])
     points = with_preset(points, args.preset)
     anchor = args.anchor or get_preset(report_preset(points)).anchor
+    codecs = sorted({p.codec for p in points})
+    if not args.anchor and anchor not in codecs and args.fallback_anchor not in codecs:
+        raise ValueError(f"the results have no {anchor} points, the preset's BD-rate anchor: pass --anchor CODEC "
+                         f"(the results' codecs: {', '.join(codecs)})")
     report = report_to_run(points, args.out, None if args.no_log else tracker, run_id, anchor=anchor,
                            fallback_anchor=args.fallback_anchor, title=args.title)
     if offline_note and not args.run and not args.no_log:  # the journalled parent run holds the points too

@@ -42,12 +42,41 @@ def test_point_metric_names_match_the_evaluate_task_and_the_folders():
 def test_bd_rate_metrics_and_the_html_page(tmp_path):
     rates = [0.05, 0.1, 0.2, 0.4]
     points = _points("vtm", rates) + _points("x265", rates, cost=1.1)
-    report = build_report(points, tmp_path, anchor="vtm")
+    report = build_report(points, tmp_path, anchor="vtm", title="t <1>")
     names = bd_metric_names(report)
     assert list(names) == ["bd_rate_x265_vs_vtm"] and abs(names["bd_rate_x265_vs_vtm"] - 10.0) < 1e-6
-    page = render_html(report, points, "t <1>", "Tracking: offline", "https://mlflow/x", "https://kfp/y", offline=True)
+    page = render_html(report, "Tracking: offline", "https://mlflow/x", "https://kfp/y", offline=True)
     assert page.startswith("<!doctype html>") and "t &lt;1&gt;" in page  # escaped
     assert "data:image/png;base64," in page and "https://mlflow/x" in page and "https://kfp/y" in page
     assert "class='warn'" in page and "10.00" in page
     two = build_report(points + _points("vtm", rates, model="n") + _points("x265", rates, model="n", cost=1.1), tmp_path / "2")
     assert set(bd_metric_names(two)) == {"m_t_bd_rate_x265_vs_vtm", "n_t_bd_rate_x265_vs_vtm"}
+
+
+def _cells_of_markdown(text: str) -> list[str]:
+    return [c.strip() for line in text.splitlines() if line.startswith("|") and not line.startswith("|---")
+            for c in line.strip("|").split(" | ")]
+
+
+def _cells_of_html(page: str) -> list[str]:
+    import html
+    import re
+
+    return [html.unescape(c) for c in re.findall(r"<t[dh]>(.*?)</t[dh]>", page)]
+
+
+def test_the_html_page_and_the_markdown_carry_the_same_figures(tmp_path):
+    """#22 item 2: report.html left out speed-ups, CPU times, feature PSNR and its BD-rate, the
+    preset line and the chain table; both are now rendered from the same blocks."""
+    rates = [0.05, 0.1, 0.2, 0.4]
+    points = [RDPoint(**{**p.as_dict(), "feature_psnr": 30.0 + i, "enc_s": 0.5, "dec_s": 0.25,
+                         "params": {"rate_unit": "qp", "chain.outliers": "true", "chain.outlier_bits": 16,
+                                    "chain.outlier_fill": "median", "chain.ranges": "fitted"}})
+              for i, p in enumerate(_points("vtm", rates) + _points("x265+side", rates, cost=0.8))]
+    report = build_report(points, tmp_path, anchor="vtm")
+    page = report.html.read_text()
+    assert _cells_of_markdown(report.text) == _cells_of_html(page)
+    for words in ("Preset:", "Used in this report: anchor vtm", "Summary", "x265+side wins", "enc speed-up",
+                  "BD-rate % (feature PSNR)", "Coding chains", "negative = fewer bits", "enc CPU s/sample"):
+        assert words in report.text and words in page, words
+    assert report.html in report.files and "data:image/png;base64," in page

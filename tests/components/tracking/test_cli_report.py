@@ -32,11 +32,16 @@ def test_report_from_results_files(tmp_path, curve, capsys):
 
 def test_report_missing_anchor_and_fallback(tmp_path, curve, capsys):
     save_points_json(curve("x265", RATES, Q) + curve("hyperprior", RATES * 0.5, Q), tmp_path / "r.json")
-    assert main(["report", "--results", str(tmp_path / "r.json"), "--out", str(tmp_path / "a")]) == 0
-    assert "anchor 'vtm' absent (no fallback anchor given); BD-rate not computed" in capsys.readouterr().out
+    # #22 item 3: no VTM in the results and no --anchor used to exit 0 with no BD table
+    assert main(["report", "--results", str(tmp_path / "r.json"), "--out", str(tmp_path / "a")]) == 1
+    err = capsys.readouterr().err
+    assert "the results have no vtm points" in err and "--anchor" in err and "hyperprior, x265" in err
+    assert not (tmp_path / "a" / "report.md").exists()
     assert main(["report", "--results", str(tmp_path / "r.json"), "--out", str(tmp_path / "b"),
                  "--fallback-anchor", "x265"]) == 0
-    assert "| hyperprior | x265 | -50.00 |" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "| hyperprior | x265 | -50.00 |" in out and "hyperprior wins: 50.00 % fewer bits than x265" in out
+    assert (tmp_path / "b" / "report.html").is_file()  # the command writes the HTML page too
 
 
 def test_report_errors_are_clear(tmp_path, capsys):
@@ -102,3 +107,20 @@ def test_report_with_mlflow_down_journals_offline_then_uploads(mlflow_server, tm
     parents = [r for r in runs if r.data.tags.get("fcbench.kind") == "pipeline"]
     assert len(parents) == 1 and len(runs) == 1 + 8 and all(r.info.status == "FINISHED" for r in runs)
     assert "bd_rate/" + model + "/t/x265_vs_vtm" in parents[0].data.metrics
+
+
+def test_the_plot_legend_names_what_is_drawn_in_one_colour_per_codec(curve):
+    """#22 item 3: a codec without feature PSNR had an empty legend entry in that panel."""
+    from matplotlib.figure import Figure
+
+    from fcbench.components.reporting import _curves
+
+    pts = curve("x265", RATES, Q) + curve("hyperprior", RATES * 0.5, Q, feature_psnr=30.0)
+    fig = Figure()
+    task_panel, psnr_panel = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    _curves(task_panel, pts, lambda p: p.metric_value, "acc", "task")
+    _curves(psnr_panel, pts, lambda p: p.feature_psnr, "PSNR", "fidelity")
+    assert task_panel.get_legend_handles_labels()[1] == ["hyperprior", "x265"]
+    assert psnr_panel.get_legend_handles_labels()[1] == ["hyperprior"]
+    task_colours, psnr_colours = ({ln.get_label(): ln.get_color() for ln in ax.get_lines()} for ax in (task_panel, psnr_panel))
+    assert psnr_colours["hyperprior"] == task_colours["hyperprior"] != task_colours["x265"]

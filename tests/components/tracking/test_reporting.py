@@ -137,7 +137,7 @@ def test_build_report_files(tmp_path, curve):
            + curve("uncompressed", [32.0], [quality(RATES).max() + 1])
            + curve("vtm", RATES, 10 - RATES, model="sd3", task="tti", metric="FID", direction="lower"))
     rep = build_report(pts, tmp_path / "out", anchor="vtm", title="demo")
-    assert {p.name for p in rep.files} == {"report.md", "rd_points.csv", "bdrate.csv", "bdrate.json",
+    assert {p.name for p in rep.files} == {"report.md", "report.html", "rd_points.csv", "bdrate.csv", "bdrate.json",
                                            "rd_m_t.png", "rd_sd3_tti.png"}
     for png in rep.plots:
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
