@@ -8,6 +8,8 @@ from typing import Literal, Optional, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
+from fcbench.codecs.types import UnknownName
+
 RangeValue = Union[float, list[float]]
 
 
@@ -90,7 +92,7 @@ class TestConditions(_Strict):
             if t.model == model and t.task == task:
                 return t
         known = ", ".join(f"{t.model} {t.task}" for t in self.tasks)
-        raise KeyError(f"no test conditions for model {model!r} task {task!r}; known: {known}")
+        raise UnknownName(f"no test conditions for model {model!r} task {task!r}; known: {known}")
 
     def for_task(self, task: str) -> TaskConditions:
         matches = [t for t in self.tasks if t.task == task]

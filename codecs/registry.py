@@ -8,6 +8,8 @@ import importlib
 import inspect
 from typing import TYPE_CHECKING, Callable, TypeVar
 
+from fcbench.codecs.types import UnknownName
+
 if TYPE_CHECKING:
     from fcbench.codecs.protocol import Codec
 
@@ -101,7 +103,7 @@ def codec_class(name: str) -> type["Codec"]:
         _load_backends()
     if name not in _REGISTRY and plugins.load(name, _builtin_names()) is None:
         known = sorted(set(_REGISTRY) | set(plugins.plugin_names()))
-        raise KeyError(f"unknown codec {name!r}; available: {', '.join(known) or 'none'}")
+        raise UnknownName(f"unknown codec {name!r}; available: {', '.join(known) or 'none'}")
     return _REGISTRY[name]
 
 

@@ -9,6 +9,19 @@ from typing import Optional, Union
 
 PathLike = Union[str, Path]
 
+
+class BadArgument(ValueError):
+    """A request that cannot work as given: it names something that does not exist, or a value out
+    of range (an unknown codec, model or task, a rate point outside the codec's range). The command
+    line reports it as a usage error (exit status 2)."""
+
+
+class UnknownName(BadArgument, KeyError):
+    """A codec, machine or test condition name that is not known (a KeyError too, for lookups)."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
 # A codec's rate point: an int QP for block codecs (VTM, VVenC, x265, bypass), a float lambda for
 # learned ones (the hyperprior). The int/float distinction is meaningful (see rate_tag).
 RatePoint = Union[int, float]

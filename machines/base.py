@@ -11,6 +11,7 @@ import numpy as np
 
 from fcbench.codecs.featureset import FeatureSet
 from fcbench.codecs.fidelity import sample_mse
+from fcbench.codecs.types import UnknownName
 
 Direction = Literal["higher", "lower"]
 
@@ -131,5 +132,5 @@ def get_machine(model: str, task: str, weights: Union[str, Path, None] = None, *
     _load()
     if (model, task) not in _MACHINES:
         known = ", ".join(f"{m}/{t}" for m, t in sorted(_MACHINES)) or "none"
-        raise KeyError(f"no machine for model {model!r} task {task!r}; known: {known}")
+        raise UnknownName(f"no machine for model {model!r} task {task!r}; known: {known}")
     return _MACHINES[(model, task)](weights=weights, **options)

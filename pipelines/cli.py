@@ -14,6 +14,8 @@ import sys
 import threading
 from typing import Optional, Sequence
 
+from fcbench.codecs.types import BadArgument
+
 COMMAND_MODULES = (
     "fcbench.pipelines.commands.core",
     "fcbench.pipelines.commands.codec",
@@ -121,6 +123,9 @@ def _main(argv: Optional[Sequence[str]]) -> int:
     except Exception as exc:
         if getattr(args, "debug", False) or not is_expected(exc):
             raise  # a bug: the traceback is what a report needs
+        if isinstance(exc, BadArgument):  # the command line's fault, as argparse's own errors
+            print(f"fcbench {args.command}: error: {describe(exc)} (see `fcbench {args.command} --help`)", file=sys.stderr)
+            return 2
         print(f"fcbench {args.command}: error: {describe(exc)}", file=sys.stderr)
         return 1
 

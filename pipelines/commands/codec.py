@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Union
 
 from fcbench.codecs.presets import get_preset, preset_names
+from fcbench.codecs.types import BadArgument
 from fcbench.pipelines.commands.options import bit_depth, output_file, output_folder, parse_options, scalar_or_list
 from fcbench.pipelines.commands.uris import stage_inputs
 
@@ -186,6 +187,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
         raise ValueError("no rate points: give --qp or --rate-points")
     try:
         options = staged_codec_options(args.codec, parse_options(args.option))  # s3:// tables -> local files
+        _check_rate_points(args.codec, options, rate_points)
         result = run_sweep(args.features, args.codec, options, rate_points, conditions,
                            args.out, jobs=args.jobs, progress=not args.no_progress, cache_dir=args.cache_dir,
                            preset=preset.name, label=chain.label(args.codec, spec))
@@ -272,3 +274,15 @@ def cmd_decode(args: argparse.Namespace) -> int:
     atomic.write_npy(args.out, feature)
     print(f"{args.out}: {tuple(feature.shape)} {np.asarray(feature).dtype} ({header.codec} at rate point {header.rate_point})")
     return 0
+
+
+def _check_rate_points(codec: str, options: dict, rate_points: list) -> None:
+    """A rate point the codec cannot take is the command line's fault (exit 2), found before any job."""
+    from fcbench.codecs.sweep_job import codec_for  # the sweep reuses this codec object
+
+    built = codec_for(codec, options)
+    for rate_point in rate_points:
+        try:
+            built.check_rate_point(rate_point)
+        except ValueError as exc:
+            raise BadArgument(str(exc)) from None

@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from fcbench.codecs import atomic, settings
+from fcbench.codecs.types import BadArgument
 from fcbench.pipelines.commands.options import output_file, output_folder, parse_options
 from fcbench.pipelines.commands.uris import stage_inputs
 
@@ -48,9 +49,9 @@ def _machine(args: argparse.Namespace):
     stage_inputs(args, "weights", "data", "sample_list", "features", "reference")
 
     if not args.weights:
-        raise ValueError("--weights is required (or set FCBENCH_WEIGHTS)")
+        raise BadArgument("--weights is required (or set FCBENCH_WEIGHTS)")
     if not args.data:
-        raise ValueError("--data is required (or set FCBENCH_DATA)")
+        raise BadArgument("--data is required (or set FCBENCH_DATA)")
     # pass only what was asked for: machines of other models need not know every knob
     options: dict[str, Any] = {}
     if args.device:

@@ -59,8 +59,10 @@ def test_explicit_ranges_and_decode(dinov2_set, tmp_path, capsys):
 
 def test_errors_are_reported_not_raised(dinov2_set, tmp_path, capsys):
     base = ["encode", "--features", str(dinov2_set.root), "--codec", "x265", "--out", str(tmp_path / "e"), "--no-progress"]
-    assert main(base + ["--qp", "70"]) == 1
-    assert "QP 70 outside [0, 51]" in capsys.readouterr().err
+    assert main(base + ["--qp", "70"]) == 2  # a usage error, as argparse's (#22 item 7)
+    assert "QP 70 outside [0, 51] (see `fcbench encode --help`)" in capsys.readouterr().err
+    assert main(base + ["--qp", "22", "--codec", "x266"]) == 2
+    assert "unknown codec 'x266'; available:" in capsys.readouterr().err
     assert main(base + ["--qp", "22", "--low", "-1"]) == 1
     assert "--low and --high" in capsys.readouterr().err
     assert main(base + ["--qp", "22", "--option", "nokey"]) == 1
