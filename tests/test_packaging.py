@@ -64,3 +64,12 @@ def test_doctor_reports_codecs(capsys):
     assert report["codecs"]["av1_encoder"] is True and report["codecs"]["av1_decoder"] is True
     assert report["codecs"]["vvc_decoder"] is True
     assert report["packages"]["torch"].startswith("2.14")
+    assert all(v != "missing" for v in report["packages"].values()), report["packages"]
+
+
+def test_doctor_prints_no_library_warnings():
+    """#22 item 7: importing every package for its version printed torch's FutureWarning."""
+    out = subprocess.run([sys.executable, "-m", "fcbench.pipelines.cli", "doctor"], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "Warning" not in out.stderr and "Warning" not in out.stdout, out.stderr

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import platform
 import shutil
@@ -82,11 +81,15 @@ def cmd_conditions(args: argparse.Namespace) -> int:
 
 
 def _module_version(name: str) -> str:
+    """The installed distribution's version, read from its metadata: importing transformers,
+    diffusers or all of compressai only to print a number took seconds and printed their
+    deprecation warnings."""
+    from importlib import metadata
+
     try:
-        module = importlib.import_module(name)
-    except Exception as exc:  # report, never crash the doctor
-        return f"missing ({type(exc).__name__})"
-    return str(getattr(module, "__version__", "present"))
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "missing"
 
 
 def doctor_report() -> dict:
