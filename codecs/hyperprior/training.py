@@ -12,11 +12,10 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterator, Literal, Optional, Sequence, Union
+from typing import Any, Callable, Iterator, Literal, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -28,6 +27,7 @@ from fcbench.codecs.hyperprior.checkpoint import CheckpointError, load_checkpoin
 from fcbench.codecs.hyperprior.data import CropDataset, load_frames, seed_worker, split_ids
 from fcbench.codecs.hyperprior.model import DEFAULT_ARCH, ModelConfig, build_model, parameter_groups
 from fcbench.codecs.hyperprior.plot import plot_curves
+from fcbench.codecs.hyperprior.progress import Progress, header
 from fcbench.codecs.hyperprior.training_settings import resolve as resolve_training
 
 Evaluate = Literal["last", "best"]
@@ -149,17 +149,12 @@ def _json_range(v):
     return [float(a) for a in v] if isinstance(v, (list, tuple, np.ndarray)) else float(v)
 
 
-def _log(progress: bool, msg: str) -> None:
-    if progress:
-        print(msg, file=sys.stderr, flush=True)
-
-
 def _epoch_seed(seed: int, epoch: int) -> int:
     return int(np.random.SeedSequence([seed, 3, epoch]).generate_state(1)[0])
 
 
 def _run_epoch(model, loader, lmbda, device, optimizer=None, aux_optimizer=None, max_steps=None, step=0, clip=1.0,
-               batch_mean: bool = False):
+               batch_mean: bool = False, on_step: Optional[Callable[[int], None]] = None):
     """One pass; trains when optimizers are given. -> (means dict, steps taken). The means are
     over samples, or (`batch_mean`, the reference's validation) the unweighted mean of the batch
     means."""
@@ -181,6 +176,8 @@ def _run_epoch(model, loader, lmbda, device, optimizer=None, aux_optimizer=None,
             aux.backward()
             aux_optimizer.step()
             taken += 1
+            if on_step is not None:
+                on_step(taken)
         else:
             with torch.no_grad():
                 terms = rd_loss(model(x), x, lmbda)
@@ -286,6 +283,8 @@ def train(
             "settings": knobs, "settings_source": sources,
         }
 
+        bar = Progress(progress, max_epochs, steps_per_epoch)
+        bar.say(header(options, sources, torch.get_num_threads(), steps_per_epoch, len(train_ids), len(val_ids)))
         torch.manual_seed(int(seed))
         model = build_model(cfg).to(dev)
         main_params, aux_params = parameter_groups(model)
@@ -311,7 +310,7 @@ def train(
             start_epoch, step = int(state["epoch"]), int(state["step"])
             best_val = float(state["best_val_loss"])
             curves = list(state["curves"])
-            _log(progress, f"resuming {last_path} after epoch {start_epoch} (step {step})")
+            bar.say(f"resuming {last_path} after epoch {start_epoch} (step {step})")
         resumed_from = start_epoch
 
         for epoch in range(start_epoch, max_epochs):
@@ -326,7 +325,9 @@ def train(
                 worker_init_fn=seed_worker, pin_memory=dev.type == "cuda",
             )
             model.train()
-            tr, taken = _run_epoch(model, loader, float(lmbda), dev, optimizer, aux_optimizer, steps, step, clip)
+            bar.epoch_started(epoch)
+            tr, taken = _run_epoch(model, loader, float(lmbda), dev, optimizer, aux_optimizer, steps, step, clip,
+                                   on_step=bar.step_done)
             step += taken
             model.eval()
             val_set.set_epoch(epoch)  # only the reference's validation draws new crops
@@ -348,8 +349,9 @@ def train(
                 save_checkpoint(best_path, {**state, "best_val_loss": best_val})
             save_checkpoint(last_path, {**state, "best_val_loss": best_val})  # after best: a kill in between re-runs this epoch
             atomic.write_json(out / CURVES, curves)
-            _log(progress, f"epoch {epoch + 1}/{max_epochs} step {step}: train loss {tr['loss']:.4g} bpp {tr['bpp']:.4g} "
-                           f"mse {tr['mse']:.3g} | val loss {va['loss']:.4g} bpp {va['bpp']:.4g} mse {va['mse']:.3g}")
+            bar.say(f"epoch {epoch + 1}/{max_epochs} step {step}: train loss {tr['loss']:.4g} bpp {tr['bpp']:.4g} "
+                    f"mse {tr['mse']:.3g} | val loss {va['loss']:.4g} bpp {va['bpp']:.4g} mse {va['mse']:.3g} "
+                    f"({bar.eta(row['seconds'], epoch + 1)})")
 
         if not last_path.is_file():
             raise RuntimeError(f"no epoch was trained into {out} (steps={steps}, epochs={max_epochs})")

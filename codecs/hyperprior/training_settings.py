@@ -36,8 +36,9 @@ TRAINING_SETTINGS: tuple[TrainingSetting, ...] = (
     TrainingSetting("batch_size", int, 0, "batch", 8, "batch size; 0 = the test conditions'"),
     TrainingSetting("lr", float, 0.0, "lr", 1e-4, "Adam learning rate; 0 = the test conditions' (1e-4)"),
     TrainingSetting("seed", int, 0, None, 0, "seed of the crops, the split and the initialisation"),
-    TrainingSetting("N", int, 128, None, 128, "hyperprior channels N"),
-    TrainingSetting("M", int, 192, None, 192, "hyperprior latent channels M"),
+    TrainingSetting("N", int, 128, None, 128, "channels of the analysis and synthesis transforms (128 as the reference; "
+                    "fewer: a smaller, faster model, e.g. 8 on a CPU)"),
+    TrainingSetting("M", int, 192, None, 192, "channels of the latent the entropy model codes (192 as the reference)"),
     TrainingSetting("evaluate", str, "last", None, "last", "checkpoint to evaluate: last (the reference) or best"),
     TrainingSetting("validation", str, "", None, "", "validation procedure: fcbench (fixed crops, the training batch, "
                     "mean over samples) or reference (batch 64, fresh random crops each epoch, mean of the batch "

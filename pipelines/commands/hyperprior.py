@@ -29,17 +29,20 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(default: the features' own model/task)")
     add_training_flags(t.add_argument_group("training settings (default: the test conditions')"))
     t.add_argument("--crops-per-epoch", type=int, default=None, help="default: one per training frame")
-    t.add_argument("--arch", default="bmshj2018-hyperprior")
-    t.add_argument("--aux-lr", type=float, default=1e-3)
+    t.add_argument("--arch", default="bmshj2018-hyperprior",
+                   help="learned architecture: bmshj2018-hyperprior (the reference's scale hyperprior) or "
+                        "mbt2018-mean (mean-scale)")
+    t.add_argument("--aux-lr", type=float, default=1e-3, help="learning rate of the entropy bottleneck's quantiles")
     t.add_argument("--low", type=float, nargs="+", default=None, help="normalisation range: scalar or one per channel")
     t.add_argument("--high", type=float, nargs="+", default=None)
-    t.add_argument("--layout", default=None)
-    t.add_argument("--val-fraction", type=float, default=0.1)
+    t.add_argument("--layout", default=None, help="packing layout (llama3, dinov2, sd3, generic); default: the task's")
+    t.add_argument("--val-fraction", type=float, default=0.1,
+                   help="share of --features held out for validation when --val-features is not given")
     t.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     t.add_argument("--workers", type=int, default=0, help="data-loader worker processes")
     t.add_argument("--no-resume", action="store_true", help="start over even if OUT/last.pt exists")
-    t.add_argument("--no-plot", action="store_true")
-    t.add_argument("--quiet", action="store_true", help="no per-epoch progress lines")
+    t.add_argument("--no-plot", action="store_true", help="write no training-curve PNG")
+    t.add_argument("--quiet", action="store_true", help="no settings header, progress lines or time estimates")
     t.add_argument("--json", action="store_true", help="print the result as JSON")
     t.set_defaults(func=cmd_train)
 
