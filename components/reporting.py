@@ -192,7 +192,7 @@ def _bd_rows(group_bd: Sequence[BDResult], extras: dict[tuple[str, str, str], Co
     return rows
 
 
-def _winner(model: str, task: str, group_bd: Sequence[BDResult]) -> str:
+def winner_line(model: str, task: str, group_bd: Sequence[BDResult]) -> str:
     """Who needs the fewest bits at equal task metric in one (model, task), in one sentence."""
     computed = [b for b in group_bd if b.bd_rate is not None]
     if not computed:
@@ -216,7 +216,7 @@ def _summary(groups: dict[tuple[str, str], list[RDPoint]], bd: Sequence[BDResult
     rows = []
     for model, task in groups:
         group_bd = [b for b in bd if (b.model, b.task) == (model, task)]
-        blocks.append(Paragraph(_winner(model, task, group_bd), strong=True))
+        blocks.append(Paragraph(winner_line(model, task, group_bd), strong=True))
         for b in group_bd:
             extra = extras.get((b.model, b.task, b.codec))
             fid = extra.fidelity if extra else None

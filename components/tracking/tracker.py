@@ -20,7 +20,7 @@ from typing import Iterator, Optional, Sequence
 from fcbench.codecs.types import PathLike
 from fcbench.components import provenance
 from fcbench.components.rd_points import RDPoint
-from fcbench.components.reporting import Report, build_report
+from fcbench.components.reporting import Report, build_report, winner_line
 from fcbench.components.tracking.layout import KIND_TAG, MAX_PARAM_CHARS, MAX_TAG_CHARS, POINT_TAG, experiment_name, registered_model_name
 from fcbench.components.tracking.server import PROBE_TIMEOUT_S, TrackingUnavailableError, check_reachable, default_tracking_uri
 from fcbench.components.tracking.sinks import MlflowSink, OfflineSink, Sink, str_dict
@@ -157,16 +157,14 @@ class Tracker:
         return run_id
 
     def log_report(self, report: Report, run_id: Optional[str] = None) -> None:
-        """Report files as artifacts under report/, BD-rates as metrics on the (parent) run."""
+        """Report files as artifacts under report/; on the (parent) run, the summary: BD-rates,
+        feature-PSNR BD-rates and speed-ups as metrics, who wins as a tag per (model, task)."""
         target = self._parent(run_id)
         if target is None:
             raise ValueError("log_report needs run_id or an active start_pipeline_run")
         for path in report.files:
             self.sink.log_artifact(target, path, "report")
-        metrics = [(f"bd_rate/{b.model}/{b.task}/{b.codec}_vs_{b.anchor}", b.bd_rate, 0) for b in report.bd
-                   if b.bd_rate is not None]
-        flags = sum(len(b.flags) for b in report.bd) + len(report.flags)
-        self.sink.log(target, {}, metrics, {"fcbench.report_flags": str(flags)})
+        self.sink.log(target, {}, summary_metrics(report), summary_tags(report))
 
     # ---- training and the model registry
 
@@ -193,7 +191,9 @@ class Tracker:
                     raise ValueError(f"training curve entry {i}: {k}={v!r} is not a number")
                 metrics.append((k, float(v), step))
         name = registered_model_name(model, task, lmbda)
-        params = {**(config or {}), "lambda": float(lmbda), "model": model, "task": task}
+        # one name per parameter: the training config spells lambda "lmbda" (a Python keyword otherwise)
+        params = {**{k: v for k, v in (config or {}).items() if k != "lmbda"}, "lambda": float(lmbda), "model": model,
+                  "task": task}
         tags = {**self.provenance_tags(), KIND_TAG: kind, "fcbench.registered_model": name}
         verb = "train" if kind == "training" else kind
         run_id = self._start(experiment_name(model, task), f"{verb}-hyperprior-lambda{float(lmbda):g}",
@@ -248,3 +248,28 @@ def report_to_run(points: Sequence[RDPoint], out_dir: PathLike, tracker: Optiona
     if tracker is not None:
         tracker.log_report(report, run_id)
     return report
+
+
+def summary_metrics(report: Report) -> list[tuple[str, float, int]]:
+    """What the parent run's columns show in MLflow's runs table, per codec against its anchor:
+    the BD-rate on the task metric and on feature PSNR, and the speed-ups."""
+    out = []
+    for b in report.bd:
+        pair = f"{b.model}/{b.task}/{b.codec}_vs_{b.anchor}"
+        extra = report.comparisons.get((b.model, b.task, b.codec))
+        fid = extra.fidelity if extra else None
+        for name, value in (("bd_rate", b.bd_rate), ("bd_rate_feature_psnr", fid.bd_rate if fid else None),
+                            ("enc_speedup", extra.speed.enc if extra else None),
+                            ("dec_speedup", extra.speed.dec if extra else None)):
+            if value is not None:
+                out.append((f"{name}/{pair}", float(value), 0))
+    return out
+
+
+def summary_tags(report: Report) -> dict[str, str]:
+    """Who wins per (model, task), in the report's words, and how many flags the report raised."""
+    groups = sorted({(b.model, b.task) for b in report.bd})
+    tags = {f"fcbench.winner/{m}/{t}": winner_line(m, t, [b for b in report.bd if (b.model, b.task) == (m, t)])
+            for m, t in groups}
+    tags["fcbench.report_flags"] = str(sum(len(b.flags) for b in report.bd) + len(report.flags))
+    return tags

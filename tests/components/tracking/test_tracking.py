@@ -36,8 +36,8 @@ def test_pipeline_run_with_nested_points(mlflow_server, curve, tmp_path, monkeyp
     pts = (curve("vtm", RATES, Q, model=model, params={"qp": 22, "truncation": [-5, 5], "bit_depth": 10,
                                                         "packing": "generic", "legacy": False},
                  tags={"binary_sha256": "b1", "cfg_sha256": "c1"}, enc_s=2.5, dec_s=0.1, codec_version="VTM 23.13",
-                 side_bpfp=0.0, container_bpfp=0.02)
-           + curve("x265", RATES * 1.25, Q, model=model, metric="acc", enc_s=0.1, dec_s=0.01))
+                 side_bpfp=0.0, container_bpfp=0.02, samples=4)
+           + curve("x265", RATES * 1.25, Q, model=model, metric="acc", enc_s=0.1, dec_s=0.01, samples=4))
     tr = Tracker(mlflow_server)
     assert not tr.offline
     with tr.start_pipeline_run(model, "t", params={"samples": 4}, tags={"kfp.run": "r1"}) as run:
@@ -54,6 +54,10 @@ def test_pipeline_run_with_nested_points(mlflow_server, curve, tmp_path, monkeyp
     for key in ("fcbench.version", "fcbench.git_sha", "fcbench.conditions_version", "fcbench.host"):
         assert parent.data.tags[key]
     assert parent.data.metrics[f"bd_rate/{model}/t/x265_vs_vtm"] == pytest.approx(25.0)
+    # #22 item 6: the runs table's first view holds the comparison: speed-ups and who wins
+    assert parent.data.metrics[f"enc_speedup/{model}/t/x265_vs_vtm"] == pytest.approx(25.0)
+    assert parent.data.metrics[f"dec_speedup/{model}/t/x265_vs_vtm"] == pytest.approx(10.0)
+    assert parent.data.tags[f"fcbench.winner/{model}/t"].startswith(f"{model} / t: the anchor vtm wins")
     arts = {a.path for a in client.list_artifacts(run.run_id, "report")}
     assert {"report/report.md", "report/bdrate.csv", "report/rd_points.csv", f"report/rd_{model}_t.png"} <= arts
 
@@ -64,7 +68,7 @@ def test_pipeline_run_with_nested_points(mlflow_server, curve, tmp_path, monkeyp
     assert vtm22.data.params == {"model": model, "task": "t", "codec": "vtm", "rate_point": "22",
                                  "codec_version": "VTM 23.13", "metric": "acc", "direction": "higher",
                                  "qp": "22", "truncation": "[-5, 5]", "bit_depth": "10", "packing": "generic",
-                                 "legacy": "false"}
+                                 "legacy": "false", "samples": "4"}
     assert vtm22.data.metrics == pytest.approx({"bpfp": 0.05, "side_bpfp": 0.0, "container_bpfp": 0.02,
                                                 "ebpfp": 0.05, "acc": 70.0, "feature_mse": 0.01,
                                                 "encode_cpu_seconds": 2.5, "decode_cpu_seconds": 0.1})
@@ -98,7 +102,7 @@ def test_training_registers_new_versions_and_loads_back(mlflow_server, tmp_path)
         ckpt = tmp_path / f"v{i}" / "checkpoint.pth.tar"
         ckpt.parent.mkdir()
         ckpt.write_bytes(bytes([i]) * 1000)
-        uris.append(tr.log_training(model, "cls", 0.0017, curves, ckpt, {"epochs": 5, "batch": 8, "lr": 1e-4}))
+        uris.append(tr.log_training(model, "cls", 0.0017, curves, ckpt, {"epochs": 5, "batch": 8, "lr": 1e-4, "lmbda": 0.0017}))
     name = registered_model_name(model, "cls", 0.0017)
     assert name == f"fcbench-{model}-cls-hyperprior-lambda0.0017"
     assert uris == [f"models:/{name}/1", f"models:/{name}/2"]
@@ -107,6 +111,7 @@ def test_training_registers_new_versions_and_loads_back(mlflow_server, tmp_path)
     assert sorted(v.version for v in versions) == ["1", "2"]
     run = client.get_run(versions[0].run_id)
     assert run.data.params["lambda"] == "0.0017" and run.data.params["epochs"] == "5"
+    assert "lmbda" not in run.data.params  # one name per parameter (#22 item 6)
     history = client.get_metric_history(run.info.run_id, "loss")
     assert [(m.step, m.value) for m in sorted(history, key=lambda m: m.step)] == [(e, 1.0 / (e + 1)) for e in range(5)]
     got = load_registered_checkpoint(uris[1], tmp_path / "dl", tracking_uri=mlflow_server)
