@@ -65,11 +65,20 @@ class TaskConditions(_Strict):
     origin_dtype: str
     samples: int
     sample_list: str
-    layout: Literal["llama3", "dinov2", "sd3", "generic"]
+    layout: str  # one of fcbench.codecs.packing.LAYOUTS (checked below: one list of layouts)
     metric: MetricSpec
     traditional: TraditionalConditions
     learned: LearnedConditions
     observed: Observed
+
+    @field_validator("layout")
+    @classmethod
+    def _known_layout(cls, v: str) -> str:
+        from fcbench.codecs.packing import LAYOUTS
+
+        if v not in LAYOUTS:
+            raise ValueError(f"layout {v!r} is not one of the packing layouts {list(LAYOUTS)}")
+        return v
 
     @field_validator("feature_shape")
     @classmethod

@@ -34,6 +34,8 @@ SECTION_OUTLIERS = 1
 _RANGES_F64, _RANGES_F32_ZSTD = 0, 1
 _COMPACT_RANGES_FROM = 17  # tables this long are stored as zstd'd float32 when exact
 DTYPES: tuple[str, ...] = ("float32", "float16", "bfloat16", "float64")
+# A layout's code is its position here, written into every container: append, never reorder.
+# The names are packing.LAYOUTS' (tests/codecs/core/test_registries_agree.py ties the two).
 LAYOUT_CODES: tuple[str, ...] = ("llama3", "dinov2", "sd3", "generic")
 # "none": the feature itself, float32 (codecs of frame_kind "tensor" code it with their own transform)
 TRANSFORMS: tuple[str, ...] = ("uniform", "legacy", "nonlinear", "normalize", "none")
