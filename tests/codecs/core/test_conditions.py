@@ -55,4 +55,4 @@ def test_cli_conditions(capsys):
     assert "blocks 10/20/30/40" in out and "[22, 27, 32, 37, 42]" in out
     assert main(["conditions", "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)["tasks"]) == 5
-    assert main(["conditions", "vgg", "cls"]) == 1
+    assert main(["conditions", "vgg", "cls"]) == 2  # an unknown model: a usage error
