@@ -207,7 +207,8 @@ def run_sweep(
                 recon_sets[rp] = FeatureSet.create(
                     out / "recon" / folder / rate_tag(rp, unit), fs.meta.get("model", ""), fs.meta.get("task", ""),
                     fs.meta.get("split_point", ""), codec=codec, label=name, rate_point=rp, rate_unit=unit,
-                    conditions=jsonable(conds), codec_identity=identity, source=str(fs.root))
+                    conditions=jsonable(conds), codec_identity=identity, source=str(fs.root),
+                    **({"extracted_by": fs.meta["extracted_by"]} if "extracted_by" in fs.meta else {}))
             pending = _plan(fs, recon_sets, cache, codec, name, folder, master, conds, options, out, preset, rows)
             bar = _progress(total, len(rows), name, progress)
             share = ThreadShare.of(1 if n_jobs == 1 or len(pending) <= 1 else min(n_jobs, len(pending)))

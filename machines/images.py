@@ -85,7 +85,9 @@ def imagenet_samples(root: PathLike, sample_list: PathLike = "imagenet_selected_
             raise DataError(f"{sample_list} line {n}: expected '<image id> <label>', got {line!r}")
         sample_id(parts[0], f"{sample_list} line {n}")
         if parts[0] not in index:
-            raise DataError(f"ImageNet sample {parts[0]}: no image {parts[0]}.JPEG under {root}")
+            raise DataError(f"ImageNet sample {parts[0]} of the sample list {Path(str(sample_list)).name}: no image "
+                            f"{parts[0]}.JPEG under {root} (images of another set: pass its list with --sample-list, "
+                            "lines '<image id> <label>')")
         samples.append(Sample(parts[0], index[parts[0]], label=int(parts[1])))
     return _limit(samples, limit)
 

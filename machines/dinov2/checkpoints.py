@@ -17,6 +17,8 @@ import torch
 from fcbench.machines.weights import CheckpointError, find_file, load_state_dict, resolve
 
 BACKBONE_FILE = "dinov2_vitg14_pretrain.pth"
+# Beside BACKBONE_FILE when the backbone is not a published ViT: {"num_heads": N} (not in the weights).
+ARCH_FILE = "fcbench-dinov2.json"
 HEAD_FILES = {
     "cls": "dinov2_vitg14_linear_head.pth",
     "seg": "dinov2_vitg14_voc2012_linear_head.pth",
@@ -117,7 +119,22 @@ def load_backbone(location: Path) -> BackboneSource:
         weights = find_file(location, ["model.safetensors", "pytorch_model.bin"], "HF DINOv2 weights")
         return BackboneSource(hf_to_original(load_state_dict(weights)), weights, config.get("num_attention_heads"))
     path = find_file(location, [BACKBONE_FILE], "DINOv2 backbone weights")
-    return BackboneSource(load_state_dict(path, unwrap=("state_dict", "model", "teacher")), path, None)
+    return BackboneSource(load_state_dict(path, unwrap=("state_dict", "model", "teacher")), path, _heads_beside(path))
+
+
+def _heads_beside(path: Path) -> Optional[int]:
+    """The attention head count written beside an official .pth (ARCH_FILE): the weights do not
+    hold it, and the default (embed_dim / 64, right for the published ViTs) is wrong for others."""
+    arch = path.parent / ARCH_FILE
+    if not arch.is_file():
+        return None
+    try:
+        heads = json.loads(arch.read_text()).get("num_heads")
+    except (ValueError, AttributeError) as exc:
+        raise CheckpointError(f"{arch} is not a JSON object with num_heads ({exc})") from None
+    if isinstance(heads, bool) or not isinstance(heads, int) or heads < 1:
+        raise CheckpointError(f"{arch}: num_heads must be a positive integer, got {heads!r}")
+    return heads
 
 
 def load_head(location: Path, task: str) -> tuple[dict[str, torch.Tensor], Path]:

@@ -149,6 +149,7 @@ class Dinov2Machine(Machine):
             checkpoint=self._source.path.name, checkpoint_sha256=sha,
             blocks=self.blocks, depth=self.backbone.depth, embed_dim=self.backbone.embed_dim,
             source=options.get("source") or self.source, preprocessing=self.preprocessing,
+            extracted_by=self.architecture(),
         )
         todo = [s for s in samples if s.id not in fs]
         progress = options.get("progress", self.progress)
@@ -159,6 +160,24 @@ class Dinov2Machine(Machine):
         return fs
 
     preprocessing: ClassVar[str] = ""
+
+    def architecture(self) -> dict:
+        """What the second half must match: recorded in a feature set (`extracted_by`, carried
+        into every reconstruction of it) and checked by evaluate."""
+        bb = self.backbone
+        return {"embed_dim": bb.embed_dim, "depth": bb.depth, "num_heads": bb.num_heads,
+                "checkpoint_sha256": sha256_file(self._source.path)}
+
+    def check_extracted_by(self, fs: FeatureSet) -> None:
+        recorded = fs.meta.get("extracted_by")
+        if not isinstance(recorded, dict):
+            return  # a set from before this was recorded, or from elsewhere: nothing to compare
+        mine = self.architecture()
+        differ = [f"{k} {recorded[k]} (features) vs {mine[k]} (this model)" for k in mine
+                  if k in recorded and recorded[k] != mine[k]]
+        if differ:
+            raise FeatureSetError(f"{fs.root} was extracted by another dinov2 model: {'; '.join(differ)} (pass the "
+                                  "weights, and num_heads where they are not beside them, that made the features)")
 
     def extract_one(self, sample: imgs.Sample) -> tuple[np.ndarray, dict]:
         raise NotImplementedError
@@ -186,6 +205,7 @@ class Dinov2Machine(Machine):
             raise FeatureSetError(f"{fs.root} holds {fs.meta.get('model')}/{fs.meta.get('task')} features, not {MODEL}/{self.task}")
         if len(fs) == 0:
             raise FeatureSetError(f"{fs.root} holds no samples")
+        self.check_extracted_by(fs)
         # the whole list (no `limit`): the set decides which samples are evaluated
         known = {s.id: s for s in self.test_samples(data, options.get("sample_list") or self.sample_list or self.default_list, None)}
         unknown = [i for i in fs.ids if i not in known]

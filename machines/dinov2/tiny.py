@@ -18,7 +18,7 @@ import torch
 
 from fcbench.codecs.types import PathLike
 from fcbench.machines.dinov2.backbone import Backbone, swiglu_hidden
-from fcbench.machines.dinov2.checkpoints import BACKBONE_FILE, HEAD_FILES, original_to_hf
+from fcbench.machines.dinov2.checkpoints import ARCH_FILE, BACKBONE_FILE, HEAD_FILES, original_to_hf
 from fcbench.machines.images import Sample
 
 TASKS = ("cls", "seg", "dpt")
@@ -126,6 +126,7 @@ def make_assets(
     weights, data = root / "weights", root / "data"
     weights.mkdir(parents=True, exist_ok=True)
     torch.save(tiny_backbone_state_dict(embed_dim, depth, num_heads, seed), weights / BACKBONE_FILE)
+    (weights / ARCH_FILE).write_text(json.dumps({"num_heads": num_heads}))  # the model's config, with its weights
     torch.save(tiny_head_state_dict(task, embed_dim, 4, seed), weights / HEAD_FILES[task])
     options = {"num_heads": num_heads}
     machine = get_machine("dinov2", task, weights=weights, device="cpu", progress=False, **options)
