@@ -17,7 +17,8 @@ def test_official_lists_ship_in_the_package():
 
 
 def test_official_lists_name_the_first_missing_sample(tmp_path):
-    with pytest.raises(images.DataError, match="ImageNet sample ILSVRC2012_val_00000293 of the sample list imagenet_selected_label100.txt: no image.*--sample-list"):
+    with pytest.raises(images.DataError, match="ImageNet sample ILSVRC2012_val_00000293 of the sample list "
+                                               "imagenet_selected_label100.txt: no image.*--sample-list"):
         images.imagenet_samples(tmp_path)
     (tmp_path / "JPEGImages").mkdir()
     with pytest.raises(images.DataError, match="VOC sample 2007_000323: .*2007_000323.jpg is missing"):
