@@ -59,6 +59,10 @@ def service_host(name: str, namespace: str = DEFAULT_NAMESPACE) -> str:
     return f"{name}.{namespace}.svc.cluster.local"
 
 
+# Pods outside the pipelines that may reach MinIO and MLflow (a notebook, a debug pod) carry this
+# label (manifests/base/networkpolicies.yaml); the notebook-access PodDefault selects on it.
+CLIENT_LABEL: Final[tuple[str, str]] = ("fcbench.io/client", "true")
+
 # Pipeline pods (Argo workflow pods: KFP's driver, launcher and the steps) carry this label key;
 # the NetworkPolicies admit them to MinIO and MLflow.
 WORKFLOW_POD_LABEL: Final = "workflows.argoproj.io/workflow"

@@ -47,6 +47,13 @@ def render(kubectl: Path, kustomization: str) -> list[dict[str, Any]]:
     return _RENDERED[kustomization]
 
 
+def render_dir(kubectl: Path, folder: Path) -> list[dict[str, Any]]:
+    """`kubectl kustomize` of a kustomization written by a test (not cached)."""
+    out = subprocess.run([str(kubectl), "kustomize", str(folder)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, f"kubectl kustomize {folder} failed:\n{out.stderr}"
+    return [d for d in yaml.safe_load_all(out.stdout) if d]
+
+
 def of_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     return [d for d in docs if d["kind"] == kind]
 
