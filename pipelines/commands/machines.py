@@ -44,6 +44,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _machine(args: argparse.Namespace):
+    from fcbench.codecs.conditions import load_conditions
+
+    # Every machine has test conditions (tests/codecs/core/test_registries_agree.py): a wrong
+    # model or task is named from them, before torch and the model code load (seconds).
+    load_conditions().get(args.model, args.task)
     from fcbench.machines import get_machine
 
     stage_inputs(args, "weights", "data", "sample_list", "features", "reference")

@@ -38,7 +38,7 @@ def test_errors_are_reported_not_raised(cls_assets, tmp_path, capsys):
                "--features", str(tmp_path / "none")])
     assert rc == 1 and "manifest.json is missing" in capsys.readouterr().err
     rc = main(["extract", "--model", "dinov2", "--task", "nope", "--weights", "w", "--data", str(tmp_path), "--out", str(tmp_path / "o")])
-    assert rc == 2 and "no machine for model 'dinov2' task 'nope'" in capsys.readouterr().err  # a usage error
+    assert rc == 2 and "no test conditions for model 'dinov2' task 'nope'" in capsys.readouterr().err  # a usage error
     rc = main(["evaluate", "--model", "dinov2", "--task", "cls", "--data", str(tmp_path), "--features", str(tmp_path)])
     assert rc == 2 and "--weights is required" in capsys.readouterr().err
 
