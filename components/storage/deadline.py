@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 import urllib3
+from urllib3 import connectionpool
 from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 
 @dataclass(frozen=True)
@@ -125,11 +125,12 @@ class _ReleaseDisarms:
         super()._put_conn(conn)  # type: ignore[misc]
 
 
-class _HTTPPool(_ReleaseDisarms, HTTPConnectionPool):
+# urllib3's own names: they appear in its error messages ("HTTPConnectionPool(host=..., port=...)").
+class HTTPConnectionPool(_ReleaseDisarms, connectionpool.HTTPConnectionPool):
     ConnectionCls = _HTTP
 
 
-class _HTTPSPool(_ReleaseDisarms, HTTPSConnectionPool):
+class HTTPSConnectionPool(_ReleaseDisarms, connectionpool.HTTPSConnectionPool):
     ConnectionCls = _HTTPS
 
 
@@ -141,9 +142,10 @@ class DeadlinePoolManager(urllib3.PoolManager):
         super().__init__(**kwargs)
         self.deadline = deadline
         self.expiries = Expiries()
-        self.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+        self.pool_classes_by_scheme = {"http": HTTPConnectionPool, "https": HTTPSConnectionPool}
 
-    def _new_pool(self, scheme: str, host: str, port: int, request_context: Optional[dict[str, Any]] = None) -> HTTPConnectionPool:
+    def _new_pool(self, scheme: str, host: str, port: int,
+                  request_context: Optional[dict[str, Any]] = None) -> connectionpool.HTTPConnectionPool:
         # Added here, not to connection_pool_kw: the pool key is built from those and has no such fields.
         context = dict(request_context if request_context is not None else self.connection_pool_kw)
         context.update(deadline=self.deadline, expiries=self.expiries)
