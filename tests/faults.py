@@ -133,23 +133,36 @@ class DyingServer:
         self.close()
 
 
-class _YesToEverything(BaseHTTPRequestHandler):
-    """Answers 200 with an empty body to every request, whatever it asked (and stores nothing)."""
+class _Answering(BaseHTTPRequestHandler):
+    """Reads the request's body, answers 200 with `headers_out()`, then `body()` (not to a HEAD);
+    every method alike."""
 
-    def _ok(self) -> None:
+    def headers_out(self) -> dict[str, str]:
+        return {"Content-Length": "0", "ETag": '"0"'}
+
+    def body(self) -> None:
+        pass
+
+    def _answer(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         if length:
             self.rfile.read(length)
         self.send_response(200)
-        self.send_header("Content-Length", "0")
-        self.send_header("ETag", '"0"')
+        for name, value in self.headers_out().items():
+            self.send_header(name, value)
         self.end_headers()
         self.server.answered += 1  # type: ignore[attr-defined]
+        if self.command != "HEAD":
+            self.body()
 
-    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _ok
+    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _answer
 
     def log_message(self, *args) -> None:
         pass
+
+
+class _YesToEverything(_Answering):
+    """Answers 200 with an empty body to every request, whatever it asked (and stores nothing)."""
 
 
 class YesServer(DyingServer):
@@ -166,19 +179,13 @@ class YesServer(DyingServer):
         return self._server.answered  # type: ignore[attr-defined]
 
 
-class _Trickle(BaseHTTPRequestHandler):
+class _Trickle(_Answering):
     """Answers 200 at once, then sends its body one byte per `interval` seconds, forever."""
 
-    def _trickle(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
-        self.send_response(200)
-        self.send_header("Content-Length", str(1 << 20))
-        self.end_headers()
-        self.server.answered += 1  # type: ignore[attr-defined]
-        if self.command == "HEAD":
-            return
+    def headers_out(self) -> dict[str, str]:
+        return {"Content-Length": str(1 << 20)}
+
+    def body(self) -> None:
         stopped: threading.Event = self.server.stopped  # type: ignore[attr-defined]
         try:
             while not stopped.wait(self.server.interval):  # type: ignore[attr-defined]
@@ -187,11 +194,6 @@ class _Trickle(BaseHTTPRequestHandler):
         except OSError:  # the client cut the connection
             pass
         self.close_connection = True
-
-    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _trickle
-
-    def log_message(self, *args) -> None:
-        pass
 
 
 class TrickleServer(YesServer):
