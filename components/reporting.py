@@ -34,7 +34,7 @@ from fcbench.components.report_doc import Block, Heading, Image, Note, Paragraph
 
 log = logging.getLogger(__name__)
 
-__all__ = ["UNCOMPRESSED", "RDPoint", "Report", "bd_csv_text", "build_report", "compute_bd", "compute_comparisons",
+__all__ = ["UNCOMPRESSED", "RDPoint", "Report", "bd_csv_text", "build_report", "compute_bd", "compute_comparisons", "default_anchor",
            "dedupe", "load_points",
            "load_points_csv", "plot_rd", "points_csv_text", "preset_line", "render_markdown", "report_preset",
            "save_points_csv", "save_points_json", "with_preset"]
@@ -107,9 +107,17 @@ def _pairs(points: Sequence[RDPoint], anchor: str, fallback_anchor: Optional[str
     return pairs, notes
 
 
-def compute_bd(points: Sequence[RDPoint], anchor: str = "vtm", fallback_anchor: Optional[str] = None) -> tuple[list[BDResult], list[str]]:
-    """BD-rate/BD-metric of every codec against the anchor, per (model, task)."""
-    pairs, notes = _pairs(points, anchor, fallback_anchor)
+def default_anchor(points: Sequence[RDPoint]) -> str:
+    """The BD-rate anchor of the preset the points were made under (VTM for the shipped ones)."""
+    from fcbench.codecs.presets import get_preset
+
+    return get_preset(report_preset(points)).anchor
+
+
+def compute_bd(points: Sequence[RDPoint], anchor: Optional[str] = None, fallback_anchor: Optional[str] = None
+               ) -> tuple[list[BDResult], list[str]]:
+    """BD-rate/BD-metric of every codec against the anchor (default: the points' preset's), per (model, task)."""
+    pairs, notes = _pairs(points, anchor or default_anchor(points), fallback_anchor)
     results = []
     for model, task, chosen, codec, ref_pts, test_pts in pairs:
         direction = test_pts[0].direction
@@ -120,11 +128,11 @@ def compute_bd(points: Sequence[RDPoint], anchor: str = "vtm", fallback_anchor: 
     return results, notes
 
 
-def compute_comparisons(points: Sequence[RDPoint], anchor: str = "vtm", fallback_anchor: Optional[str] = None
+def compute_comparisons(points: Sequence[RDPoint], anchor: Optional[str] = None, fallback_anchor: Optional[str] = None
                         ) -> dict[tuple[str, str, str], Comparison]:
     """Per (model, task, codec): BD-rate on feature PSNR and speed-ups against the same anchor
     as compute_bd (fcbench.components.comparisons)."""
-    pairs, _ = _pairs(points, anchor, fallback_anchor)
+    pairs, _ = _pairs(points, anchor or default_anchor(points), fallback_anchor)
     return {(m, t, c): compare(a, p, m, t, c, chosen) for m, t, chosen, c, a, p in pairs}
 
 
@@ -369,16 +377,17 @@ def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
-def build_report(points: Sequence[RDPoint], out_dir: PathLike, anchor: str = "vtm", title: Optional[str] = None,
+def build_report(points: Sequence[RDPoint], out_dir: PathLike, anchor: Optional[str] = None, title: Optional[str] = None,
                  fallback_anchor: Optional[str] = None) -> Report:
     """Write report.md, report.html (the same content, plots embedded), rd_points.csv, bdrate.csv,
-    bdrate.json and rd_<model>_<task>.png under out_dir."""
+    bdrate.json and rd_<model>_<task>.png under out_dir; `anchor` None: the points' preset's."""
     if not points:
         raise ValueError("no RD points to report")
     points = dedupe(points)
     report_preset(points)  # one preset per report, before anything is written
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    anchor = anchor or default_anchor(points)
     bd, notes = compute_bd(points, anchor, fallback_anchor)
     extras = compute_comparisons(points, anchor, fallback_anchor)
     plots: dict[tuple[str, str], str] = {}

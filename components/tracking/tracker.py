@@ -240,7 +240,7 @@ class Tracker:
 
 
 def report_to_run(points: Sequence[RDPoint], out_dir: PathLike, tracker: Optional[Tracker] = None,
-                  run_id: Optional[str] = None, anchor: str = "vtm", fallback_anchor: Optional[str] = None,
+                  run_id: Optional[str] = None, anchor: Optional[str] = None, fallback_anchor: Optional[str] = None,
                   title: Optional[str] = None) -> Report:
     """build_report, then (with a tracker) log it to `run_id` or the tracker's active pipeline run.
     The `fcbench report` command and the pipeline's report step both call this."""

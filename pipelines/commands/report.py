@@ -41,8 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from fcbench.codecs.presets import get_preset
-    from fcbench.components.reporting import dedupe, report_preset, with_preset
+    from fcbench.components.reporting import dedupe, default_anchor, with_preset
     from fcbench.components.tracking import report_to_run
 
     if not args.results and not args.mlflow:
@@ -57,7 +56,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         tracker, run_id, from_runs, offline_note = _mlflow_points(args)
         points = dedupe([*points, *from_runs])
     points = with_preset(points, args.preset)
-    anchor = args.anchor or get_preset(report_preset(points)).anchor
+    anchor = args.anchor or default_anchor(points)
     codecs = sorted({p.codec for p in points})
     if not args.anchor and anchor not in codecs and args.fallback_anchor not in codecs:
         raise ValueError(f"the results have no {anchor} points, the preset's BD-rate anchor: pass --anchor CODEC "
