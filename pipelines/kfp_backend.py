@@ -1,10 +1,11 @@
 """Talking to a Kubeflow Pipelines backend: credentials (the kfp SDK's options), reachability and
 the backend version this IR needs.
 
-The compiled IR fans in artifacts with `dsl.Collected`, which needs KFP backend 2.14 or newer,
-and kfp-kubernetes 2.17 writes an `optional` field on Secret/ConfigMap env settings that KFP
-2.14's KubernetesExecutorConfig proto does not have (its Argo compiler parses strictly): the
-minimum is 2.15. MIN_BACKEND is what `fcbench doctor --kfp-host` and `fcbench submit|upload` check.
+The compiled IR fans in artifacts with `dsl.Collected`, which needs KFP backend 2.14 or newer:
+MIN_BACKEND, what `fcbench doctor --kfp-host` and `fcbench submit|upload` check. kfp-kubernetes
+2.17 writes an `optional` field on Secret/ConfigMap env settings that KFP 2.14's
+KubernetesExecutorConfig proto does not have (its Argo compiler parses strictly): for a 2.14
+backend `submit`/`upload` rewrite the IR without it (kfp_target.py).
 
 Two servers answer the version probe: the API server itself (`tag_name`, `multi_user`) and,
 behind a Kubeflow install's `https://<host>/pipeline`, the UI server (`apiServerTagName`,
@@ -22,7 +23,9 @@ from pathlib import Path
 from typing import Any, Optional
 from urllib.parse import urlparse
 
-MIN_BACKEND = (2, 15)
+from fcbench.pipelines.kfp_target import NATIVE, OLDEST
+
+MIN_BACKEND = OLDEST
 HEALTHZ = "/apis/v1beta1/healthz"  # API server: {commit_sha, tag_name, multi_user}; UI server: apiServerTagName, ...
 
 
@@ -102,8 +105,11 @@ def version_verdict(tag: str) -> tuple[bool, str]:
     if version is None:
         return False, f"KFP backend version {tag!r} is unknown; fcbench's IR needs {need} or newer"
     if version[:2] < MIN_BACKEND:
-        return False, (f"KFP backend {tag} is too old: fcbench's IR needs {need} or newer (dsl.Collected of artifacts, "
-                       f"kfp-kubernetes 2.17 fields); upgrade Kubeflow Pipelines")
+        return False, (f"KFP backend {tag} is too old: fcbench's IR needs {need} or newer (dsl.Collected of artifacts); "
+                       f"upgrade Kubeflow Pipelines")
+    if version[:2] < NATIVE:
+        return True, (f"KFP backend {tag} (fcbench's IR needs {need} or newer: ok; the pipeline is rewritten for it "
+                      f"without the `optional` flags of kfp-kubernetes 2.17, which {tag} does not know)")
     return True, f"KFP backend {tag} (fcbench's IR needs {need} or newer: ok)"
 
 
@@ -148,7 +154,8 @@ def healthz_version(info: Any) -> Optional[dict]:
 
 
 def require_backend(host: str, credentials: Credentials) -> tuple[str, dict]:
-    """Refuse a backend too old for the IR; returns the verdict sentence and the backend's answer."""
+    """Refuse a backend too old for the IR; returns the verdict sentence and the backend's answer
+    (its version as `tag_name`)."""
     info = backend_info(host, credentials)
     ok, verdict = version_verdict(str(info.get("tag_name", "")))
     if not ok:

@@ -224,6 +224,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("compile", help="compile a pipeline to YAML (upload it in the Kubeflow UI, or `fcbench upload`)")
     p.add_argument("pipeline")
     p.add_argument("-o", "--output", type=Path, required=True)
+    p.add_argument("--kfp-target", type=_kfp_target, default=None, metavar="VERSION",
+                   help="the KFP backend version the YAML is for (default: 2.15 or newer; 2.14 leaves out the "
+                        "`optional` flags it does not know; older backends cannot run fcbench)")
     add_images(p)
     add_deploy(p)
     p.set_defaults(func=cmd_compile)
@@ -265,6 +268,9 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
     atomic.make_folder(args.output.parent)  # a file in the way is named, not "File exists"
     compiler.Compiler().compile(pipeline, str(args.output))
+    from fcbench.pipelines import kfp_target
+
+    kfp_target.rewrite(args.output, args.kfp_target)
     print(f"{args.output}: pipeline {args.pipeline} (upload it in the Kubeflow Pipelines UI)")
     return 0
 
@@ -285,3 +291,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"  {what}: {path}")
     print("\n" + what_to_open(result))
     return 0
+
+
+def _kfp_target(text: str) -> tuple[int, int]:
+    from fcbench.pipelines.kfp_target import parse_target
+
+    try:
+        return parse_target(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None

@@ -15,8 +15,9 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
+from fcbench.pipelines import kfp_target
 from fcbench.pipelines.commands.kfp import _add_params, add_deploy, add_images, apply_images, collect_arguments, deployment_from_args, resolve
-from fcbench.pipelines.kfp_backend import Credentials, check_host, require_backend
+from fcbench.pipelines.kfp_backend import Credentials, check_host, parse_version, require_backend
 
 
 def _add_connection(p: argparse.ArgumentParser) -> None:
@@ -47,10 +48,13 @@ def connect(args: argparse.Namespace) -> Any:
     creds = credentials(args)
     check_host(args.host)
     multi_user = None
+    args.backend_target = None  # the backend's (major, minor): the IR is rewritten for an older one
     if not args.skip_version_check:
         verdict, info = require_backend(args.host, creds)
         print(verdict)
         multi_user = bool(info.get("multi_user"))
+        version = parse_version(str(info.get("tag_name", "")))
+        args.backend_target = version[:2] if version else None
     client = kfp.Client(host=args.host, namespace=args.namespace, **creds.client_kwargs())
     args.namespace = args.namespace or client.get_user_namespace() or None
     if not args.namespace and multi_user:
@@ -167,6 +171,7 @@ def cmd_upload(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         key, path = _compiled(args, arguments, Path(tmp), exact=True)
         client = connect(args)
+        kfp_target.rewrite(path, args.backend_target)
         try:
             pipeline_id = client.get_pipeline_id(args.name)
             if pipeline_id is None:
@@ -200,6 +205,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         name, path = (args.from_upload, None) if args.from_upload else _compiled(args, arguments, Path(tmp), exact=False)
         client = connect(args)
+        if path is not None:
+            kfp_target.rewrite(path, args.backend_target)
         try:
             if args.from_upload:
                 pipeline_id = client.get_pipeline_id(args.from_upload)
