@@ -1,11 +1,10 @@
 """Talking to a Kubeflow Pipelines backend: credentials (the kfp SDK's options), reachability and
 the backend version this IR needs.
 
-The compiled IR fans in artifacts with `dsl.Collected`, which needs KFP backend 2.14 or newer:
-MIN_BACKEND, what `fcbench doctor --kfp-host` and `fcbench submit|upload` check. kfp-kubernetes
-2.17 writes an `optional` field on Secret/ConfigMap env settings that KFP 2.14's
-KubernetesExecutorConfig proto does not have (its Argo compiler parses strictly): for a 2.14
-backend `submit`/`upload` rewrite the IR without it (kfp_target.py).
+Every task has a sized scratch volume (emptyDirMounts: KFP 2.4) and the benchmark pipelines fan
+in artifacts with `dsl.Collected` (KFP 2.14); kfp-kubernetes 2.17 writes fields older backends
+lack, which `submit`/`upload` leave out for them (kfp_target.py). MIN_BACKEND is the oldest
+backend that runs some fcbench pipeline; `fcbench doctor --kfp-host` says which.
 
 Two servers answer the version probe: the API server itself (`tag_name`, `multi_user`) and,
 behind a Kubeflow install's `https://<host>/pipeline`, the UI server (`apiServerTagName`,
@@ -23,9 +22,10 @@ from pathlib import Path
 from typing import Any, Optional
 from urllib.parse import urlparse
 
-from fcbench.pipelines.kfp_target import NATIVE, OLDEST
+from fcbench.pipelines.kfp_target import COLLECTED, NATIVE, OLDEST
 
 MIN_BACKEND = OLDEST
+ALL_PIPELINES = COLLECTED  # the oldest backend that runs every fcbench pipeline
 HEALTHZ = "/apis/v1beta1/healthz"  # API server: {commit_sha, tag_name, multi_user}; UI server: apiServerTagName, ...
 
 
@@ -101,16 +101,20 @@ def parse_version(tag: str) -> Optional[tuple[int, int, int]]:
 def version_verdict(tag: str) -> tuple[bool, str]:
     """(new enough, a sentence saying so) for a backend's version tag."""
     version = parse_version(tag)
-    need = ".".join(map(str, MIN_BACKEND))
+    need, every = ".".join(map(str, MIN_BACKEND)), ".".join(map(str, ALL_PIPELINES))
     if version is None:
-        return False, f"KFP backend version {tag!r} is unknown; fcbench's IR needs {need} or newer"
+        return False, (f"KFP backend version {tag!r} is unknown; fcbench's pipelines need {need} or newer, the "
+                       f"benchmark pipelines {every}")
     if version[:2] < MIN_BACKEND:
-        return False, (f"KFP backend {tag} is too old: fcbench's IR needs {need} or newer (dsl.Collected of artifacts); "
-                       f"upgrade Kubeflow Pipelines")
+        return False, (f"KFP backend {tag} is too old: fcbench's pipelines need {need} or newer (every task's scratch "
+                       f"volume), the benchmark pipelines {every} (dsl.Collected of artifacts); upgrade Kubeflow Pipelines")
+    if version[:2] < ALL_PIPELINES:
+        return True, (f"KFP backend {tag}: fit_klt and train_hyperprior run there (rewritten for it); the benchmark "
+                      f"pipelines need {every} or newer (dsl.Collected of artifacts)")
     if version[:2] < NATIVE:
-        return True, (f"KFP backend {tag} (fcbench's IR needs {need} or newer: ok; the pipeline is rewritten for it "
-                      f"without the `optional` flags of kfp-kubernetes 2.17, which {tag} does not know)")
-    return True, f"KFP backend {tag} (fcbench's IR needs {need} or newer: ok)"
+        return True, (f"KFP backend {tag} runs every fcbench pipeline, rewritten for it without the `optional` "
+                      f"flags of kfp-kubernetes 2.17, which {tag} does not know")
+    return True, f"KFP backend {tag} runs every fcbench pipeline (it needs {every} or newer: ok)"
 
 
 def backend_info(host: str, credentials: Credentials, timeout: float = 10.0) -> dict:

@@ -225,8 +225,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("pipeline")
     p.add_argument("-o", "--output", type=Path, required=True)
     p.add_argument("--kfp-target", type=_kfp_target, default=None, metavar="VERSION",
-                   help="the KFP backend version the YAML is for (default: 2.15 or newer; 2.14 leaves out the "
-                        "`optional` flags it does not know; older backends cannot run fcbench)")
+                   help="the KFP backend version the YAML is for (default: 2.15 or newer; older ones get the IR "
+                        "without the fields they do not know; benchmark pipelines need 2.14, the others 2.4)")
     add_images(p)
     add_deploy(p)
     p.set_defaults(func=cmd_compile)
@@ -270,7 +270,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     compiler.Compiler().compile(pipeline, str(args.output))
     from fcbench.pipelines import kfp_target
 
-    kfp_target.rewrite(args.output, args.kfp_target)
+    kfp_target.rewrite(args.output, args.kfp_target, args.pipeline)
     print(f"{args.output}: pipeline {args.pipeline} (upload it in the Kubeflow Pipelines UI)")
     return 0
 

@@ -171,7 +171,7 @@ def cmd_upload(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         key, path = _compiled(args, arguments, Path(tmp), exact=True)
         client = connect(args)
-        kfp_target.rewrite(path, args.backend_target)
+        kfp_target.rewrite(path, args.backend_target, key)
         try:
             pipeline_id = client.get_pipeline_id(args.name)
             if pipeline_id is None:
@@ -206,7 +206,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
         name, path = (args.from_upload, None) if args.from_upload else _compiled(args, arguments, Path(tmp), exact=False)
         client = connect(args)
         if path is not None:
-            kfp_target.rewrite(path, args.backend_target)
+            kfp_target.rewrite(path, args.backend_target, name)
         try:
             if args.from_upload:
                 pipeline_id = client.get_pipeline_id(args.from_upload)

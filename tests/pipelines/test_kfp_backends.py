@@ -52,12 +52,22 @@ def test_a_2_14_backend_reads_it_once_the_optional_flags_are_left_out(compiled, 
     assert unknown_fields(for_backend(docs, (2, 14)), "2.14.0") == []
 
 
-def test_older_backends_are_refused_and_would_not_read_it(compiled):
-    for version in ("2.2.0", "2.4.0", "2.5.0"):
+@pytest.mark.parametrize("version", ["2.4.0", "2.5.0"])
+def test_kubeflow_1_10_backends_run_the_pipelines_without_artifact_fan_ins(compiled, version):
+    target = tuple(map(int, version.split(".")))[:2]
+    for name in ("fit_klt", "train_hyperprior"):
+        docs = copy.deepcopy(compiled[name])
+        assert unknown_fields(docs, version)  # as compiled, the backend would refuse it
+        assert unknown_fields(for_backend(docs, target, name), version) == [], name
+    for name in ("benchmark", "benchmark-traditional", "full"):
         with pytest.raises(ValueError, match="dsl.Collected, which needs KFP 2.14"):
-            parse_target(version)
-        assert unknown_fields(compiled["benchmark"], version)  # and their protos lack fields besides
-    assert "emptyDirMounts" in " ".join(unknown_fields(compiled["benchmark"], "2.2.0"))  # the scratch volumes
+            for_backend(copy.deepcopy(compiled[name]), target, name)
+
+
+def test_kubeflow_1_9_is_refused(compiled):
+    with pytest.raises(ValueError, match="emptyDirMounts.*needs KFP 2.4"):
+        parse_target("2.2")
+    assert "emptyDirMounts" in " ".join(unknown_fields(compiled["fit_klt"], "2.2.0"))  # what its protos lack
 
 
 def test_the_checker_is_live(compiled):
@@ -73,15 +83,19 @@ def test_the_checker_is_live(compiled):
     assert any("no field 'sizeLimits' in EmptyDirMount" in p for p in found)
 
 
-def test_compile_for_a_2_14_backend(tmp_path, capsys):
-    assert main(["compile", "fit_klt", "-o", str(tmp_path / "p.yaml"), "--kfp-target", "2.14"]) == 0
-    docs = list(yaml.safe_load_all((tmp_path / "p.yaml").read_text()))
-    assert unknown_fields(docs, "2.14.0") == []
+def test_compile_for_an_older_backend(tmp_path, capsys):
+    for target, version in (("2.14", "2.14.0"), ("2.5", "2.5.0")):
+        assert main(["compile", "fit_klt", "-o", str(tmp_path / "p.yaml"), "--kfp-target", target]) == 0
+        assert unknown_fields(list(yaml.safe_load_all((tmp_path / "p.yaml").read_text())), version) == []
+    assert main(["compile", "benchmark", "-o", str(tmp_path / "b.yaml"), "--kfp-target", "2.5"]) == 1
+    assert "benchmark fans in artifacts with dsl.Collected, which needs KFP 2.14" in capsys.readouterr().err
     with pytest.raises(SystemExit) as stop:
-        main(["compile", "fit_klt", "-o", str(tmp_path / "q.yaml"), "--kfp-target", "2.5"])
-    assert stop.value.code == 2 and "needs KFP 2.14 or newer" in capsys.readouterr().err
+        main(["compile", "fit_klt", "-o", str(tmp_path / "q.yaml"), "--kfp-target", "2.2"])
+    assert stop.value.code == 2 and "needs KFP 2.4 or newer" in capsys.readouterr().err
 
 
-def test_the_version_check_takes_2_14_and_says_what_it_does():
+def test_the_version_check_says_what_runs_where():
     ok, says = version_verdict("2.14.3")
-    assert ok and "rewritten" in says and "optional" in says
+    assert ok and "runs every fcbench pipeline, rewritten" in says and "optional" in says
+    ok, says = version_verdict("2.5.0")
+    assert ok and "fit_klt and train_hyperprior run there" in says and "need 2.14" in says

@@ -42,12 +42,12 @@ def test_bad_credentials_are_named(kwargs, message):
 
 @pytest.mark.parametrize("tag, ok, says", [
     ("2.15.0", True, "ok"), ("2.16.1", True, "ok"), ("v3.0.0-rc.1", True, "ok"), ("2.14.0", True, "rewritten"),
-    ("2.13.0", False, "too old"), ("2.5.0", False, "too old"), ("1.8.5", False, "too old"), ("", False, "unknown"),
-    ("dev", False, "unknown"),
+    ("2.13.0", True, "fit_klt and train_hyperprior run"), ("2.5.0", True, "the benchmark pipelines need 2.14"),
+    ("2.2.0", False, "too old"), ("1.8.5", False, "too old"), ("", False, "unknown"), ("dev", False, "unknown"),
 ])
 def test_backend_version_verdict(tag, ok, says):
-    """dsl.Collected of artifacts needs 2.14; 2.14's KubernetesExecutorConfig lacks the `optional`
-    field kfp-kubernetes 2.17 writes, so the IR is rewritten for it (test_kfp_backends.py)."""
+    """dsl.Collected of artifacts needs 2.14, the scratch volumes 2.4; fields kfp-kubernetes 2.17
+    writes and older backends lack are left out for them (test_kfp_backends.py)."""
     verdict = version_verdict(tag)
     assert verdict[0] is ok and says in verdict[1] and "2.14" in verdict[1]
 
@@ -113,7 +113,7 @@ def healthz_server():
     answers = {"/apis/v1beta1/healthz": {"commit_sha": "abc", "tag_name": "2.16.0", "multi_user": False},
                "/pipeline/apis/v1beta1/healthz": {"apiServerCommitHash": "abc", "apiServerTagName": "2.16.0",
                                                   "apiServerMultiUser": True, "frontendTagName": "2.16.0"},
-               "/old/apis/v1beta1/healthz": {"tag_name": "2.5.0", "multi_user": True}}
+               "/old/apis/v1beta1/healthz": {"tag_name": "2.2.0", "multi_user": True}}
     seen = []
 
     class Handler(BaseHTTPRequestHandler):
@@ -145,7 +145,7 @@ def test_doctor_understands_the_api_server_and_the_ui_server(healthz_server, cap
         backend = json.loads(capsys.readouterr().out)["kubeflow_pipelines"]
         assert backend["version"] == "2.16.0" and backend["answered_by"] == by and backend["multi_user"] is multi
     assert all(auth == "Bearer t" for _, auth in seen)
-    assert main(["doctor", "--kfp-host", url + "/old", "--json"]) == 1  # 2.5: too old for the IR (dsl.Collected)
+    assert main(["doctor", "--kfp-host", url + "/old", "--json"]) == 1  # 2.2: too old for any fcbench pipeline
     assert main(["doctor", "--kfp-host", url + "/old", "--json", "--skip-version-check"]) == 0
     assert "--skip-version-check: not failing" in capsys.readouterr().out
 
