@@ -108,12 +108,13 @@ def version_verdict(tag: str) -> tuple[bool, str]:
     if version[:2] < MIN_BACKEND:
         return False, (f"KFP backend {tag} is too old: fcbench's pipelines need {need} or newer (every task's scratch "
                        f"volume), the benchmark pipelines {every} (dsl.Collected of artifacts); upgrade Kubeflow Pipelines")
+    target = f"`fcbench compile --kfp-target {version[0]}.{version[1]}` for a YAML to upload in the UI"
     if version[:2] < ALL_PIPELINES:
-        return True, (f"KFP backend {tag}: fit_klt and train_hyperprior run there (rewritten for it); the benchmark "
-                      f"pipelines need {every} or newer (dsl.Collected of artifacts)")
+        return True, (f"KFP backend {tag}: fit_klt and train_hyperprior run there (submit/upload rewrite them for it; "
+                      f"{target}); the benchmark pipelines need {every} or newer (dsl.Collected of artifacts)")
     if version[:2] < NATIVE:
         return True, (f"KFP backend {tag} runs every fcbench pipeline, rewritten for it without the `optional` "
-                      f"flags of kfp-kubernetes 2.17, which {tag} does not know")
+                      f"flags of kfp-kubernetes 2.17, which {tag} does not know ({target})")
     return True, f"KFP backend {tag} runs every fcbench pipeline (it needs {every} or newer: ok)"
 
 
