@@ -6,7 +6,8 @@
 #
 # Environment: FCBENCH_IMAGE_REGISTRY (default ghcr.io/fcbench, as components/stages/container_images.py),
 # FCBENCH_IMAGE_TAG (default: the fcbench version in pyproject.toml at that commit).
-# codec only: VTM_IMAGE=<image with /opt/vtm>  or  VTM_DIR=<folder holding opt/vtm/...>.
+# codec only: VTM_IMAGE=<image with /opt/vtm>  or  VTM_DIR=<folder holding opt/vtm/...>, and
+# VTM_VERSION=<its version> (checked against the encoder's banner; default 23.3, the reference's).
 # --worktree  use the working tree's tracked and untracked-but-not-ignored files instead.
 # --context-only DIR  write the context to DIR and stop (for other builders: kaniko, buildah).
 set -euo pipefail
@@ -74,6 +75,10 @@ if [ "$family" = codec ]; then
         args+=(--build-arg "VTM_IMAGE=$VTM_IMAGE")
     else
         die "the codec image needs your VTM build: set VTM_IMAGE (an image with /opt/vtm) or VTM_DIR (a folder with opt/vtm/...)"
+    fi
+    # the version of that build, checked against its encoder's banner (default in the Dockerfile: 23.3)
+    if [ -n "${VTM_VERSION:-}" ]; then
+        args+=(--build-arg "VTM_VERSION=$VTM_VERSION")
     fi
 fi
 

@@ -207,6 +207,9 @@ def test_codec_build_requires_the_users_vtm(tmp_path):
     out = _build(tmp_path, "codec", "--worktree", "--context-only", str(tmp_path / "ctx3"), VTM_IMAGE="me/vtm:23.13")
     assert out.returncode == 0, out.stderr
     assert "VTM_IMAGE=me/vtm:23.13" in (tmp_path / "ctx3/.fcbench-build-args").read_text().splitlines()
+    out = _build(tmp_path, "codec", "--worktree", "--context-only", str(tmp_path / "ctx4"), VTM_IMAGE="me/vtm:23.13",
+                 VTM_VERSION="23.13")
+    assert out.returncode == 0 and "VTM_VERSION=23.13" in (tmp_path / "ctx4/.fcbench-build-args").read_text().splitlines()
 
 
 def test_build_refuses_unknown_image(tmp_path):
@@ -217,9 +220,9 @@ def test_build_refuses_unknown_image(tmp_path):
 # --- images/check-vtm.sh (runs at build time inside the codec image) -------------------------
 
 
-def _check_vtm(tmp_path: Path, encoder: str, decoder: str, cfg: str) -> subprocess.CompletedProcess:
+def _check_vtm(tmp_path: Path, encoder: str, decoder: str, cfg: str, version: str = "") -> subprocess.CompletedProcess:
     env = dict(os.environ, FCBENCH_VTM_ENCODER=encoder, FCBENCH_VTM_DECODER=decoder, FCBENCH_VTM_CFG=cfg,
-               FCBENCH_VVENC_ENCODER=str(tmp_path / "no-vvenc"))
+               FCBENCH_VVENC_ENCODER=str(tmp_path / "no-vvenc"), VTM_VERSION=version)
     return subprocess.run(["sh", str(IMAGES / "check-vtm.sh")], capture_output=True, text=True, env=env, timeout=30)
 
 
@@ -230,6 +233,23 @@ def test_check_vtm_accepts_a_complete_tree(tmp_path):
     out = _check_vtm(tmp_path, "/bin/ls", "/bin/cat", str(cfg))
     assert out.returncode == 0, out.stderr
     assert "no VVenC" in out.stdout
+
+
+def test_check_vtm_checks_the_stated_version(tmp_path):
+    """#20 item 5: the image states its VTM version and the build checks it against the banner."""
+    cfg = tmp_path / "encoder_intra_vtm.cfg"
+    cfg.write_text("IntraPeriod : 1\n")
+    encoder = tmp_path / "EncoderAppStatic"
+    encoder.write_text("#!/bin/sh\necho 'VVCSoftware: VTM Encoder Version 23.13 [Linux][GCC 12.2.0][64 bit]'\n")
+    encoder.chmod(0o755)
+    ok = _check_vtm(tmp_path, str(encoder), "/bin/cat", str(cfg), version="23.13")
+    assert ok.returncode == 0 and "VTM 23.13 found" in ok.stdout, ok.stderr
+    wrong = _check_vtm(tmp_path, str(encoder), "/bin/cat", str(cfg), version="23.3")
+    assert wrong.returncode == 1 and "VTM_VERSION is 23.3 but" in wrong.stderr and "version 23.13" in wrong.stderr
+    mute = _check_vtm(tmp_path, "/bin/true", "/bin/cat", str(cfg), version="23.3")
+    assert mute.returncode == 1 and "unknown (no 'VTM Encoder Version' in its --help)" in mute.stderr
+    dockerfile = (IMAGES / "Dockerfile.codec").read_text()
+    assert "ARG VTM_VERSION=23.3" in dockerfile and 'org.fcbench.vtm-version="${VTM_VERSION}"' in dockerfile
 
 
 def test_check_vtm_names_what_is_missing(tmp_path):
