@@ -56,6 +56,7 @@ def direct(args: dict, work: Path) -> float:
     from fcbench.components.stages.prepare_coding import prepare
     from fcbench.components.stages.report import make_report
     from fcbench.components.stages.resolve_codecs import resolve_codec_list
+    from fcbench.pipelines.parameters import DEFAULTS
 
     t0 = time.perf_counter()
     model, task = args["model"], args["task"]
@@ -81,7 +82,7 @@ def direct(args: dict, work: Path) -> float:
     for item in learned:
         lmbda, tag = item["rate_point"], f"hyperprior-{item['rate_point']}"
         train_model(train_feats, model, task, lmbda, str(work / f"{tag}.pt"), str(work / f"{tag}-curves"),
-                    "auto", "off", **training_settings.pick(args))
+                    "auto", "off", **training_settings.pick({**DEFAULTS, **args}))  # what the pipeline's defaults fill in
         infer(feats, str(work / f"{tag}.pt"), lmbda, item["conditions"], "cpu", str(work / tag),
               str(work / f"{tag}.bits"), str(work / f"{tag}.json"), label=item["label"])
         recons.append(str(work / tag))
