@@ -60,6 +60,12 @@ def label(codec: str, spec: Optional[dict]) -> str:
     return name
 
 
+def named(codec: str, label: Optional[str]) -> str:
+    """The name results are reported under: the codec-and-chain label when there is one (x265+side),
+    else the codec. Every layer asks here instead of writing `label or codec`."""
+    return label or codec
+
+
 def folder(name: str) -> str:
     """A codec-and-chain name (a `label`) as one safe folder name: x265+side/6b -> x265+side-6b."""
     return check_name(name.replace("/", "-"), "codec label")
@@ -68,7 +74,8 @@ def folder(name: str) -> str:
 def recorded_label(meta: dict) -> Optional[str]:
     """The codec and its chain a reconstructed set's manifest names (sets written before chains
     had labels: the codec alone); None for a set no codec made."""
-    return meta.get("label") or meta.get("codec")
+    codec = meta.get("codec")
+    return named(codec, meta.get("label")) if codec else meta.get("label")
 
 
 def _ranges_text(conditions: dict) -> str:

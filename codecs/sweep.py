@@ -39,6 +39,7 @@ import numpy as np
 from fcbench.codecs import atomic, cpus
 from fcbench.codecs.cache import JobCache, cache_key, jsonable
 from fcbench.codecs.chain import folder as chain_folder
+from fcbench.codecs.chain import named as chain_named
 from fcbench.codecs.cpus import ThreadShare
 from fcbench.codecs.featureset import FeatureSet
 from fcbench.codecs.protocol import Codec, Conditions
@@ -162,7 +163,7 @@ def run_sweep(
     master = codec_for(codec, options)
     if master.frame_kind == "tensor":  # it codes the feature itself: record that nothing is truncated
         conds["truncate"] = False
-    name = label or codec
+    name = chain_named(codec, label)
     folder = chain_folder(name)
     unit = master.rate_unit
     rps = _dedupe(rate_points, unit)

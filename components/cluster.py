@@ -4,11 +4,14 @@ The manifests create these objects; the pipelines refer to them by name when the
 (`kubernetes.use_secret_as_env`, `use_config_map_as_env`, `add_node_selector`,
 `add_toleration`). Keeping the names here, and checking them against the rendered manifests in
 tests/cluster, means a rename cannot silently break a run on the cluster. Plain data only: this
-module imports nothing from kfp so that it can be read anywhere.
+module imports nothing from kfp (only the settings table, for the variable names) so that it can
+be read anywhere.
 """
 from __future__ import annotations
 
 from typing import Final, Mapping
+
+from fcbench.codecs import settings  # the variables' one definition (standard library only)
 
 # Kubeflow's default profile namespace: KFP v2 runs pods, reads `kfp-launcher` and resolves
 # secrets in the namespace of the run, so everything fcbench needs lives there.
@@ -20,8 +23,8 @@ SERVICE_ACCOUNT: Final = "fcbench-pipeline-runner"
 # Object storage credentials: Secret name and key -> environment variable in the step.
 S3_SECRET: Final = "fcbench-s3"
 S3_SECRET_ENV: Final[Mapping[str, str]] = {
-    "accesskey": "FCBENCH_S3_ACCESS_KEY",
-    "secretkey": "FCBENCH_S3_SECRET_KEY",
+    "accesskey": settings.S3_ACCESS_KEY.name,
+    "secretkey": settings.S3_SECRET_KEY.name,
 }
 
 # MinIO's root user: only MinIO and its setup Job read it; the pipelines and MLflow get users of
@@ -43,8 +46,8 @@ POSTGRES_SECRET_KEYS: Final = ("username", "password")
 ENDPOINTS_CONFIG_MAP: Final = "fcbench-endpoints"
 # The two UI URLs are for links in reports and MLflow runs (empty = no links).
 ENDPOINTS_ENV: Final[Mapping[str, str]] = {
-    key: key for key in ("FCBENCH_S3_ENDPOINT", "FCBENCH_S3_SECURE", "MLFLOW_TRACKING_URI", "FCBENCH_KFP_UI_URL",
-                         "FCBENCH_MLFLOW_UI_URL")
+    s.name: s.name for s in (settings.S3_ENDPOINT, settings.S3_SECURE, settings.TRACKING_URI, settings.KFP_UI_URL,
+                             settings.MLFLOW_UI_URL)
 }
 
 # In-cluster service names (the base manifests; existing-s3 replaces the MinIO endpoint).

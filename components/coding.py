@@ -40,7 +40,7 @@ def code_features(features_dir: Union[str, Path], codec: str, codec_options: dic
     names the preset the conditions came from in the results; `label` (the codec and its chain,
     e.g. x265+side; default the codec name) is recorded there too: the name the evaluation
     reports the point under."""
-    from fcbench.codecs import get_codec, settings
+    from fcbench.codecs import chain, get_codec, settings
     from fcbench.codecs.sweep import run_sweep
     from fcbench.components.codec_identity import check_identity
     from fcbench.components.inputs import staged_codec_options
@@ -60,7 +60,7 @@ def code_features(features_dir: Union[str, Path], codec: str, codec_options: dic
         if bitstreams_dir is not None:
             _move(_single_dir(work / "bitstreams" / codec), Path(bitstreams_dir))
         results = json.loads((work / "results.json").read_text())
-        atomic.write_json(results_path, {**results, "label": label or codec})
+        atomic.write_json(results_path, {**results, "label": chain.named(codec, label)})
     finally:
         shutil.rmtree(work, ignore_errors=True)
     summary["identity_hash"] = identity_hash

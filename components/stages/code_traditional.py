@@ -20,6 +20,7 @@ def encode_decode(features_dir: str, codec: str, codec_options: dict, codec_iden
     """Plain-function body of the component; with a `storage_uri` the reconstruction, bitstreams
     and results are also published under <model>/<task>/<label>/<unit><rate point>/ there
     (qp32; AV1: crf33; label: the codec and its chain, e.g. x265+side; default the codec name)."""
+    from fcbench.codecs.chain import named
     from fcbench.codecs.registry import codec_class
     from fcbench.components.coding import code_features
     from fcbench.components.stages.context import stage_context
@@ -32,7 +33,7 @@ def encode_decode(features_dir: str, codec: str, codec_options: dict, codec_iden
         summary = code_features(features_dir, codec, options, codec_identity_hash, qp,
                                 parse_json(conditions, "conditions"), recon_dir, results_path, bitstreams_dir,
                                 preset=preset or None, label=label)
-        publish_coding(storage_uri, model, task, label or codec, qp, recon_dir, results_path, bitstreams_dir,
+        publish_coding(storage_uri, model, task, named(codec, label), qp, recon_dir, results_path, bitstreams_dir,
                        rate_unit=codec_class(codec).rate_unit)
         return summary
 
@@ -51,7 +52,8 @@ def code_traditional(features: Input[Dataset], codec: str, codec_options: dict, 
                             conditions, recon.path, bitstreams.path, results.path, model, task, storage_uri, label,
                             preset)
     recon.metadata.update({"codec": codec, "rate_point": rate_point, "identity_hash": codec_identity_hash})
+    from fcbench.codecs.chain import named
     from fcbench.codecs.registry import codec_class
 
-    log_metrics(metrics, point_metric_names(label or codec, rate_point, codec_class(codec).rate_unit,
+    log_metrics(metrics, point_metric_names(named(codec, label), rate_point, codec_class(codec).rate_unit,
                                             {k: summary.get(k) for k in SUMMARY_METRICS}))

@@ -49,6 +49,7 @@ def _results_key(path: str) -> tuple[tuple, dict]:
 def pair_rates(recon_dirs: list, rate_paths: list) -> list[tuple[str, tuple[str, dict]]]:
     """(reconstruction folder, (results file, its document)) for every reconstruction, matched
     with the results that record the same codec, rate point, codec identity and conditions."""
+    from fcbench.codecs.chain import named
     from fcbench.codecs.featureset import FeatureSet
 
     if len(recon_dirs) != len(rate_paths):
@@ -57,7 +58,7 @@ def pair_rates(recon_dirs: list, rate_paths: list) -> list[tuple[str, tuple[str,
     for path in rate_paths:
         key, doc = _results_key(str(path))
         if key in results:
-            raise ValueError(f"two rate results for {doc.get('label') or key[0]} at rate point {key[1]} of one build: "
+            raise ValueError(f"two rate results for {named(key[0], doc.get('label'))} at rate point {key[1]} of one build: "
                              f"{results[key][0]} and {path}")
         results[key] = (str(path), doc)
     pairs = []
@@ -79,6 +80,7 @@ def evaluate_points(reference_dir: str, recon_dirs: list, rate_paths: list, mode
     once and evaluates them all."""
     from dataclasses import replace
 
+    from fcbench.codecs.chain import recorded_label
     from fcbench.components.inputs import local_path
     from fcbench.components.rd_join import evaluation_doc, rd_point
     from fcbench.components.stages.context import stage_context
@@ -96,7 +98,7 @@ def evaluate_points(reference_dir: str, recon_dirs: list, rate_paths: list, mode
         data = local_path(data_uri)
         points = []
         for recon, rate in todo:
-            label = (rate[1].get("label") or rate[1].get("codec")) if rate else UNCOMPRESSED
+            label = recorded_label(rate[1]) if rate else UNCOMPRESSED
             ctx.update(codec=label, rate_point=rate[1]["summary"][0]["rate_point"] if rate else 0.0)
             evaluation = machine.evaluate(recon, data, **extra)
             point = rd_point(evaluation_doc(model, task, recon, evaluation), [rate] if rate else [])

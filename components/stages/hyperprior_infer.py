@@ -33,7 +33,7 @@ def infer(features_dir: str, checkpoint_path: str, lmbda: float, conditions: str
     checkpoint input (it is a task input, hence in the cache key). With a `storage_uri` the
     reconstruction, bitstreams and results are also published under
     <model>/<task>/<label>/lambda<λ>/ there (label: hyperprior and its chain)."""
-    from fcbench.codecs import get_codec
+    from fcbench.codecs import chain, get_codec
     from fcbench.components.codec_identity import identity_hash
     from fcbench.components.coding import code_features
     from fcbench.components.inputs import local_path
@@ -49,7 +49,8 @@ def infer(features_dir: str, checkpoint_path: str, lmbda: float, conditions: str
         summary = code_features(features_dir, "hyperprior", options, expected, lam,
                                 parse_json(conditions, "conditions"), recon_dir, results_path, bitstreams_dir,
                                 preset=preset or None, label=label)
-        publish_coding(storage_uri, model, task, label or "hyperprior", lam, recon_dir, results_path, bitstreams_dir)
+        publish_coding(storage_uri, model, task, chain.named("hyperprior", label), lam, recon_dir, results_path,
+                       bitstreams_dir)
         return summary
 
 
@@ -72,4 +73,7 @@ def hyperprior_infer(features: Input[Dataset], lmbda: float, conditions: str,
     summary = infer(features.path, source, lmbda, conditions, "cpu", recon.path, bitstreams.path,
                     results.path, codec_identity_hash, model, task, storage_uri, tracking_uri, label, preset)
     recon.metadata.update({"codec": "hyperprior", "rate_point": lmbda, "identity_hash": summary["identity_hash"]})
-    log_metrics(metrics, point_metric_names(label or "hyperprior", lmbda, "lambda", {k: summary.get(k) for k in SUMMARY_METRICS}))
+    from fcbench.codecs.chain import named
+
+    log_metrics(metrics, point_metric_names(named("hyperprior", label), lmbda, "lambda",
+                                            {k: summary.get(k) for k in SUMMARY_METRICS}))
