@@ -7,8 +7,9 @@ frame that was coded (psnr_q). Encode and decode times are CPU seconds (this pro
 tool processes it waited for, e.g. VTM), so they compare codecs on a loaded machine too. It
 writes its bitstream and the cache entry atomically; the sweep's process writes everything else.
 
-Workers started by the sweep watch the sweep's process: when it dies (even by SIGKILL) they kill
-their own tool processes and exit, so nothing is left blocked on a queue nobody feeds.
+Workers started by the sweep watch the sweep's process: when it dies (even by SIGKILL) they exit,
+so nothing is left blocked on a queue nobody feeds; the encoder a worker was running goes with
+it (its tool watchdog, backends/_watchdog.py).
 """
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ count) and have every time; otherwise the table says why there is no number, nev
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 from fcbench.components.bdrate import BDResult, bd_compare, monotone_curve
 from fcbench.components.rd_points import RDPoint
@@ -26,6 +26,16 @@ class Comparison:
 
     def as_dict(self) -> dict:
         return {"fidelity": self.fidelity.as_dict() if self.fidelity else None, "speedup": self.speed.as_dict()}
+
+
+def beside(comparisons: Mapping[tuple[str, str, str], "Comparison"], b: BDResult
+           ) -> tuple[Optional[BDResult], Optional[float], Optional[float], str]:
+    """(BD result on feature PSNR, encode speed-up, decode speed-up, why no speed-up) of the codec
+    of `b`; None where it was not compared."""
+    found = comparisons.get((b.model, b.task, b.codec))
+    if found is None:
+        return None, None, None, ""
+    return found.fidelity, found.speed.enc, found.speed.dec, found.speed.why
 
 
 def compare(anchor: Sequence[RDPoint], test: Sequence[RDPoint], model: str, task: str, codec: str,

@@ -16,7 +16,7 @@ from typing import Optional, Sequence
 from fcbench.codecs.atomic import write_bytes, write_json
 from fcbench.codecs.types import PathLike
 from fcbench.components.bdrate import BDResult, bd_compare, monotone_curve
-from fcbench.components.comparisons import Comparison, compare
+from fcbench.components.comparisons import Comparison, beside, compare
 from fcbench.components.rd_points import (
     UNCOMPRESSED,
     RDPoint,
@@ -187,15 +187,13 @@ def _bd_rows(group_bd: Sequence[BDResult], extras: dict[tuple[str, str, str], Co
     """One line per codec: BD on the task metric, BD-rate on feature PSNR, speed-ups, flags."""
     rows = []
     for b in group_bd:
-        extra = extras.get((b.model, b.task, b.codec))
-        fid = extra.fidelity if extra else None
+        fid, enc, dec, why = beside(extras, b)
         flags = [*b.flags, *(f"feature PSNR: {f}" for f in (fid.flags if fid else ()))]
-        if extra and extra.speed.why:
-            flags.append(f"speed-up: {extra.speed.why}")
+        if why:
+            flags.append(f"speed-up: {why}")
         rows.append((b.codec, b.anchor, _bd_value(b), _num(b.bd_metric) or "n/a",
                      f"[{_num(b.overlap_low)}, {_num(b.overlap_high)}]" if b.bd_rate is not None else "none",
-                     f"{b.n_anchor}/{b.n_test}", _bd_value(fid) if fid else "n/a",
-                     _speed(extra.speed.enc if extra else None), _speed(extra.speed.dec if extra else None),
+                     f"{b.n_anchor}/{b.n_test}", _bd_value(fid) if fid else "n/a", _speed(enc), _speed(dec),
                      "; ".join(flags)))
     return rows
 
@@ -226,11 +224,9 @@ def _summary(groups: dict[tuple[str, str], list[RDPoint]], bd: Sequence[BDResult
         group_bd = [b for b in bd if (b.model, b.task) == (model, task)]
         blocks.append(Paragraph(winner_line(model, task, group_bd), strong=True))
         for b in group_bd:
-            extra = extras.get((b.model, b.task, b.codec))
-            fid = extra.fidelity if extra else None
+            fid, enc, dec, _ = beside(extras, b)
             rows.append((f"{model} / {task}", b.codec, b.anchor, _bd_value(b), _bd_value(fid) if fid else "n/a",
-                         _speed(extra.speed.enc if extra else None), _speed(extra.speed.dec if extra else None),
-                         _reliability(b, fid)))
+                         _speed(enc), _speed(dec), _reliability(b, fid)))
     if rows:
         blocks += [Paragraph("BD-rate: the bits a codec needs against its anchor at equal quality (negative = fewer "
                              "bits), on the task metric and on the feature PSNR of the reconstruction; ~ marks a "

@@ -19,6 +19,7 @@ from typing import Iterator, Optional, Sequence
 
 from fcbench.codecs.types import PathLike
 from fcbench.components import provenance
+from fcbench.components.comparisons import beside
 from fcbench.components.rd_points import RDPoint
 from fcbench.components.reporting import Report, build_report, winner_line
 from fcbench.components.tracking.layout import KIND_TAG, MAX_PARAM_CHARS, MAX_TAG_CHARS, POINT_TAG, experiment_name, registered_model_name
@@ -256,11 +257,9 @@ def summary_metrics(report: Report) -> list[tuple[str, float, int]]:
     out = []
     for b in report.bd:
         pair = f"{b.model}/{b.task}/{b.codec}_vs_{b.anchor}"
-        extra = report.comparisons.get((b.model, b.task, b.codec))
-        fid = extra.fidelity if extra else None
+        fid, enc, dec, _ = beside(report.comparisons, b)
         for name, value in (("bd_rate", b.bd_rate), ("bd_rate_feature_psnr", fid.bd_rate if fid else None),
-                            ("enc_speedup", extra.speed.enc if extra else None),
-                            ("dec_speedup", extra.speed.dec if extra else None)):
+                            ("enc_speedup", enc), ("dec_speedup", dec)):
             if value is not None:
                 out.append((f"{name}/{pair}", float(value), 0))
     return out
