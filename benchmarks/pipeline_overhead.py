@@ -1,23 +1,29 @@
 """Orchestration overhead of the kfp local runner: the demo's `full` pipeline vs the same work
-called directly, in one process, through the same functions the component bodies call; and
+called directly, in a new interpreter, through the same functions the component bodies call; and
 where the pipeline's extra time goes, task by task.
 
     .venv/bin/python benchmarks/pipeline_overhead.py [--out DIR] [--quick]
 
 Prints, for every task of the pipeline run: the runner starting it (launch: shell, mktemp,
-interpreter exec), its start-up (process start to the stage's first line: Python, the kfp
-executor, the component module and what its body imports before the stage starts), its work (wall and CPU; it includes the imports the work needs,
-e.g. torch) next to the same stage's work in the direct run, and its exit (the stage's last line
-to the runner seeing the task finished: outputs written, interpreter shutdown). Then both wall
-times and the overhead (pipeline - direct) as a share of the pipeline's wall time (target
-< 15 %), the CPU seconds of both runs, and the load average before and after (other processes
-on the machine slow both runs and make the figures noisy). --quick runs a smaller
+interpreter exec or task client), its start-up (process start to the stage's first line: Python,
+the kfp executor, the component module and what its body imports before the stage starts; a
+fork of the warm task server when it is on), its work (wall and CPU; it includes the imports
+the work needs, e.g. torch, when not preloaded) next to the same stage's work in the direct run,
+and its exit (the stage's last line to the runner seeing the task finished: outputs written,
+interpreter shutdown). Then both wall times and the overhead (pipeline - direct) as a share of
+the pipeline's wall time (target < 15 %), and both runs' CPU seconds, the pipeline's split into
+the task server, its tasks, the runner's own process and the rest (target: pipeline <= 1.25x
+direct). CPU is the like-for-like figure: the pipeline runs two tasks at once, the direct run one
+thing at a time. Both runs start Python and import once or more: the direct run is a new
+interpreter, timed from its start. The load average before and after is printed (other
+processes on the machine slow both runs and make the figures noisy). --quick runs a smaller
 configuration (2 QPs, 1 lambda, 10 steps). Both runs start from the same generated assets; the
-pipeline runs without the task cache. Both run the work alike: one sweep worker, and the torch
-threads of a task (fcbench.pipelines.local.task_threads: one on 2 cores), so the
-difference is the orchestration. --direct-threads 0 gives the direct run torch's default (every
-core) instead: on the demo's tiny models that is slower (30 training steps of its hyperprior took
-2-5x as long with 2 threads as with 1, on 2 cores), which would flatter the pipeline.
+pipeline runs without the task cache, its tasks warm unless FCBENCH_WARM_TASKS=false. Both run the
+work alike: one sweep worker, and the torch threads of a task (fcbench.pipelines.local.task_threads:
+one on 2 cores), so the difference is the orchestration. --direct-threads 0 gives the direct run
+torch's default (every core) instead: on the demo's tiny models that is slower (30 training steps
+of its hyperprior took 2-5x as long with 2 threads as with 1, on 2 cores), which would flatter the
+pipeline.
 """
 from __future__ import annotations
 
@@ -27,6 +33,7 @@ import os
 import re
 import resource
 import shutil
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -35,12 +42,44 @@ from pathlib import Path
 from typing import Optional
 
 TARGET = 0.15
+CPU_TARGET = 1.25  # pipeline CPU seconds per direct CPU second
+
+
+def own_cpu() -> float:
+    """CPU seconds of this process alone (the kfp runner's orchestration, in the pipeline run)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    return own.ru_utime + own.ru_stime
 
 
 def cpu_now() -> float:
     """CPU seconds of this process and its finished children (task processes, sweep workers)."""
     own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def direct_in_new_process(args: dict, work: Path, log: Path, threads: int) -> tuple[float, float, int]:
+    """Run `direct` in a new interpreter, as a user's script would run: its wall and CPU time
+    include starting Python and importing torch & co. once, as the pipeline's include its task
+    server's (or its tasks') imports. Returns wall seconds, CPU seconds, torch threads."""
+    env = {**os.environ, "FCBENCH_PROGRESS_LOG": str(log), "FCBENCH_SWEEP_JOBS": "1"}
+    if threads:  # one sweep worker and each task's torch threads, as every task of the local run
+        env["OMP_NUM_THREADS"] = str(threads)
+    spec = json.dumps({"args": args, "work": str(work)})
+    cpu0, t0 = cpu_now(), time.perf_counter()
+    done = subprocess.run([sys.executable, __file__, "--direct-child", spec], env=env, check=True, stdout=subprocess.PIPE,
+                          text=True)
+    wall, cpu = time.perf_counter() - t0, cpu_now() - cpu0
+    return wall, cpu, int(json.loads(done.stdout.strip().splitlines()[-1])["torch_threads"])
+
+
+def direct_child(spec: str) -> int:
+    """--direct-child: the direct run itself; its last line says its torch threads."""
+    import torch
+
+    job = json.loads(spec)
+    direct(job["args"], Path(job["work"]))
+    print(json.dumps({"torch_threads": torch.get_num_threads()}))
+    return 0
 
 
 def direct(args: dict, work: Path) -> float:
@@ -168,8 +207,9 @@ def _fmt(v: Optional[float]) -> str:
     return "" if v is None else f"{v:.1f}"
 
 
-def task_table(tasks: list[Task], direct_work: dict[str, float]) -> tuple[str, dict]:
-    """The per-task table and the per-stage sums."""
+def task_table(tasks: list[Task], direct_work: dict[str, float], warm: bool = False) -> tuple[str, dict]:
+    """The per-task table and the per-stage sums (`warm`: the tasks were forked from the task
+    server, so what they had loaded is what it preloaded)."""
     head = ["task", "launch", "start-up", "(cpu)", "work", "(cpu)", "exit", "total", "imports"]
     rows, per_stage = [], {}
     for t in sorted(tasks, key=lambda t: t.launched):
@@ -181,7 +221,8 @@ def task_table(tasks: list[Task], direct_work: dict[str, float]) -> tuple[str, d
         exit_ = t.finished - r["work_end"] if r and t.finished else None
         total = t.finished - t.launched if t.finished else None
         rows.append([t.name, _fmt(launch), _fmt(start), _fmt(r.get("startup_cpu")), _fmt(work), _fmt(r.get("work_cpu")),
-                     _fmt(exit_), _fmt(total), ",".join(x for x in r.get("heavy", []) if x not in ("av", "PIL"))])
+                     _fmt(exit_), _fmt(total),
+                     "(preloaded)" if warm else ",".join(x for x in r.get("heavy", []) if x not in ("av", "PIL"))])
         s = per_stage.setdefault(t.stage, {"tasks": 0, "launch": 0.0, "startup": 0.0, "startup_cpu": 0.0, "work": 0.0,
                                            "work_cpu": 0.0, "exit": 0.0, "total": 0.0})
         s["tasks"] += 1
@@ -241,7 +282,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--direct-threads", type=int, default=None,
                    help="torch threads of the direct run (default: each task's, fcbench.pipelines.local."
                         "task_threads(); 0: torch's default, every core)")
+    p.add_argument("--direct-child", help=argparse.SUPPRESS)
     opts = p.parse_args(argv)
+    if opts.direct_child:
+        return direct_child(opts.direct_child)
 
     from fcbench.codecs import settings
     from fcbench.components.stages.timing import stage_runs
@@ -263,23 +307,14 @@ def main(argv: list[str] | None = None) -> int:
     if opts.codec:
         args["codecs"] = list(opts.codec)
 
-    import torch
-
     threads = task_threads() if opts.direct_threads is None else opts.direct_threads
-    if threads:
-        torch.set_num_threads(threads)
-    direct_threads = torch.get_num_threads()
-    # The direct run codes with one sweep worker, as every task of the local run does.
     direct_log, pipeline_log = out / "stages-direct.jsonl", out / "stages-pipeline.jsonl"
-    with settings.environment({settings.PROGRESS_LOG: str(direct_log), settings.SWEEP_JOBS: "1"}):
-        cpu0 = cpu_now()
-        t_direct = direct(args, out / "direct")
-        cpu_direct = cpu_now() - cpu0
+    t_direct, cpu_direct, direct_threads = direct_in_new_process(args, out / "direct", direct_log, threads)
     runner_log = out / "pipeline" / "kfp-local.log"
     with settings.environment({settings.PROGRESS_LOG: str(pipeline_log)}):
-        cpu0, started, day = cpu_now(), time.time(), datetime.now()
+        cpu0, own0, started, day = cpu_now(), own_cpu(), time.time(), datetime.now()
         run = run_local(full, args, out / "pipeline", cache=False, log_path=runner_log)
-        ended, cpu_pipe = time.time(), cpu_now() - cpu0
+        ended, cpu_pipe, cpu_runner = time.time(), cpu_now() - cpu0, own_cpu() - own0
     load_after = os.getloadavg()
 
     t_pipe = run.wall_s
@@ -287,9 +322,13 @@ def main(argv: list[str] | None = None) -> int:
     share = overhead / t_pipe
     tasks = runner_tasks(runner_log, day)
     attach(tasks, stage_runs(pipeline_log))
-    table, sums = task_table(tasks, direct_work_by_stage(stage_runs(direct_log)))
+    table, sums = task_table(tasks, direct_work_by_stage(stage_runs(direct_log)), warm=bool(run.task_server))
     idle = idle_runner_s(tasks, started, ended)
-    print(f"{len(tasks)} tasks; seconds of wall time each (cpu: CPU seconds). launch: the runner starting the task "
+    server = run.task_server or {}
+    cpu_tasks = sum((t.record.get("startup_cpu") or 0) + (t.record.get("work_cpu") or 0) for t in tasks)
+    cpu_ratio = cpu_pipe / cpu_direct
+    print(f"{len(tasks)} tasks ({'from the warm task server' if server else 'cold: a new interpreter each'}); "
+          "seconds of wall time each (cpu: CPU seconds). launch: the runner starting the task "
           "process; start-up: process start -> the stage's first line (Python, kfp executor, component module); "
           "work: the stage (with the imports it needs); exit: the stage's last line -> the runner seeing the task "
           "finished (outputs written, interpreter shutdown); imports: heavy packages the task process loaded.\n")
@@ -301,12 +340,25 @@ def main(argv: list[str] | None = None) -> int:
               "target_share": TARGET, "direct_cpu_s": round(cpu_direct, 1), "pipeline_cpu_s": round(cpu_pipe, 1),
               "runner_idle_s": round(idle, 1), "load_before": [round(x, 2) for x in load_before],
               "load_after": [round(x, 2) for x in load_after], "cores": len(os.sched_getaffinity(0)),
+              "cpu_ratio": round(cpu_ratio, 3), "cpu_target": CPU_TARGET, "runner_cpu_s": round(cpu_runner, 1),
+              "tasks_cpu_s": round(cpu_tasks, 1), "task_server": server,
               "direct_torch_threads": direct_threads, "task_torch_threads": task_threads(),
               "per_stage": sums["stages"]}
     (out / "result.json").write_text(json.dumps(result, indent=2, default=str))
     verdict = "within" if share < TARGET else "ABOVE"
-    print(f"\nrunner idle between tasks: {idle:.1f} s; CPU: direct {cpu_direct:.1f} s, pipeline {cpu_pipe:.1f} s "
-          f"(+{cpu_pipe - cpu_direct:.1f} s); load average before {load_before[0]:.2f}, after {load_after[0]:.2f} "
+    cpu_verdict = "within" if cpu_ratio <= CPU_TARGET else "ABOVE"
+    if server:
+        spent = (f"task server {server['server_cpu_s']} s (its preload {server['preload_cpu_s']} s), its tasks "
+                 f"{server['tasks_cpu_s']} s (start-up and work {cpu_tasks:.1f} s, the rest their exits)")
+        rest = cpu_pipe - cpu_runner - (server["server_cpu_s"] or 0) - (server["tasks_cpu_s"] or 0)
+        rest_what = "the runner's shells and task clients"
+    else:
+        spent, rest = f"tasks {cpu_tasks:.1f} s (start-up and work)", cpu_pipe - cpu_runner - cpu_tasks
+        rest_what = "the tasks' interpreter exits, the runner's shells"
+    print(f"\nCPU: direct {cpu_direct:.1f} s (a new interpreter: start-up and imports included), pipeline "
+          f"{cpu_pipe:.1f} s = {cpu_ratio:.2f}x ({cpu_verdict} the {CPU_TARGET}x target): {spent}, the runner's "
+          f"own process {cpu_runner:.1f} s, {rest_what} {rest:.1f} s")
+    print(f"runner idle between tasks: {idle:.1f} s; load average before {load_before[0]:.2f}, after {load_after[0]:.2f} "
           f"on {result['cores']} cores; torch threads: direct {direct_threads}, each task {task_threads()}")
     print(f"direct {t_direct:.1f} s, pipeline {t_pipe:.1f} s: orchestration overhead {overhead:.1f} s = "
           f"{100 * share:.1f} % of the pipeline's wall time ({verdict} the {100 * TARGET:.0f} % target); "

@@ -184,6 +184,11 @@ ERROR_LOG = _define("FCBENCH_ERROR_LOG", "path", "runs",
 PROGRESS_LOG = _define("FCBENCH_PROGRESS_LOG", "path", "runs",
                        "JSON-lines file where every stage records its start and end (set by `fcbench run --local` "
                        "and `fcbench demo` for their tasks, to show progress on the terminal)")
+WARM_TASKS = _define("FCBENCH_WARM_TASKS", "bool", "runs",
+                     "`fcbench run --local` and `fcbench demo` start their tasks from a warm task server that has "
+                     "imported torch, CompressAI and MLflow once (fcbench.pipelines.task_server), instead of a new "
+                     "interpreter per task; false: a new interpreter per task, as the runner does by itself",
+                     True, "true")
 OMP_THREADS = _define("OMP_NUM_THREADS", "int", "runs",
                       "the thread budget of a process (OpenMP's own variable): torch's intra-op threads of a "
                       "single job; a sweep of J jobs gives each budget // J (at least 1), so jobs x threads stays "
@@ -280,6 +285,19 @@ def apply_svt_av1_defaults() -> None:
 def export(values: Mapping[Union[Setting, str], str]) -> None:
     """Set these variables for the rest of this process and the subprocesses it starts."""
     os.environ.update({(k.name if isinstance(k, Setting) else k): v for k, v in values.items()})
+
+
+def whole_environment() -> dict[str, str]:
+    """A copy of this process's whole environment, to hand on to a process started another way
+    than by inheritance (the warm task server's tasks)."""
+    return dict(os.environ)
+
+
+def become_environment(values: Mapping[str, str]) -> None:
+    """Make `values` this process's whole environment (a task forked by the warm task server
+    takes its client's)."""
+    os.environ.clear()
+    os.environ.update(values)
 
 
 INTERNAL_GROUPS = ("tests",)  # settings of fcbench's own tests: not a user's business

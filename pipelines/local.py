@@ -1,4 +1,5 @@
-"""Run fcbench pipelines with the kfp local runner (SubprocessRunner, current interpreter).
+"""Run fcbench pipelines with the kfp local runner (SubprocessRunner, current interpreter; its
+tasks start from a warm task server unless FCBENCH_WARM_TASKS=false: pipelines/warm_tasks.py).
 
 Artifacts land in <out>/artifacts/<pipeline>-<timestamp>/<task>/<output>; with caching on, KFP's
 local task cache (<out>/artifacts/.kfp_cache) makes a rerun skip finished tasks. A failed task
@@ -18,6 +19,7 @@ from typing import Any, Callable, Iterator, Optional, TextIO
 from fcbench.codecs import settings
 from fcbench.components.stages.context import read_error_log
 from fcbench.pipelines.progress import Progress, expected_tasks
+from fcbench.pipelines.warm_tasks import warm_tasks
 
 
 class PipelineFailed(RuntimeError):
@@ -35,6 +37,7 @@ class LocalRun:
     pipeline: str
     run_dir: Path
     wall_s: float
+    task_server: Optional[dict] = None  # warm task server figures (warm_tasks.WarmServer.figures); None: cold
 
     def outputs(self, task_prefix: str, output: str) -> list[Path]:
         """Paths of `output` of every task whose name starts with `task_prefix` (loop
@@ -88,8 +91,10 @@ def run_local(pipeline: Callable, arguments: dict[str, Any], out_dir: Path, *, c
     """
     from kfp import local
 
+    from fcbench.components.tracking.server import stage_tracking_uri
     from fcbench.pipelines.deployment import local_variant
 
+    t0 = time.perf_counter()
     pipeline = local_variant(pipeline)  # no retries (the runner would sleep through the backoff)
     root = Path(out_dir).resolve() / "artifacts"
     root.mkdir(parents=True, exist_ok=True)
@@ -97,28 +102,32 @@ def run_local(pipeline: Callable, arguments: dict[str, Any], out_dir: Path, *, c
     before = set(root.glob(f"{name}-*"))
     error_log = Path(out_dir).resolve() / f".errors-{os.getpid()}-{time.time_ns()}.jsonl"
     progress_log = error_log.with_name(error_log.name.replace(".errors-", ".progress-"))
-    prepare_tracking_store(str(arguments.get("tracking_uri") or ""))
-    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root), raise_on_error=True,
-               enable_caching=cache)
     # These reach the component subprocesses through the environment and are put back afterwards.
     task_env = {settings.ERROR_LOG: str(error_log), **task_variables()}
     shown: Any = contextlib.nullcontext()
     if progress is not None:
         task_env[settings.PROGRESS_LOG] = str(progress_log)
         shown = Progress(progress_log, progress, expected_tasks(pipeline, loop_sizes or {}))
-    t0 = time.perf_counter()
-    try:
-        with settings.environment(task_env), shown, _log_to(log_path), _restore_print_and_logging(), \
-                _loop_inputs_kept():
-            pipeline(**arguments)
-    except Exception as exc:
-        failures = read_error_log(error_log)
-        where = f"\n(task logs: {log_path})" if log_path else ""
-        raise PipelineFailed(describe_failures(name, failures, exc) + where, failures) from exc
-    finally:
-        error_log.unlink(missing_ok=True)
-        progress_log.unlink(missing_ok=True)
-    return LocalRun(name, _new_run_dir(root, name, before), time.perf_counter() - t0)
+    # The task server imports while the tracking store and the runner get ready.
+    tracked = stage_tracking_uri(str(arguments.get("tracking_uri") or "")) is not None
+    with warm_tasks(settings.WARM_TASKS.get(), {s.name: v for s, v in task_env.items()},
+                    ("mlflow",) if tracked else ()) as server:
+        prepare_tracking_store(str(arguments.get("tracking_uri") or ""))
+        local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root), raise_on_error=True,
+                   enable_caching=cache)
+        try:
+            with settings.environment(task_env), shown, _log_to(log_path), _restore_print_and_logging(), \
+                    _loop_inputs_kept():
+                pipeline(**arguments)
+        except Exception as exc:
+            failures = read_error_log(error_log)
+            where = f"\n(task logs: {log_path})" if log_path else ""
+            raise PipelineFailed(describe_failures(name, failures, exc) + where, failures) from exc
+        finally:
+            error_log.unlink(missing_ok=True)
+            progress_log.unlink(missing_ok=True)
+    return LocalRun(name, _new_run_dir(root, name, before), time.perf_counter() - t0,
+                    server.figures() if server else None)
 
 
 # The kfp local runner runs at most two tasks at once (two loop iterations).
