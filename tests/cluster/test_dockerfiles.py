@@ -269,6 +269,36 @@ def test_mlflow_image_pins_match_the_project():
     assert pins["boto3"] == pins["botocore"] and "psycopg2-binary" in pins
 
 
+def _locked(text: str) -> dict[str, tuple[str, list[str]]]:
+    """{package: (version, sha256 hashes)} of a pip-compile --generate-hashes lock."""
+    import re
+
+    out = {}
+    for block in re.split(r"\n(?=[A-Za-z0-9])", text):
+        head = block.split(maxsplit=1)[0] if block.strip() and not block.startswith("#") else ""
+        if head:
+            name, _, version = head.partition("==")
+            out[name.lower()] = (version, re.findall(r"--hash=sha256:([0-9a-f]{64})", block))
+    return out
+
+
+def test_the_mlflow_image_installs_a_hash_locked_set():
+    """Every package of the MLflow image, dependencies included, is pinned with the sha256 of its
+    files, the top-level pins are the lock's, and the Dockerfile installs the lock, hashes required."""
+    lock_text = (IMAGES / "mlflow-requirements.lock").read_text()
+    lock = _locked(lock_text)
+    assert len(lock) > 50  # MLflow's dependencies, not only the four pins
+    unpinned = [name for name, (version, hashes) in lock.items() if not version or not hashes]
+    assert unpinned == [], f"not pinned with hashes: {unpinned}"
+    assert "--index-url" not in lock_text and "--find-links" not in lock_text  # PyPI, no machine's folders
+    pins = dict(line.split("==") for line in (IMAGES / "mlflow-requirements.txt").read_text().splitlines()
+                if line and not line.startswith("#"))
+    assert {name: lock[name.lower()][0] for name in pins} == pins, "images/lock.sh was not rerun after a pin changed"
+    dockerfile = (IMAGES / "Dockerfile.mlflow").read_text()
+    assert "--require-hashes --no-deps -r /tmp/mlflow-requirements.lock" in dockerfile
+    assert "!images/mlflow-requirements.lock" in (IMAGES / ".dockerignore").read_text()
+
+
 def test_no_image_claims_every_gpu_of_the_node():
     """NVIDIA_VISIBLE_DEVICES=all in an image would let a container see every GPU of its node
     (outside the device plugin's allocation): the plugin sets it per container."""
