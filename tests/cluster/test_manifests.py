@@ -161,6 +161,32 @@ def test_pods_run_unprivileged(kubectl, kustomization):
         assert sc["allowPrivilegeEscalation"] is False and sc["capabilities"]["drop"] == ["ALL"], owner
 
 
+# Where each container writes outside its read-only root filesystem (what its image and
+# arguments make it write: MLflow's temporary files and $HOME caches, Postgres's socket, MinIO's
+# data and --certs-dir, mc's --config-dir).
+WRITES = {"mlflow": {"/tmp", "/home/mlflow"}, "postgres": {"/var/lib/postgresql/data", "/var/run/postgresql", "/tmp"},
+          "minio": {"/data", "/tmp"}, "mc": {"/tmp"}, "wait-for-postgres": set()}
+
+
+@pytest.mark.parametrize("kustomization", OVERLAYS)
+def test_root_filesystems_are_read_only_and_writes_go_to_volumes(kubectl, kustomization):
+    docs = render(kubectl, kustomization)
+    for owner, spec in pod_specs(docs):
+        volumes = {v["name"] for v in spec.get("volumes", [])} | {
+            t["metadata"]["name"] for t in (dict(docs_of(docs, owner)).get("volumeClaimTemplates") or [])}
+        for c in spec.get("initContainers", []) + spec["containers"]:
+            assert c["securityContext"]["readOnlyRootFilesystem"] is True, f"{owner}/{c['name']}"
+            mounts = {m["mountPath"]: m["name"] for m in c.get("volumeMounts", [])}
+            assert WRITES[c["name"]] <= set(mounts), f"{owner}/{c['name']} writes outside its volumes"
+            assert set(mounts.values()) <= volumes, f"{owner}/{c['name']} mounts an undefined volume"
+
+
+def docs_of(docs: list[dict], owner: str) -> dict:
+    """The workload spec (`spec` of the Deployment/StatefulSet/Job) named by `owner` (Kind/name)."""
+    kind, name = owner.split("/")
+    return named(docs, kind, name)["spec"]
+
+
 @pytest.mark.parametrize("kustomization", OVERLAYS)
 def test_pods_stay_out_of_the_mesh(kubectl, kustomization):
     """KFP's pipeline pods have no Istio sidecar; a sidecar'd MinIO/MLflow in a Kubeflow profile
