@@ -6,6 +6,7 @@ artifacts logged through the server land in the artifacts bucket."""
 from __future__ import annotations
 
 import http.client
+import http.server
 import os
 import re
 import signal
@@ -47,6 +48,82 @@ def _get(port: int, path: str, host: str) -> int:
         return conn.getresponse().status
     finally:
         conn.close()
+
+
+class RouteProxy(http.server.ThreadingHTTPServer):
+    """What Istio does with the mlflow-gateway VirtualService's HTTP routes (exact match:
+    redirect; prefix match: rewrite the prefix and the authority, forward), on loopback, with
+    the destination replaced by the local MLflow server (substitution 3)."""
+
+    def __init__(self, routes: list[dict], upstream_port: int):
+        self.routes, self.upstream_port = routes, upstream_port
+        super().__init__(("127.0.0.1", 0), _RouteHandler)
+
+
+class _RouteHandler(http.server.BaseHTTPRequestHandler):
+    server: RouteProxy
+
+    def do_GET(self) -> None:  # noqa: N802 - the http.server name
+        path = self.path.split("?")[0]
+        for route in self.server.routes:
+            uri = route["match"][0]["uri"]
+            if uri.get("exact") == path:
+                self.send_response(301)
+                self.send_header("Location", route["redirect"]["uri"])
+                self.end_headers()
+                return
+            if "prefix" in uri and self.path.startswith(uri["prefix"]):
+                rewritten = route["rewrite"]["uri"] + self.path[len(uri["prefix"]):]
+                conn = http.client.HTTPConnection("127.0.0.1", self.server.upstream_port, timeout=20)
+                conn.request("GET", rewritten, headers={"Host": route["rewrite"]["authority"]})
+                answer = conn.getresponse()
+                body = answer.read()
+                self.send_response(answer.status)
+                self.send_header("Content-Type", answer.getheader("Content-Type") or "application/octet-stream")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                conn.close()
+                return
+        self.send_error(404)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def _browse_through_the_gateway_route(kubectl, tmp_path: Path, port: int) -> None:
+    """A browser at https://<kubeflow>/mlflow/team-alice gets the UI, its assets and its API
+    through the route the mlflow-gateway component declares."""
+    import threading
+
+    from tests.cluster.test_mlflow_gateway import gateway_overlay
+
+    folder = tmp_path / "gateway"
+    folder.mkdir()
+    vs = named(gateway_overlay(kubectl, folder), "VirtualService", cluster.MLFLOW_SERVICE)
+    proxy = RouteProxy(vs["spec"]["http"], port)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        def get(path: str) -> tuple[int, bytes, str]:
+            conn = http.client.HTTPConnection("127.0.0.1", proxy.server_address[1], timeout=30)
+            conn.request("GET", path, headers={"Host": "kubeflow.example.org"})
+            answer = conn.getresponse()
+            result = answer.status, answer.read(), answer.getheader("Location") or ""
+            conn.close()
+            return result
+
+        status, _, location = get("/mlflow/team-alice")
+        assert (status, location) == (301, "/mlflow/team-alice/")
+        status, page, _ = get("/mlflow/team-alice/")
+        assert status == 200 and b"<html" in page.lower()
+        assets = re.findall(r'(?:src|href)="([^"]+)"', page.decode())
+        assert assets and not [a for a in assets if a.startswith("/")], f"absolute asset paths escape the prefix: {assets}"
+        for asset in assets:
+            assert get("/mlflow/team-alice/" + asset.removeprefix("./"))[0] == 200, asset
+        assert get("/mlflow/team-alice/ajax-api/2.0/mlflow/experiments/search?max_results=1")[0] == 200
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
 
 
 @pytest.mark.slow  # the server alone needs ~15 s to start on an idle 2-core machine
@@ -107,6 +184,8 @@ def test_mlflow_server_runs_as_deployed(kubectl, moto_s3, tmp_path):
                      "localhost:5000"):
             assert _get(port, api, host) == 200, f"Host {host} refused"
         assert _get(port, api, "attacker.example:5000") == 403  # the guard is on, the list matters
+
+        _browse_through_the_gateway_route(kubectl, tmp_path, port)
 
         import mlflow
 
