@@ -168,9 +168,14 @@ def _fresh_process_state(env: dict) -> None:
 
 
 def _finish_child(code: int) -> None:
-    """End the child as an interpreter ends: exit handlers, flushed streams, then _exit (never
-    back into the server's loop)."""
+    """End the child as an interpreter ends: wait for its non-daemon threads (an upload queue,
+    say), run the exit handlers, flush the streams, then _exit (never back into the server's loop)."""
     try:
+        import threading
+
+        shutdown = getattr(threading, "_shutdown", None)  # what Py_FinalizeEx calls first
+        if shutdown is not None:
+            shutdown()
         atexit._run_exitfuncs()
         for stream in (sys.stdout, sys.stderr):
             try:

@@ -27,6 +27,10 @@ elif mode == "exit":
     sys.exit(int(sys.argv[2]))
 elif mode == "raise":
     raise RuntimeError("probe failed on purpose")
+elif mode == "thread":  # a non-daemon thread finishes before the process ends, as in an interpreter
+    import atexit, threading
+    atexit.register(lambda: print("exit handler ran", flush=True))
+    threading.Thread(target=lambda: (time.sleep(0.5), print("thread done", flush=True))).start()
 elif mode == "sleep":
     open(sys.argv[2], "w").write(str(os.getpid()))
     time.sleep(60)
@@ -78,6 +82,12 @@ def test_exit_status_and_uncaught_errors_come_back(server):
     failed = client(sock, "raise", env=env)
     assert failed.returncode == 1
     assert "RuntimeError: probe failed on purpose" in failed.stderr and "Traceback" in failed.stderr
+
+
+def test_the_task_ends_as_an_interpreter_ends(server):
+    _, sock, env = server
+    done = client(sock, "thread", env=env)
+    assert done.returncode == 0 and done.stdout == "thread done\nexit handler ran\n"
 
 
 def _wait_for_pid(path: Path) -> int:
