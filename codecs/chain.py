@@ -85,7 +85,7 @@ def _ranges_text(conditions: dict) -> str:
     if low is None:
         return "feature min/max"
     if not isinstance(low, list):
-        return f"[{float(low):g}, {float(high):g}]"
+        return f"[{float(low):g}, {float(high):g}]"  # type: ignore[arg-type]  # a range has both ends
     digest = hashlib.sha256(json.dumps([low, high]).encode()).hexdigest()[:12]
     return f"{len(low)} ranges on axis {conditions.get('range_axis', 1)} (sha256 {digest})"
 

@@ -137,6 +137,6 @@ def coding_conditions(tc: TaskConditions, family: Literal["traditional", "learne
         return {"low": c.low, "high": c.high, "truncate": True, "bit_depth": c.bit_depth,
                 "layout": tc.layout, "quant": "legacy" if legacy else "round"}
     if family == "learned":
-        c = tc.learned
-        return {"low": c.low, "high": c.high, "truncate": True, "layout": tc.layout}
+        learned = tc.learned
+        return {"low": learned.low, "high": learned.high, "truncate": True, "layout": tc.layout}
     raise ValueError(f"unknown codec family {family!r}; choose 'traditional' or 'learned'")

@@ -75,7 +75,7 @@ def read_header(f: BinaryIO, name: str) -> tuple[tuple[int, ...], np.dtype, bool
         elif version == (2, 0):
             shape, fortran, dtype = fmt.read_array_header_2_0(f)
         else:
-            shape, fortran, dtype = fmt._read_array_header(f, version)  # 3.0: utf-8 header
+            shape, fortran, dtype = fmt._read_array_header(f, version)  # type: ignore[attr-defined]  # 3.0: utf-8 header
     except (ValueError, OSError, SyntaxError) as exc:
         raise ReleasedFileError(f"{name}: not a readable .npy file ({exc})") from None
     return tuple(int(s) for s in shape), np.dtype(dtype), bool(fortran)
@@ -163,7 +163,7 @@ def import_released(source: PathLike, model: str, task: str, dest: PathLike,
         if path.name.startswith(".") or not path.is_file():
             continue
         sid = testsets.sample_id_of(model, task, path.stem) if path.suffix == ".npy" else None
-        if sid not in official:
+        if sid is None or sid not in official:
             report.extra.append(path.name)
         elif sid in files:
             report.bad[path.name] = f"a second file for sample {sid} (first: {files[sid].name})"

@@ -94,7 +94,8 @@ def fit(samples: Iterable[np.ndarray], axis: Optional[int] = 3, tail: float = 1e
         raise ValueError(f"range axis must be one of {AXES}, got {axis!r}")
     if not 0.0 <= float(tail) < 0.5:
         raise ValueError(f"tail must be in [0, 0.5), got {tail!r}")
-    cols, n = [], 0
+    cols: list[np.ndarray] = []
+    n = 0
     for i, x in enumerate(samples):
         c = _columns(x, axis, i)
         if cols and c.shape[0] != cols[0].shape[0]:

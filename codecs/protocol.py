@@ -176,7 +176,8 @@ class Codec(abc.ABC):
         if c.low is None:
             own = transforms.own_range(x.astype(np.float32))
             transforms.check_ranges(*own, what="the feature's own value range (no range given)")
-            lo_arr, hi_arr = (own[0],), (own[1],)
+            lo_arr: tuple[float, ...] = (own[0],)
+            hi_arr: tuple[float, ...] = (own[1],)
             truncated = False
         else:
             lo_arr = tuple(float(v) for v in np.atleast_1d(np.asarray(c.low, dtype=np.float64)))
@@ -239,7 +240,8 @@ class Codec(abc.ABC):
             raise ValueError(f"{self.name} brings its own quantizer: nonlinear quantization does not apply")
         if c.low is None:
             own_low, own_high = transforms.own_range(x.astype(np.float32))
-            lo_arr, hi_arr = (own_low,), (own_high,)
+            lo_arr: tuple[float, ...] = (own_low,)
+            hi_arr: tuple[float, ...] = (own_high,)
         else:
             lo_arr = tuple(float(v) for v in np.atleast_1d(np.asarray(c.low, dtype=np.float64)))
             hi_arr = tuple(float(v) for v in np.atleast_1d(np.asarray(c.high, dtype=np.float64)))

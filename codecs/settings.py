@@ -282,7 +282,7 @@ def apply_svt_av1_defaults() -> None:
     _set_where_unset(SVT_AV1_DEFAULTS)
 
 
-def export(values: Mapping[Union[Setting, str], str]) -> None:
+def export(values: Union[Mapping[Setting, str], Mapping[str, str]]) -> None:
     """Set these variables for the rest of this process and the subprocesses it starts."""
     os.environ.update({(k.name if isinstance(k, Setting) else k): v for k, v in values.items()})
 
@@ -322,7 +322,7 @@ def markdown_table() -> str:
 
 
 @contextlib.contextmanager
-def environment(values: Mapping[Union[Setting, str], Optional[str]]) -> Iterator[None]:
+def environment(values: Union[Mapping[Setting, Optional[str]], Mapping[str, Optional[str]]]) -> Iterator[None]:
     """Set (None: remove) these variables for the body, for this process and the subprocesses it
     starts, and put every one back as it was afterwards."""
     names = {(k.name if isinstance(k, Setting) else k): v for k, v in values.items()}

@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Optional, Sequence, cast
 
 import numpy as np
 
@@ -50,7 +50,7 @@ def _mean(values: Sequence[Optional[float]]) -> Optional[float]:
     """The mean, or None when a value is missing (a missing time stays missing, never 0)."""
     if not values or any(v is None for v in values):
         return None
-    return float(np.mean(values))
+    return float(np.mean(cast(Sequence[float], values)))
 
 
 def summarize(rows: Sequence[dict]) -> list[dict]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import asdict, dataclass, field
-from typing import Literal, Optional, Sequence
+from typing import Any, Literal, Optional, Sequence
 
 import numpy as np
 
@@ -130,8 +130,8 @@ def bd_compare(
         if c.n < RECOMMENDED_POINTS:
             flags.append(f"{label} has {c.n} usable point(s): fewer than the {RECOMMENDED_POINTS} a reliable "
                          "BD-rate needs (2 are enough to compute one)")
-    base = dict(model=model, task=task, codec=codec, anchor=anchor_name, metric=metric, direction=direction,
-                n_anchor=anchor.n, n_test=test.n)
+    base: dict[str, Any] = dict(model=model, task=task, codec=codec, anchor=anchor_name, metric=metric,
+                                direction=direction, n_anchor=anchor.n, n_test=test.n)
     if anchor.n < 2 or test.n < 2:
         flags.append("BD not computed: each curve needs >= 2 usable points")
         return BDResult(bd_rate=None, bd_metric=None, overlap_low=None, overlap_high=None,

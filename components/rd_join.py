@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Optional, Sequence, cast
 
 from fcbench.codecs.rate import DTYPE_BITS
 from fcbench.codecs.types import PathLike
@@ -50,7 +50,7 @@ def evaluation_doc(model: str, task: str, features_dir: PathLike, evaluation: An
 
 
 def _mean(values: Sequence[Optional[float]]) -> Optional[float]:
-    return None if not values or any(v is None for v in values) else float(sum(values) / len(values))
+    return None if not values or any(v is None for v in values) else float(sum(cast(Sequence[float], values)) / len(values))
 
 
 def _same_rate(a: Any, b: Any) -> bool:

@@ -110,6 +110,7 @@ class Llama3CSR(Machine):
     @property
     def layer(self) -> int:
         self._load()
+        assert self._layer is not None  # _load resolved it
         return int(self._layer)
 
     @property
@@ -269,7 +270,7 @@ def make_tiny_assets(root: PathLike, n_questions: int = 4, seed: int = 0, tokeni
     # uncompressed accuracy is 100 % by construction and coding errors show.
     rng = np.random.default_rng(seed)
     words = ["energy", "plant", "rock", "water", "moon", "cell", "heat", "light", "animal", "soil", "wind", "gas"]
-    lines = []
+    lines: list[str] = []
     for _ in range(400):
         stem = "Which " + " ".join(rng.choice(words, size=int(rng.integers(3, 12)))) + "?"
         texts = tuple(" ".join(rng.choice(words, size=int(rng.integers(1, 5)))) for _ in LETTERS)

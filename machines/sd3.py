@@ -131,7 +131,7 @@ class SD3TTI(Machine):
             **self.settings,
         )
         generator = torch.Generator(device=self.device).manual_seed(self.settings["seed"])
-        b = self.settings["batch"]
+        b = int(self.settings["batch"])
         with fs:
             for start in tqdm(range(0, len(captions), b), desc="sd3 extract (batches)", disable=not self.progress):
                 chunk = captions[start : start + b]

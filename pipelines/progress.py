@@ -26,7 +26,7 @@ def expected_tasks(pipeline: Callable, loop_sizes: dict[str, int]) -> Optional[i
     a loop's size is not given or the pipeline branches (dsl.If: only one branch runs)."""
     from google.protobuf.json_format import MessageToDict
 
-    spec = MessageToDict(pipeline.pipeline_spec)
+    spec = MessageToDict(pipeline.pipeline_spec)  # type: ignore[attr-defined]  # a compiled kfp pipeline
     components = spec["components"]
 
     def count(dag: dict) -> Optional[int]:

@@ -40,14 +40,15 @@ def main() -> int:
     body = json.dumps({"argv": argv, "env": dict(os.environ), "cwd": os.getcwd()}).encode()
     socket.send_fds(conn, [HEADER.pack(len(body)) + body], [0, 1, 2])
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    task = {"pid": None, "pending": []}
+    pid: list = []  # the task's pid once the server names it
+    pending: list = []  # signals that came before
 
     def forward(signum: int, _frame: object) -> None:
-        if task["pid"] is None:
-            task["pending"].append(signum)  # passed on as soon as the server names the task
+        if not pid:
+            pending.append(signum)  # passed on as soon as the server names the task
             return
         try:
-            os.kill(task["pid"], signum)
+            os.kill(pid[0], signum)
         except ProcessLookupError:
             pass
 
@@ -56,8 +57,8 @@ def main() -> int:
     for line in conn.makefile("r"):
         message = json.loads(line)
         if "pid" in message:
-            task["pid"] = message["pid"]
-            for signum in task["pending"]:
+            pid.append(int(message["pid"]))
+            for signum in pending:
                 forward(signum, None)
         if "exit" in message:
             return int(message["exit"])

@@ -135,7 +135,7 @@ def run_child(request: dict, fds: list[int]) -> int:
     settings.become_environment(env)
     os.chdir(request["cwd"])
     sys.stdin, sys.stdout, sys.stderr = _stream(0, "r", env), _stream(1, "w", env), _stream(2, "w", env)
-    sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr
+    sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr  # type: ignore[misc]
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _fresh_process_state(env)

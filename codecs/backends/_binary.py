@@ -13,7 +13,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Optional, Sequence
+from typing import IO, Literal, Optional, Sequence, overload
 
 from fcbench.codecs import settings
 from fcbench.codecs.backends import _watchdog
@@ -28,6 +28,12 @@ class ToolError(RuntimeError):
     """An external codec tool failed (non-zero exit, missing output, inconsistent log)."""
 
 
+@overload
+def find_binary(what: str, explicit: Optional[PathLike], env_var: str, names: Sequence[str],
+                option: str, required: Literal[True] = True) -> Path: ...
+@overload
+def find_binary(what: str, explicit: Optional[PathLike], env_var: str, names: Sequence[str],
+                option: str, required: bool) -> Optional[Path]: ...
 def find_binary(what: str, explicit: Optional[PathLike], env_var: str, names: Sequence[str],
                 option: str, required: bool = True) -> Optional[Path]:
     """Resolve a binary: explicit option, else $env_var (a fcbench.codecs.settings name), else the

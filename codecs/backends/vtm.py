@@ -53,7 +53,7 @@ class VTMCodec(ExternalVVCCodec):
         else:
             self.decoder = find_binary("VTM decoder", decoder, "FCBENCH_VTM_DECODER", DECODER_NAMES,
                                        "decoder", required=decoder is not None)
-        self.encoder = None
+        self.encoder: Optional[Path] = None
 
     def resolve_encoder(self) -> Path:
         if self.encoder is None:

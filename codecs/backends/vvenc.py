@@ -40,7 +40,7 @@ class VVenCCodec(ExternalVVCCodec):
         tool_timeout(1, 1, timeout)  # a bad value fails here, not after an encode
         self.timeout = timeout
         self._encoder_option = encoder
-        self.encoder = None
+        self.encoder: Optional[Path] = None
         if decoder == PYAV:
             self.decoder = None
         else:

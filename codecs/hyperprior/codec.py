@@ -102,7 +102,7 @@ class HyperpriorCodec(Codec):
         elif device != "cpu":
             raise ValueError(f"device must be 'cpu', 'cuda[:N]' or 'auto', got {device!r}")
         self.device = device
-        paths = [checkpoint] if checkpoint is not None else list(checkpoints.values())
+        paths = [checkpoint] if checkpoint is not None else list((checkpoints or {}).values())  # one is given
         if not paths:
             raise ValueError("checkpoints={} is empty: give at least one {lambda: PATH}")
         for p in paths:

@@ -67,6 +67,7 @@ def _deferred_module(name: str, parent: ModuleType) -> ModuleType:
     spec = importlib.machinery.PathFinder.find_spec(name, parent.__path__)
     if spec is None or spec.loader is None:
         raise ImportError(f"{name} not found")
+    loader = spec.loader
     module = importlib.util.module_from_spec(spec)
     lock = threading.Lock()
 
@@ -75,13 +76,13 @@ def _deferred_module(name: str, parent: ModuleType) -> ModuleType:
             if module.__dict__.get("__getattr__") is load_on_use:
                 del module.__dict__["__getattr__"]
                 try:
-                    spec.loader.exec_module(module)
+                    loader.exec_module(module)
                 except BaseException:
-                    module.__getattr__ = load_on_use  # as a failed import: the next use tries again
+                    setattr(module, "__getattr__", load_on_use)  # as a failed import: the next use tries again
                     raise
         return object.__getattribute__(module, attr) if attr in module.__dict__ else _missing(module, attr)
 
-    module.__getattr__ = load_on_use
+    setattr(module, "__getattr__", load_on_use)
     sys.modules[name] = module
     setattr(parent, name.rsplit(".", 1)[1], module)
     return module
@@ -108,7 +109,7 @@ def _package(name: str, parent_path: Sequence[str] | None) -> tuple[ModuleType, 
 def _import_lean(lazy: Sequence[str]) -> ModuleType:
     top, top_spec = _package(PACKAGE, None)
     registry, _ = _package(_REGISTRY, top.__path__)
-    top.registry = registry
+    setattr(top, "registry", registry)
     for name in lazy:
         parent = registry if name.startswith(_REGISTRY + ".") else top
         _deferred_module(name, parent)
@@ -118,7 +119,8 @@ def _import_lean(lazy: Sequence[str]) -> ModuleType:
     registry.__dict__.update({k: v for k, v in vars(torch_registry).items() if not k.startswith("_")})
     transforms = sys.modules.get(_REGISTRY + ".transforms")
     if transforms is not None:
-        registry.__getattr__ = lambda attr: getattr(transforms, attr)
+        setattr(registry, "__getattr__", lambda attr: getattr(transforms, attr))
+    assert top_spec.loader is not None  # _package checked it
     top_spec.loader.exec_module(top)  # the real compressai/__init__: it finds the lazy modules set
     importlib.import_module("compressai.models.google")
     return top

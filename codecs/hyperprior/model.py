@@ -90,7 +90,8 @@ def build_model(cfg: ModelConfig) -> nn.Module:
 
 def parameter_groups(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
     """(main parameters, auxiliary entropy-bottleneck quantiles), as CompressAI trains them."""
-    main, aux = [], []
+    main: list[nn.Parameter] = []
+    aux: list[nn.Parameter] = []
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue

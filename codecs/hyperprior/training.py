@@ -258,7 +258,7 @@ def train(
         knobs["validation"], sources["validation"] = chosen.validation, f"preset {chosen.name}"
     validation = knobs["validation"]
     crop, epochs, steps, batch_size = tuple(knobs["crop"]), knobs["epochs"], knobs["steps"], int(knobs["batch_size"])
-    lr, N, M, evaluate = float(knobs["lr"]), knobs["N"], knobs["M"], knobs["evaluate"]
+    lr, N, M, evaluate = float(knobs["lr"]), int(knobs["N"]), int(knobs["M"]), knobs["evaluate"]
     dev = resolve_device(device)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -272,7 +272,7 @@ def train(
                               redraw=reference_validation)
         val_batch = REFERENCE_VAL_BATCH if reference_validation else batch_size
         steps_per_epoch = math.ceil(len(train_set) / batch_size)
-        max_epochs = int(epochs) if epochs is not None else math.ceil(int(steps) / steps_per_epoch)
+        max_epochs = int(epochs) if epochs is not None else math.ceil(int(knobs["steps"]) / steps_per_epoch)
         options = {
             "lmbda": float(lmbda), "model": cfg.as_dict(), "crop": list(crop), "batch_size": batch_size,
             "lr": lr, "aux_lr": aux_lr, "seed": int(seed), "low": _json_range(low), "high": _json_range(high),
@@ -360,7 +360,7 @@ def train(
         png = plot_curves(curves, out / PLOT, title=f"{arch} lambda={lmbda} {task or ''}".strip()) if plot else None
         result = TrainResult(
             checkpoint=best_path if evaluate == "best" else last_path, last=last_path, best=best_path,
-            curves=curves, plot=png, config={**options, "arch": arch}, evaluate=evaluate, resumed_from_epoch=resumed_from,
+            curves=curves, plot=png, config={**options, "arch": arch}, evaluate=str(evaluate), resumed_from_epoch=resumed_from,
         )
         atomic.write_json(out / RESULT, result.as_dict())
         return result

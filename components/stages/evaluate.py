@@ -12,7 +12,7 @@ rate point, codec identity, coding conditions), never by list order. The uncompr
 rate is the bits of the features' stored dtype (docs/test-conditions.md §6).
 """
 import json
-from typing import List
+from typing import Any, List
 
 from kfp.dsl import Artifact, Dataset, Input, Metrics, Output
 
@@ -22,7 +22,7 @@ from fcbench.components.stages import container_images
 __all__ = ["UNCOMPRESSED", "evaluate", "evaluate_points", "pair_rates", "point_metrics"]
 
 
-def _pair_key(codec: object, rate_point: object, identity: object, conditions: object, where: str) -> tuple:
+def _pair_key(codec: object, rate_point: Any, identity: object, conditions: object, where: str) -> tuple:
     """What a reconstruction and its rate results both record: codec, rate point, codec build
     and coding conditions (two chains of one codec differ only there)."""
     from fcbench.components.codec_identity import identity_hash

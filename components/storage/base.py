@@ -14,7 +14,7 @@ import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Iterator, Optional
+from typing import IO, Iterator, Optional, cast
 
 from fcbench.codecs.hashing import sha256_file
 from fcbench.codecs.types import PathLike
@@ -117,7 +117,7 @@ class Storage(FolderTransfers, abc.ABC):
             raise StorageIntegrityError(f"{self.url(key)}: an empty upload cannot have sha256 {sha256}")
         # The backend stores the object only after the last byte was read, and the reader
         # raises on that read if the bytes were not the declared ones: never a wrong object.
-        self._put_stream(key, _VerifyingReader(stream, length, sha256, self.url(key)), length, sha256)
+        self._put_stream(key, cast(IO[bytes], _VerifyingReader(stream, length, sha256, self.url(key))), length, sha256)
         # Confirmed by the store itself: a server that answers 200 to everything stores nothing.
         try:
             stored = self.stat(key)

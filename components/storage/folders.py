@@ -11,7 +11,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import TYPE_CHECKING, Iterator, Optional
 
 from fcbench.codecs import atomic
 from fcbench.codecs.featureset import MANIFEST
@@ -45,9 +45,25 @@ def _join(prefix: str, key: str) -> str:
     return f"{prefix.rstrip('/')}/{key}" if prefix.strip("/") else key
 
 
+if TYPE_CHECKING:
+    from fcbench.components.storage.base import ObjectInfo
+
+
 class FolderTransfers:
     """Folder operations of a Storage, built on its single-object methods (stat, delete,
     put_file, put_bytes, get_bytes, get_file, checksum, url: see base.Storage)."""
+
+    if TYPE_CHECKING:  # what the type checker needs to know of the Storage this is mixed into
+        def stat(self, key: str) -> ObjectInfo: ...
+        def delete(self, key: str) -> None: ...
+        def url(self, key: str) -> str: ...
+        def clean_interrupted_uploads(self, key_prefix: str = "") -> int: ...
+        def exists(self, key: str) -> bool: ...
+        def put_bytes(self, key: str, data: bytes) -> ObjectInfo: ...
+        def put_file(self, key: str, path: PathLike, sha256: Optional[str] = None) -> ObjectInfo: ...
+        def get_bytes(self, key: str) -> bytes: ...
+        def checksum(self, key: str) -> str: ...
+        def get_file(self, key: str, path: PathLike, sha256: Optional[str] = None) -> Path: ...
 
     def push_dir(self, local_dir: PathLike, key_prefix: str = "") -> TransferReport:
         """Upload a folder (e.g. a feature set) below `key_prefix`; resumable, manifest last.

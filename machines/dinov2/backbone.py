@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import math
 import re
-from typing import Iterator, Literal, Optional, Sequence
+from typing import Any, Iterator, Literal, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -182,6 +182,7 @@ class Backbone(nn.Module):
         m = math.isqrt(n)
         grid = pos[:, 1:].reshape(1, m, m, -1).permute(0, 3, 1, 2)
         h0, w0 = height // self.patch_size, width // self.patch_size
+        kwargs: dict[str, Any]
         if self.interpolate_offset:
             # the offset avoids floating-point floor errors in the output size (reference rule)
             kwargs = {"scale_factor": ((h0 + self.interpolate_offset) / m, (w0 + self.interpolate_offset) / m)}

@@ -9,7 +9,7 @@
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -82,7 +82,7 @@ class DepthLinearHead(nn.Module):
         self.conv_depth = nn.Conv2d(channels, n_bins, kernel_size=1)
 
     @classmethod
-    def from_state_dict(cls, sd: dict[str, torch.Tensor], embed_dim: int, n_layers: int = 4, **kwargs: float) -> "DepthLinearHead":
+    def from_state_dict(cls, sd: dict[str, torch.Tensor], embed_dim: int, n_layers: int = 4, **kwargs: Any) -> "DepthLinearHead":
         out, inp, _, _ = _shape(sd, "conv_depth.weight", "DINOv2 depth head")
         if inp != 2 * n_layers * embed_dim:
             raise CheckpointError(f"DINOv2 depth head: input width {inp} != 2 x {n_layers} layers x embed_dim {embed_dim}")

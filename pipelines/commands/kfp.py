@@ -47,7 +47,7 @@ def load_pipeline(name: str, dep: Optional["Deployment"] = None) -> Callable:
 
 
 def pipeline_parameters(pipeline: Callable) -> list[str]:
-    return list(pipeline.component_spec.inputs or {})
+    return list(pipeline.component_spec.inputs or {})  # type: ignore[attr-defined]  # a kfp pipeline
 
 
 # ---- parameters -------------------------------------------------------------------------------

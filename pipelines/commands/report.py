@@ -63,7 +63,7 @@ def cmd_report(args: argparse.Namespace) -> int:
                          f"(the results' codecs: {', '.join(codecs)})")
     report = report_to_run(points, args.out, None if args.no_log else tracker, run_id, anchor=anchor,
                            fallback_anchor=args.fallback_anchor, title=args.title)
-    if offline_note and not args.run and not args.no_log:  # the journalled parent run holds the points too
+    if offline_note and tracker is not None and not args.run and not args.no_log:  # the journalled parent run holds the points too
         for p in points:
             tracker.log_point(p, parent_run_id=run_id)
         tracker.end_pipeline_run(run_id)
