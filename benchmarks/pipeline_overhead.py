@@ -61,9 +61,11 @@ def direct_in_new_process(args: dict, work: Path, log: Path, threads: int) -> tu
     """Run `direct` in a new interpreter, as a user's script would run: its wall and CPU time
     include starting Python and importing torch & co. once, as the pipeline's include its task
     server's (or its tasks') imports. Returns wall seconds, CPU seconds, torch threads."""
-    env = {**os.environ, "FCBENCH_PROGRESS_LOG": str(log), "FCBENCH_SWEEP_JOBS": "1"}
+    from fcbench.codecs import settings
+
+    env = {**settings.whole_environment(), settings.PROGRESS_LOG.name: str(log), settings.SWEEP_JOBS.name: "1"}
     if threads:  # one sweep worker and each task's torch threads, as every task of the local run
-        env["OMP_NUM_THREADS"] = str(threads)
+        env[settings.OMP_THREADS.name] = str(threads)
     spec = json.dumps({"args": args, "work": str(work)})
     cpu0, t0 = cpu_now(), time.perf_counter()
     done = subprocess.run([sys.executable, __file__, "--direct-child", spec], env=env, check=True, stdout=subprocess.PIPE,
