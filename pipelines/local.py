@@ -109,10 +109,11 @@ def run_local(pipeline: Callable, arguments: dict[str, Any], out_dir: Path, *, c
         task_env[settings.PROGRESS_LOG] = str(progress_log)
         shown = Progress(progress_log, progress, expected_tasks(pipeline, loop_sizes or {}))
     # The task server imports while the tracking store and the runner get ready.
-    tracked = stage_tracking_uri(str(arguments.get("tracking_uri") or "")) is not None
+    tracking_uri = str(arguments.get("tracking_uri") or "")
+    tracked = stage_tracking_uri(tracking_uri) is not None
     with warm_tasks(settings.WARM_TASKS.get(), {s.name: v for s, v in task_env.items()},
                     ("mlflow",) if tracked else ()) as server:
-        prepare_tracking_store(str(arguments.get("tracking_uri") or ""))
+        prepare_tracking_store(tracking_uri)
         local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root), raise_on_error=True,
                    enable_caching=cache)
         try:

@@ -81,8 +81,18 @@ def _import(name: str) -> object:
 
 
 def read_request(conn: socket.socket) -> tuple[dict, list[int]]:
-    """The client's request: a length-prefixed JSON object and, with its first bytes, three fds."""
+    """The client's request: a length-prefixed JSON object and, with its first bytes, three fds
+    (closed again when the request is refused)."""
     data, fds, _, _ = socket.recv_fds(conn, 1 << 16, 3)
+    try:
+        return _parse_request(conn, data, fds), fds
+    except BaseException:
+        for fd in fds:
+            os.close(fd)
+        raise
+
+
+def _parse_request(conn: socket.socket, data: bytes, fds: list[int]) -> dict:
     while len(data) < HEADER.size or len(data) < HEADER.size + HEADER.unpack_from(data)[0]:
         if len(data) > HEADER.size and HEADER.unpack_from(data)[0] > MAX_REQUEST:
             raise ValueError("task request too large")
@@ -92,12 +102,10 @@ def read_request(conn: socket.socket) -> tuple[dict, list[int]]:
         data += more
     (size,) = HEADER.unpack_from(data)
     request = json.loads(data[HEADER.size:HEADER.size + size])
-    argv = request.get("argv")
+    argv = request.get("argv") if isinstance(request, dict) else None
     if len(fds) != 3 or not isinstance(argv, list) or len(argv) < 2 or argv[0] != "-m":
-        for fd in fds:
-            os.close(fd)
         raise ValueError(f"bad task request: {len(fds)} fds, argv {argv!r} (expected '-m MODULE ...')")
-    return request, fds
+    return request
 
 
 # ---------------------------------------------------------------- the child: one task process
