@@ -8,7 +8,7 @@ with --rd, AV1 (SVT-AV1 presets) against x265 slow: BD-rate and CPU seconds per 
 
 --rd codes every feature given (NAME=PATH of a .npy, e.g. the MiniLM hidden states that
 benchmarks/make_real_features.py makes) and the synthetic sets (--synthetic, default: the cls-like
-frame below and fcbench.codecs.synthetic's "massive" and "student" token features); see
+frame below and fcbench.codecs.features.synthetic's "massive" and "student" token features); see
 benchmarks/codec_rd.py for what is measured.
 
 A cls feature (1, 1, 257, 1536) packs to one 257x1536 frame (0.39 megapixel). The features are
@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from fcbench.codecs import FeatureSet, container_rate, get_codec
-from fcbench.codecs.sweep import default_jobs, run_sweep
+from fcbench.codecs.sweeps.run import default_jobs, run_sweep
 
 SHAPE = (1, 1, 257, 1536)
 COND = dict(low=-20.0, high=20.0, layout="dinov2", bit_depth=10)
@@ -77,7 +77,7 @@ def encode_speed(codec_name: str, options: dict, rate_point: int, feature: np.nd
 def rd_features(specs: list[str], synthetic: list[str]) -> dict[str, np.ndarray]:
     from codec_rd import load_feature
 
-    from fcbench.codecs.synthetic import heavy_tailed
+    from fcbench.codecs.features.synthetic import heavy_tailed
 
     out = {}
     for spec in specs:

@@ -46,7 +46,7 @@ def best(fn: Callable[[int], object], repeat: int) -> tuple[float, float]:
 
 def manifest_cost(root: Path, n: int) -> tuple[float, float]:
     """Write a feature set of n tiny samples: what the per-sample bookkeeping costs."""
-    from fcbench.codecs.featureset import FeatureSet
+    from fcbench.codecs.features.featureset import FeatureSet
 
     fs = FeatureSet.create(root, "dinov2", "cls", "synthetic")
     x = np.zeros((1, 1, 4, 4), np.float32)

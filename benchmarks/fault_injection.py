@@ -193,7 +193,7 @@ def _push(source: Path, uri: str) -> list[str]:
 
 def _stored_problems(storage) -> list[str]:
     """What a reader trusting the folder's index or manifest would find wrong right now."""
-    from fcbench.codecs.featureset import MANIFEST
+    from fcbench.codecs.features.featureset import MANIFEST
     from fcbench.components.storage import INDEX
 
     problems = storage.verify_dir("") if storage.exists(INDEX) else []
@@ -213,7 +213,7 @@ def _push_case(name: str, work: Path, rng: random.Random, make_source: Callable[
     import hashlib
     import subprocess
 
-    from fcbench.codecs.featureset import FeatureSet, parse_manifest
+    from fcbench.codecs.features.featureset import FeatureSet, parse_manifest
     from fcbench.components.storage import StorageConfig, open_storage
 
     s3 = _s3_env()

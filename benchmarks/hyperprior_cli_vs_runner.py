@@ -5,7 +5,7 @@
 Trains one small hyperprior (N=16, M=24, a few steps: speed, not quality, is measured), then codes
 the same features with it twice, each in a fresh process:
   cli     `fcbench encode --codec hyperprior` with the shell's environment (the thread policy of
-          fcbench.codecs.cpus: jobs x threads <= CPUs);
+          fcbench.codecs.common.cpus: jobs x threads <= CPUs);
   runner  the hyperprior_infer stage's function, in the environment the kfp local runner gives
           its tasks (pipelines/local.py task_variables: one sweep worker, its thread share).
 Prints the mean encode and decode CPU seconds per sample of each, the thread split each recorded

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fcbench.codecs import testsets
-from fcbench.codecs.feature_import import import_released
+from fcbench.codecs.features import testsets
+from fcbench.codecs.features.importing import import_released
 
 SHAPE = (2, 4, 1611, 1536)
 

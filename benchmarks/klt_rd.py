@@ -34,9 +34,9 @@ from typing import Optional
 import numpy as np
 
 from fcbench.codecs import FeatureSet, container_rate, get_codec
+from fcbench.codecs.features.synthetic import KINDS
 from fcbench.codecs.klt.fit import fit_table
 from fcbench.codecs.registry import codec_class
-from fcbench.codecs.synthetic import KINDS
 from fcbench.components.bdrate import bd_compare, monotone_curve
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

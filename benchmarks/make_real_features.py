@@ -99,7 +99,7 @@ def minilm_hidden_states(captions: Sequence[str], layer: int = LAYER) -> dict[st
 
 
 def write(features: dict[str, np.ndarray], out: Path, file_names: dict[str, str] = NAMES) -> dict:
-    from fcbench.codecs import atomic
+    from fcbench.codecs.common import atomic
 
     out.mkdir(parents=True, exist_ok=True)
     table = {}

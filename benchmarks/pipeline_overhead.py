@@ -61,7 +61,7 @@ def direct_in_new_process(args: dict, work: Path, log: Path, threads: int) -> tu
     """Run `direct` in a new interpreter, as a user's script would run: its wall and CPU time
     include starting Python and importing torch & co. once, as the pipeline's include its task
     server's (or its tasks') imports. Returns wall seconds, CPU seconds, torch threads."""
-    from fcbench.codecs import settings
+    from fcbench.codecs.common import settings
 
     env = {**settings.whole_environment(), settings.PROGRESS_LOG.name: str(log), settings.SWEEP_JOBS.name: "1"}
     if threads:  # one sweep worker and each task's torch threads, as every task of the local run
@@ -289,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     if opts.direct_child:
         return direct_child(opts.direct_child)
 
-    from fcbench.codecs import settings
+    from fcbench.codecs.common import settings
     from fcbench.components.stages.timing import stage_runs
     from fcbench.machines.dinov2.tiny import make_assets
     from fcbench.pipelines.demo import DemoSettings, demo_arguments

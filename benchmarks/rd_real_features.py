@@ -17,7 +17,7 @@ Chains (the same frame codec, the same rate points; --chains picks some):
 
 Each feature is one (1, 1, tokens, channels) tensor (`.npy`, or `name=test.npy,train.npy`).
 Without a training file the first --train-fraction of the tokens fit the ranges and the rest is
-coded, so nothing is fitted on what is measured. Synthetic sets (fcbench.codecs.synthetic) use
+coded, so nothing is fitted on what is measured. Synthetic sets (fcbench.codecs.features.synthetic) use
 different seeds for training and test.
 
 Distortion is PSNR against the original feature, peak = max - min of the coded tensor. Rates
@@ -40,9 +40,10 @@ from typing import Optional
 
 import numpy as np
 
-from fcbench.codecs import container_rate, fitted_ranges, get_codec
+from fcbench.codecs import container_rate, get_codec
+from fcbench.codecs.chain import fitted_ranges
+from fcbench.codecs.features.synthetic import KINDS, heavy_tailed
 from fcbench.codecs.registry import codec_class, codec_names
-from fcbench.codecs.synthetic import KINDS, heavy_tailed
 from fcbench.components.bdrate import bd_compare, monotone_curve
 
 QPS = [22, 27, 32, 37, 42]  # the test conditions' VTM QPs; other rate units map them (AV1: CRFs)
@@ -106,7 +107,7 @@ def real_pair(spec: str, train_fraction: float) -> FeaturePair:
 
 def synthetic_pair(kind: str, tokens: int, channels: int) -> FeaturePair:
     return FeaturePair(f"synthetic-{kind}", heavy_tailed(kind, tokens, channels, seed=2),
-                       heavy_tailed(kind, tokens, channels, seed=1), f"fcbench.codecs.synthetic {kind} seeds 2 (test) / 1 (train)")
+                       heavy_tailed(kind, tokens, channels, seed=1), f"fcbench.codecs.features.synthetic {kind} seeds 2 (test) / 1 (train)")
 
 
 def chain_conditions(pair: FeaturePair, low: float, high: float, tail: float, names: list[str]) -> dict[str, dict]:

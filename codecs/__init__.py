@@ -3,7 +3,7 @@
 Public, stable API:
     truncate, quantize, dequantize, normalize, denormalize      transforms
     pack, unpack, frame_size, LAYOUTS                          packing
-    fit_points (+ fcbench.codecs.nonlinear.encode/decode)      nonlinear quantization
+    fit_points (+ fcbench.codecs.chain.nonlinear.encode/decode)      nonlinear quantization
     Header, pack_container, unpack_container, ContainerError   the bitstream container
     bpfp, ebpfp, container_rate, dataset_bpfp                  rate from real bytes
     Codec, Conditions, get_codec, codec_names, register        the codec protocol and registry
@@ -17,19 +17,19 @@ import importlib
 from typing import Any
 
 # The public names and the module each lives in: imported on first use (PEP 562), so importing
-# one submodule (fcbench.codecs.settings, the standard library only) loads nothing else.
+# one submodule (fcbench.codecs.common.settings, the standard library only) loads nothing else.
 _PUBLIC = {
     "load_conditions": "conditions",
-    "ContainerError": "container", "Header": "container", "pack_container": "container",
-    "unpack_container": "container",
-    "FeatureSet": "featureset", "FeatureSetError": "featureset",
-    "fit_points": "nonlinear",
-    "LAYOUTS": "packing", "frame_size": "packing", "pack": "packing", "unpack": "packing",
+    "ContainerError": "chain.container", "Header": "chain.container", "pack_container": "chain.container",
+    "unpack_container": "chain.container",
+    "FeatureSet": "features.featureset", "FeatureSetError": "features.featureset",
+    "fit_points": "chain.nonlinear",
+    "LAYOUTS": "chain.packing", "frame_size": "chain.packing", "pack": "chain.packing", "unpack": "chain.packing",
     "Codec": "protocol", "Conditions": "protocol",
-    "bpfp": "rate", "container_rate": "rate", "dataset_bpfp": "rate", "ebpfp": "rate",
+    "bpfp": "chain.rate", "dataset_bpfp": "chain.rate", "ebpfp": "chain.rate", "container_rate": "measured_rate",
     "codec_names": "registry", "get_codec": "registry", "register": "registry",
-    "dequantize": "transforms", "denormalize": "transforms", "normalize": "transforms", "quantize": "transforms",
-    "truncate": "transforms",
+    "dequantize": "chain.transforms", "denormalize": "chain.transforms", "normalize": "chain.transforms", "quantize": "chain.transforms",
+    "truncate": "chain.transforms",
 }
 __all__ = sorted(_PUBLIC)
 

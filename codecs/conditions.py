@@ -8,7 +8,7 @@ from typing import Literal, Optional, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
-from fcbench.codecs.types import UnknownName
+from fcbench.codecs.common.types import UnknownName
 
 RangeValue = Union[float, list[float]]
 
@@ -65,7 +65,7 @@ class TaskConditions(_Strict):
     origin_dtype: str
     samples: int
     sample_list: str
-    layout: str  # one of fcbench.codecs.packing.LAYOUTS (checked below: one list of layouts)
+    layout: str  # one of fcbench.codecs.chain.packing.LAYOUTS (checked below: one list of layouts)
     metric: MetricSpec
     traditional: TraditionalConditions
     learned: LearnedConditions
@@ -74,7 +74,7 @@ class TaskConditions(_Strict):
     @field_validator("layout")
     @classmethod
     def _known_layout(cls, v: str) -> str:
-        from fcbench.codecs.packing import LAYOUTS
+        from fcbench.codecs.chain.packing import LAYOUTS
 
         if v not in LAYOUTS:
             raise ValueError(f"layout {v!r} is not one of the packing layouts {list(LAYOUTS)}")

@@ -24,9 +24,9 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from fcbench.codecs.container import pack_container, unpack_container
+from fcbench.codecs.chain.container import pack_container, unpack_container
+from fcbench.codecs.measured_rate import container_rate
 from fcbench.codecs.protocol import Codec, Conditions, RatePoint
-from fcbench.codecs.rate import container_rate
 from fcbench.codecs.registry import get_codec
 
 IDENTITY_KEYS = {"name", "version", "binary_sha256", "cfg_sha256", "options"}
@@ -69,18 +69,18 @@ def _conditions(codec: Codec) -> dict:
 def _roundtrip(codec: Codec, rate_points: Sequence[RatePoint], cond: dict, shapes: Sequence) -> Optional[str]:
     for shape in shapes:
         x = sample_feature(shape)
-        for rp in rate_points:
-            recon = codec.decode(codec.encode(x, rp, **cond))
+        for rate_point in rate_points:
+            recon = codec.decode(codec.encode(x, rate_point, **cond))
             if recon.shape != x.shape or recon.dtype != x.dtype:
-                return f"{shape} at {rp}: decoded {recon.shape} {recon.dtype}, expected {x.shape} {x.dtype}"
+                return f"{shape} at {rate_point}: decoded {recon.shape} {recon.dtype}, expected {x.shape} {x.dtype}"
             if not np.all(np.isfinite(recon)):
-                return f"{shape} at {rp}: non-finite values decoded"
+                return f"{shape} at {rate_point}: non-finite values decoded"
     return None
 
 
 def _close_at_best(codec: Codec, rate_points: Sequence[RatePoint], cond: dict, shapes: Sequence) -> Optional[str]:
     x = sample_feature(shapes[0])
-    best = min(rate_points, key=lambda rp: -len(codec.encode(x, rp, **cond)))  # the most bits spent
+    best = min(rate_points, key=lambda rate_point: -len(codec.encode(x, rate_point, **cond)))  # the most bits spent
     recon = codec.decode(codec.encode(x, best, **cond))
     rmse = float(np.sqrt(np.mean((recon.astype(np.float64) - np.clip(x, -3.0, 3.0)) ** 2)))
     return None if rmse < 0.5 else f"RMSE {rmse:.3g} of a [-3, 3] range at the richest rate point {best}"
@@ -88,20 +88,20 @@ def _close_at_best(codec: Codec, rate_points: Sequence[RatePoint], cond: dict, s
 
 def _rate(codec: Codec, rate_points: Sequence[RatePoint], cond: dict, shapes: Sequence) -> Optional[str]:
     x = sample_feature(shapes[-1], seed=1)
-    for rp in rate_points:
-        data = codec.encode(x, rp, **cond)
-        if codec.encode(x, rp, **cond) != data:
-            return f"encoding at {rp} twice gave different bytes (not deterministic)"
+    for rate_point in rate_points:
+        data = codec.encode(x, rate_point, **cond)
+        if codec.encode(x, rate_point, **cond) != data:
+            return f"encoding at {rate_point} twice gave different bytes (not deterministic)"
         header, payload = unpack_container(data)
-        if header.codec != codec.name or header.rate_point != rp:
-            return f"container says codec {header.codec!r} at {header.rate_point}, expected {codec.name!r} at {rp}"
+        if header.codec != codec.name or header.rate_point != rate_point:
+            return f"container says codec {header.codec!r} at {header.rate_point}, expected {codec.name!r} at {rate_point}"
         rate = container_rate(data, codec=codec)
         parts = type(codec).payload_parts(payload, header)
         coded = parts.bitstream_bytes + parts.side_bytes + header.side_bytes
         if rate.total_bytes != len(data) or rate.container_bytes != len(data) - coded or coded <= 0:
-            return f"rate at {rp} does not add up to the container's {len(data)} bytes: {rate}"
+            return f"rate at {rate_point} does not add up to the container's {len(data)} bytes: {rate}"
         if abs(rate.bpfp - 8.0 * coded / x.size) > 1e-9:
-            return f"bpfp {rate.bpfp} at {rp} is not 8 * {coded} coded bytes / {x.size} points"
+            return f"bpfp {rate.bpfp} at {rate_point} is not 8 * {coded} coded bytes / {x.size} points"
     return None
 
 

@@ -40,7 +40,7 @@ class Plugin:
 
 
 _ERRORS: dict[str, str] = {}  # codec name -> why its plug-in cannot be used
-_LOADED: dict[str, Plugin] = {}
+_LOADED: dict[str, tuple[Plugin, type["Codec"]]] = {}  # codec name -> its plug-in and class, once imported
 
 
 def _entry_points() -> dict[str, metadata.EntryPoint]:
@@ -63,17 +63,14 @@ def plugin_names() -> list[str]:
 
 
 def load(name: str, builtin: set[str]) -> Optional[type["Codec"]]:
-    """The codec class of plug-in `name`, registered under that name; None if no plug-in has
-    that name; CodecPluginError (naming the plug-in and the cause) if it cannot be used."""
+    """The codec class of plug-in `name` (the registry registers it under that name); None if no
+    plug-in has that name; CodecPluginError (naming the plug-in and the cause) if it cannot be used."""
     from fcbench.codecs.protocol import Codec
-    from fcbench.codecs.registry import register
 
     if name in _ERRORS:
         raise CodecPluginError(_ERRORS[name])
-    from fcbench.codecs.registry import _REGISTRY
-
-    if name in _LOADED and name in _REGISTRY:  # loaded before: no second import or scan
-        return _REGISTRY[name]
+    if name in _LOADED:  # loaded before: no second import or scan
+        return _LOADED[name][1]
     ep = _entry_points().get(name)
     if ep is None:
         return None
@@ -91,9 +88,13 @@ def load(name: str, builtin: set[str]) -> Optional[type["Codec"]]:
         _ERRORS[name] = f"{what} is not a codec: {cls!r} must subclass fcbench.codecs.Codec and implement " \
                         "identity, encode_frame and decode_frame"
         raise CodecPluginError(_ERRORS[name])
-    register(name)(cls)
-    _LOADED[name] = plugin
+    _LOADED[name] = (plugin, cls)
     return cls
+
+
+def loaded() -> dict[str, type["Codec"]]:
+    """{name: class} of every plug-in imported so far."""
+    return {name: cls for name, (_, cls) in _LOADED.items()}
 
 
 def load_all(builtin: set[str]) -> dict[str, str]:
@@ -108,5 +109,4 @@ def load_all(builtin: set[str]) -> dict[str, str]:
 
 def origin(name: str) -> Optional[str]:
     """Where a loaded plug-in codec comes from, None for any other name."""
-    plugin = _LOADED.get(name)
-    return plugin.origin if plugin else None
+    return _LOADED[name][0].origin if name in _LOADED else None

@@ -3,8 +3,8 @@
 A codec codes one feature tensor at a rate point into a self-describing container and back.
 The shared chain lives here, once: truncate -> quantize (uniform / legacy / nonlinear) or
 min-max normalise -> pack -> [frame codec] -> container, with the optional outlier side channel
-(fcbench.codecs.outliers: values outside the range sent apart) and ranges along any axis
-(fcbench.codecs.fitted_ranges fits them). Backends implement only
+(fcbench.codecs.chain.outliers: values outside the range sent apart) and ranges along any axis
+(fcbench.codecs.chain.fitted_ranges fits them). Backends implement only
 `encode_frame`/`decode_frame` on the packed 2-D frame and say which frame they take.
 """
 from __future__ import annotations
@@ -16,12 +16,12 @@ from typing import ClassVar, Literal, Optional, Sequence, Union
 
 import numpy as np
 
-from fcbench.codecs import nonlinear, outliers, transforms
-from fcbench.codecs.container import DTYPES, ContainerError, Header, compact_ranges, pack_container, unpack_container
-from fcbench.codecs.hashing import sha256_file
-from fcbench.codecs.packing import LAYOUTS, frame_size, pack, unpack
-from fcbench.codecs.rate import PayloadParts
-from fcbench.codecs.types import RatePoint
+from fcbench.codecs.chain import nonlinear, outliers, transforms
+from fcbench.codecs.chain.container import DTYPES, ContainerError, Header, compact_ranges, pack_container, unpack_container
+from fcbench.codecs.chain.packing import LAYOUTS, frame_size, pack, unpack
+from fcbench.codecs.chain.rate import PayloadParts
+from fcbench.codecs.common.hashing import sha256_file
+from fcbench.codecs.common.types import RatePoint
 
 # What a codec is handed: "integer" frames of bit_depth-bit samples (block codecs), "unit" frames
 # normalised to [0, 1] (learned), or the "tensor" itself, float32 (N, C, H, W), untruncated and
@@ -63,7 +63,7 @@ class Conditions:
 
     def __post_init__(self) -> None:
         # Everything that does not depend on the feature is checked here, once, so a sweep with
-        # bad conditions fails before any job runs (fcbench.codecs.sweep).
+        # bad conditions fails before any job runs (fcbench.codecs.sweeps.run).
         if (self.low is None) != (self.high is None):
             raise ValueError("give both low and high, or neither")
         if self.low is not None:
@@ -76,7 +76,7 @@ class Conditions:
         if self.quant not in ("round", "legacy", "nonlinear"):
             raise ValueError(f"unknown quantization {self.quant!r}; choose round, legacy or nonlinear")
         if self.quant == "nonlinear" and self.points is None:
-            raise ValueError("nonlinear quantization needs fitted points (fcbench.codecs.nonlinear.fit_points)")
+            raise ValueError("nonlinear quantization needs fitted points (fcbench.codecs.chain.nonlinear.fit_points)")
         if self.range_axis not in (1, 2, 3) or isinstance(self.range_axis, bool):
             raise ValueError(f"range_axis must be 1, 2 or 3 of an (N, C, H, W) tensor, got {self.range_axis!r}")
         if not isinstance(self.outliers, bool):
@@ -157,7 +157,7 @@ class Codec(abc.ABC):
 
     @classmethod
     def payload_parts(cls, payload: bytes, header: Header) -> PayloadParts:
-        """What of a payload the paper's BPFP counts (fcbench.codecs.rate). Default: the whole
+        """What of a payload the paper's BPFP counts (fcbench.codecs.chain.rate). Default: the whole
         payload is the codec's bitstream, as for any frame codec whose payload is the stream
         its encoder wrote. A codec whose payload carries fields of its own, or coded side
         information, overrides this; it needs no instance (rates are counted from files)."""
@@ -271,7 +271,7 @@ class Codec(abc.ABC):
         return cast_to(x, header.dtype)
 
     def encode(self, feature: np.ndarray, rate_point: RatePoint, **conditions) -> bytes:
-        """Feature (N, C, H, W) at a rate point -> container bytes (rate: fcbench.codecs.rate)."""
+        """Feature (N, C, H, W) at a rate point -> container bytes (rate: fcbench.codecs.chain.rate)."""
         return self.encode_keeping_frame(feature, rate_point, **conditions)[0]
 
     def encode_keeping_frame(self, feature: np.ndarray, rate_point: RatePoint, **conditions) -> tuple[bytes, np.ndarray]:

@@ -8,7 +8,7 @@ import importlib
 import inspect
 from typing import TYPE_CHECKING, Callable, TypeVar
 
-from fcbench.codecs.types import UnknownName
+from fcbench.codecs.common.types import UnknownName
 
 if TYPE_CHECKING:
     from fcbench.codecs.protocol import Codec
@@ -69,6 +69,7 @@ def codec_names() -> list[str]:
     from fcbench.codecs import plugins
 
     plugins.load_all(_builtin_names())
+    _register_plugins(plugins.loaded())
     return sorted(_REGISTRY)
 
 
@@ -101,10 +102,19 @@ def codec_class(name: str) -> type["Codec"]:
                 raise
     if name not in _REGISTRY:
         _load_backends()
-    if name not in _REGISTRY and plugins.load(name, _builtin_names()) is None:
-        known = sorted(set(_REGISTRY) | set(plugins.plugin_names()))
-        raise UnknownName(f"unknown codec {name!r}; available: {', '.join(known) or 'none'}")
+    if name not in _REGISTRY:
+        cls = plugins.load(name, _builtin_names())
+        if cls is None:
+            known = sorted(set(_REGISTRY) | set(plugins.plugin_names()))
+            raise UnknownName(f"unknown codec {name!r}; available: {', '.join(known) or 'none'}")
+        _register_plugins({name: cls})
     return _REGISTRY[name]
+
+
+def _register_plugins(classes: dict[str, type["Codec"]]) -> None:
+    for name, cls in classes.items():
+        if name not in _REGISTRY:
+            register(name)(cls)
 
 
 def get_codec(name: str, **options) -> "Codec":

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Final, Mapping
 
-from fcbench.codecs import settings  # the variables' one definition (standard library only)
+from fcbench.codecs.common import settings  # the variables' one definition (standard library only)
 
 # Kubeflow's default profile namespace: KFP v2 runs pods, reads `kfp-launcher` and resolves
 # secrets in the namespace of the run, so everything fcbench needs lives there.

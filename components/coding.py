@@ -1,6 +1,6 @@
 """One codec at one rate point over a feature set, for the codec components.
 
-A thin adapter over fcbench.codecs.sweep.run_sweep (the library does the coding, caching and
+A thin adapter over fcbench.codecs.sweeps.run.run_sweep (the library does the coding, caching and
 error reporting per sample): it checks the codec identity hash the pipeline was given, runs the
 sweep in a work folder beside the output artifacts and moves the reconstruction, bitstreams and
 results into the artifact paths (same filesystem: atomic renames).
@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Optional, Union
 
-from fcbench.codecs import atomic
+from fcbench.codecs.common import atomic
 
 
 def _single_dir(parent: Path) -> Path:
@@ -40,8 +40,9 @@ def code_features(features_dir: Union[str, Path], codec: str, codec_options: dic
     names the preset the conditions came from in the results; `label` (the codec and its chain,
     e.g. x265+side; default the codec name) is recorded there too: the name the evaluation
     reports the point under."""
-    from fcbench.codecs import chain, get_codec, settings
-    from fcbench.codecs.sweep import run_sweep
+    from fcbench.codecs import chain, get_codec
+    from fcbench.codecs.common import settings
+    from fcbench.codecs.sweeps.run import run_sweep
     from fcbench.components.codec_identity import check_identity
     from fcbench.components.inputs import staged_codec_options
 

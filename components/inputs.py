@@ -6,8 +6,8 @@ import hashlib
 from pathlib import Path
 from typing import Any, Optional
 
-from fcbench.codecs import settings
-from fcbench.codecs.types import PathLike
+from fcbench.codecs.common import settings
+from fcbench.codecs.common.types import PathLike
 
 
 def local_path(uri: str, cache_dir: Optional[PathLike] = None, tracking: str = "") -> Path:

@@ -11,7 +11,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Optional
 
-from fcbench.codecs import settings
+from fcbench.codecs.common import settings
 
 
 def version() -> str:

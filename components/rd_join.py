@@ -19,8 +19,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Optional, Sequence, cast
 
-from fcbench.codecs.rate import DTYPE_BITS
-from fcbench.codecs.types import PathLike
+from fcbench.codecs.chain.rate import DTYPE_BITS
+from fcbench.codecs.common.types import PathLike
 from fcbench.components.rd_points import UNCOMPRESSED, RDPoint, dedupe, load_points
 
 EVALUATION_FORMAT = "fcbench-evaluation/1"
@@ -36,7 +36,7 @@ def evaluation_doc(model: str, task: str, features_dir: PathLike, evaluation: An
     document: model, task, the set, its codec and rate point (from its manifest; `codec` given by
     a caller must agree), its origin dtypes and the evaluated samples, with the metrics."""
     from fcbench.codecs.chain import recorded_label
-    from fcbench.codecs.featureset import FeatureSet
+    from fcbench.codecs.features.featureset import FeatureSet
 
     fs = FeatureSet.open(features_dir)
     recorded = recorded_label(fs.meta) or UNCOMPRESSED
@@ -62,15 +62,15 @@ def _same_rate(a: Any, b: Any) -> bool:
 
 def _rate_rows(evaluation: dict, results: Sequence[tuple[str, dict]]) -> tuple[list[dict], dict, str]:
     """(the rows of the evaluated samples, their set's entry, the results file) for an evaluation."""
-    codec, rp = evaluation["codec"], evaluation["rate_point"]
+    codec, rate_point = evaluation["codec"], evaluation["rate_point"]
     found = []
     for source, doc in results:
         if doc.get("model") not in (None, evaluation["model"]) or doc.get("task") not in (None, evaluation["task"]):
             continue
-        rows = {r["sample"]: r for r in doc.get("rows", []) if r.get("codec") == codec and _same_rate(r.get("rate_point"), rp)}
+        rows = {r["sample"]: r for r in doc.get("rows", []) if r.get("codec") == codec and _same_rate(r.get("rate_point"), rate_point)}
         if rows:
             found.append((source, doc, rows))
-    where = f"{evaluation['model']}/{evaluation['task']} {codec} at rate point {rp}"
+    where = f"{evaluation['model']}/{evaluation['task']} {codec} at rate point {rate_point}"
     if not found:
         raise ValueError(f"no rate results for {where} (evaluated in {evaluation.get('features')}): give the "
                          "results.json of the sweep that made it")
@@ -82,7 +82,7 @@ def _rate_rows(evaluation: dict, results: Sequence[tuple[str, dict]]) -> tuple[l
     missing = [s for s in evaluation["samples"] if s not in rows]
     if missing:
         raise ValueError(f"{source} has no rate row for {len(missing)} evaluated sample(s) of {where}, e.g. {missing[:3]}")
-    sets = [s for s in doc.get("sets", []) if s.get("codec") == codec and _same_rate(s.get("rate_point"), rp)]
+    sets = [s for s in doc.get("sets", []) if s.get("codec") == codec and _same_rate(s.get("rate_point"), rate_point)]
     entry = sets[0] if sets else {"identity": doc.get("identity"), "conditions": doc.get("conditions")}
     return [rows[s] for s in evaluation["samples"]], entry, source
 

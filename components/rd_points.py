@@ -13,8 +13,8 @@ from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence, Union
 
-from fcbench.codecs.atomic import write_bytes, write_json
-from fcbench.codecs.types import PathLike, RatePoint
+from fcbench.codecs.common.atomic import write_bytes, write_json
+from fcbench.codecs.common.types import PathLike, RatePoint
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class RDPoint:
 
     bpfp is the paper's (codec bitstream + coded side information); side_bpfp shows the side
     information apart and container_bpfp fcbench's container overhead (never in bpfp).
-    feature_mse / feature_psnr: fidelity of the reconstructed features (fcbench.codecs.fidelity,
+    feature_mse / feature_psnr: fidelity of the reconstructed features (fcbench.codecs.chain.fidelity,
     means over samples; PSNR None when lossless). enc_s / dec_s: mean CPU seconds per sample
     (None when not measured).
     """
@@ -97,9 +97,9 @@ class RDPoint:
 
     @property
     def name(self) -> str:
-        """The point's one name (fcbench.codecs.types.point_name): x265@qp32, av1@crf33,
+        """The point's one name (fcbench.codecs.common.types.point_name): x265@qp32, av1@crf33,
         hyperprior@lambda0.01, uncompressed; KFP metrics and MLflow run names use it."""
-        from fcbench.codecs.types import point_name
+        from fcbench.codecs.common.types import point_name
 
         if self.codec == UNCOMPRESSED or self.rate_point is None:
             return self.codec

@@ -16,10 +16,10 @@ def _metric_key(text: str) -> str:
 
 
 def point_metric_names(label: str, rate_point: object, unit: Optional[str], values: dict) -> dict:
-    """{<point name>:<metric>: value}: per-point KFP metrics named by fcbench.codecs.types.point_name,
+    """{<point name>:<metric>: value}: per-point KFP metrics named by fcbench.codecs.common.types.point_name,
     the same names in the coding tasks and the evaluate task (x265@qp32:bpfp, av1@crf33:bpfp,
     hyperprior@lambda0.01:top1)."""
-    from fcbench.codecs.types import point_name
+    from fcbench.codecs.common.types import point_name
 
     point = point_name(label, rate_point, unit)  # type: ignore[arg-type]
     return {f"{point}:{k}": v for k, v in values.items()}

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
-from fcbench.codecs.atomic import write_bytes, write_json
-from fcbench.codecs.types import PathLike
+from fcbench.codecs.common.atomic import write_bytes, write_json
+from fcbench.codecs.common.types import PathLike
 from fcbench.components.bdrate import BDResult, bd_compare, monotone_curve
 from fcbench.components.comparisons import Comparison, beside, compare
 from fcbench.components.rd_points import (

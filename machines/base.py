@@ -9,9 +9,9 @@ from typing import Any, Callable, ClassVar, Literal, Optional, Union
 
 import numpy as np
 
-from fcbench.codecs.featureset import FeatureSet
-from fcbench.codecs.fidelity import sample_mse
-from fcbench.codecs.types import UnknownName
+from fcbench.codecs.chain.fidelity import sample_mse
+from fcbench.codecs.common.types import UnknownName
+from fcbench.codecs.features.featureset import FeatureSet
 
 Direction = Literal["higher", "lower"]
 
@@ -53,7 +53,7 @@ class Evaluation:
 
 def feature_mse(features: FeatureSet, reference: FeatureSet) -> float:
     """Mean over samples of mean((orig - rec)^2) (docs/test-conditions.md §2), the per-sample
-    MSE of fcbench.codecs.fidelity (the one a sweep records per sample)."""
+    MSE of fcbench.codecs.chain.fidelity (the one a sweep records per sample)."""
     missing = [s for s in reference.ids if s not in features]
     if missing:
         raise ValueError(f"reconstructed feature set lacks {len(missing)} reference samples, e.g. {missing[:3]}")

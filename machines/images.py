@@ -22,8 +22,8 @@ from typing import Any, Optional
 
 import numpy as np
 
-from fcbench.codecs.names import check_name, check_relative_path
-from fcbench.codecs.types import PathLike
+from fcbench.codecs.common.names import check_name, check_relative_path
+from fcbench.codecs.common.types import PathLike
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
@@ -60,7 +60,7 @@ def list_lines(sample_list: PathLike) -> list[str]:
 
 def sample_id(value: str, where: str) -> str:
     """A sample id from a list or a file name: it becomes `<id>.npy` in a feature set, so it must
-    be a safe file name (fcbench.codecs.names)."""
+    be a safe file name (fcbench.codecs.common.names)."""
     return check_name(value, f"{where}: sample id", DataError)
 
 

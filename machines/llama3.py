@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from fcbench.codecs.featureset import FeatureSet, FeatureSetError
+from fcbench.codecs.features.featureset import FeatureSet, FeatureSetError
 from fcbench.machines import model_setup
 from fcbench.machines.base import Evaluation, Machine, feature_mse, register_machine
 from fcbench.machines.metrics import accuracy
@@ -241,7 +241,7 @@ def make_tiny_assets(root: PathLike, n_questions: int = 4, seed: int = 0, tokeni
     from tokenizers import Tokenizer
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-    from fcbench.codecs import atomic
+    from fcbench.codecs.common import atomic
     from fcbench.machines.text import train_llama_tokenizer
 
     root = Path(root)

@@ -8,7 +8,7 @@ from typing import Union
 
 import torch
 
-from fcbench.codecs.types import PathLike
+from fcbench.codecs.common.types import PathLike
 from fcbench.machines.weights import resolve, sha256_file
 
 _DTYPES = {"bfloat16": torch.bfloat16, "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16,

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from fcbench.codecs.featureset import FeatureSet, FeatureSetError
+from fcbench.codecs.features.featureset import FeatureSet, FeatureSetError
 from fcbench.machines import model_setup
 from fcbench.machines.base import Evaluation, Machine, Metric, feature_mse, register_machine
 from fcbench.machines.generative_metrics import FID, TINY_SUFFIX, ClipScore, Source, TinyImageFeatures
@@ -236,7 +236,7 @@ def make_tiny_assets(root: PathLike, n_captions: int = 4, seed: int = 0, tokeniz
     from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel, StableDiffusion3Pipeline
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTextConfig, CLIPTextModelWithProjection, CLIPTokenizer
 
-    from fcbench.codecs import atomic
+    from fcbench.codecs.common import atomic
     from fcbench.machines.text import train_clip_bpe
 
     root = Path(root)

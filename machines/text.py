@@ -14,8 +14,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence, Union
 
-from fcbench.codecs.names import check_name
-from fcbench.codecs.types import PathLike
+from fcbench.codecs.common.names import check_name
+from fcbench.codecs.common.types import PathLike
 
 SampleList = Union[PathLike, Sequence[str], None]
 
@@ -159,7 +159,7 @@ def select(items: Sequence[Any], sample_list: SampleList, limit: Optional[int], 
         chosen = chosen[:limit]
     if not chosen:
         raise DataError(f"no samples selected from {source}")
-    for item in chosen:  # ids become feature-set file names (fcbench.codecs.names)
+    for item in chosen:  # ids become feature-set file names (fcbench.codecs.common.names)
         check_name(item.id, f"{source}: sample id", DataError)
     return chosen
 
@@ -350,7 +350,7 @@ def train_clip_bpe(vocab_size: int = 600) -> tuple[dict[str, int], list[str]]:
 
 def save_tiny_tokenizers(root: PathLike) -> Path:
     """Write `llama/tokenizer.json` and `clip/vocab.json` + `clip/merges.txt` under `root`."""
-    from fcbench.codecs import atomic
+    from fcbench.codecs.common import atomic
 
     root = Path(root)
     atomic.write_bytes(root / "llama" / "tokenizer.json", (train_llama_tokenizer().to_str(pretty=False) + "\n").encode())

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
 from urllib.parse import urlparse
 
-from fcbench.codecs import hashing
-from fcbench.codecs.types import PathLike
+from fcbench.codecs.common import hashing
+from fcbench.codecs.common.types import PathLike
 
 Stager = Callable[[str], Path]
 

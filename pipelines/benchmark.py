@@ -168,7 +168,7 @@ def learned_coding(machine: MachineArgs, features: Any, item: Any, tracking_uri:
     """hyperprior_infer with the model of one grid item: a trained Model artifact (`checkpoint`)
     or a URI (`checkpoint_uri`: path, s3:// or models:/ via `tracking_uri`)."""
     source = {"checkpoint": checkpoint} if checkpoint is not None else {"checkpoint_uri": checkpoint_uri}
-    return deploy(hyperprior_infer(features=features, lmbda=item.rate_point, conditions=item.conditions,
+    return deploy(hyperprior_infer(features=features, rate_point=item.rate_point, conditions=item.conditions,
                                    codec_identity_hash=item.identity_hash, model=machine.model, task=machine.task,
                                    storage_uri=machine.storage_uri, tracking_uri=tracking_uri, label=item.label,
                                    preset=machine.preset, **source), "hyperprior_infer")

@@ -14,7 +14,7 @@ import sys
 import threading
 from typing import Optional, Sequence
 
-from fcbench.codecs.types import BadArgument
+from fcbench.codecs.common.types import BadArgument
 
 COMMAND_MODULES = (
     "fcbench.pipelines.commands.core",

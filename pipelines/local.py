@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, TextIO
 
-from fcbench.codecs import settings
+from fcbench.codecs.common import settings
 from fcbench.components.stages.context import read_error_log
 from fcbench.pipelines.progress import Progress, expected_tasks
 from fcbench.pipelines.warm_tasks import warm_tasks
@@ -137,8 +137,8 @@ RUNNER_TASKS_AT_ONCE = 2
 
 def task_threads() -> int:
     """Torch threads of each task of a local run: the thread policy's share of two jobs at once
-    (fcbench.codecs.cpus.threads_per_job; 1 on 2 cores)."""
-    from fcbench.codecs.cpus import threads_per_job
+    (fcbench.codecs.common.cpus.threads_per_job; 1 on 2 cores)."""
+    from fcbench.codecs.common.cpus import threads_per_job
 
     return threads_per_job(RUNNER_TASKS_AT_ONCE)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from kfp import kubernetes
 from kfp.dsl import PipelineTask
 
-from fcbench.codecs import settings
+from fcbench.codecs.common import settings
 from fcbench.components import cluster
 from fcbench.pipelines import deployment, kfp_speedup
 from fcbench.pipelines.deployment import CACHE_PATH, SCRATCH_PATH

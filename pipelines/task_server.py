@@ -137,7 +137,7 @@ def run_child(request: dict, fds: list[int]) -> int:
     for target, fd in enumerate(fds):
         os.dup2(fd, target)
         os.close(fd)
-    from fcbench.codecs import settings
+    from fcbench.codecs.common import settings
 
     env = {str(k): str(v) for k, v in request["env"].items()}
     settings.become_environment(env)

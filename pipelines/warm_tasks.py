@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
-from fcbench.codecs import settings
+from fcbench.codecs.common import settings
 
 CLIENT = Path(__file__).with_name("task_client.py")
 START_TIMEOUT_S = 300.0  # the imports of a cold machine (first torch import after install: ~1 min)

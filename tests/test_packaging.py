@@ -1,5 +1,4 @@
-"""Packaging and layering rules of docs/architecture.md."""
-import ast
+"""Packaging rules of docs/architecture.md (the layering: test_layering.py)."""
 import subprocess
 import sys
 import tomllib
@@ -19,29 +18,6 @@ def test_every_subpackage_is_installed():
             rel = init.parent.relative_to(REPO / folder)
             name = ".".join([package, *rel.parts]) if rel.parts else package
             assert name in listed, f"{name} ({init.parent}) is missing from [tool.setuptools] packages"
-
-
-@pytest.mark.parametrize("folder", ["codecs", "machines"])
-def test_pure_layers_never_import_kfp_mlflow_minio(folder):
-    banned = {"kfp", "mlflow", "minio", "fcbench.components", "fcbench.pipelines"}
-    for path in (REPO / folder).rglob("*.py"):
-        tree = ast.parse(path.read_text())
-        for node in ast.walk(tree):
-            names = []
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                names = [node.module]
-            for name in names:
-                assert not any(name == b or name.startswith(b + ".") for b in banned), f"{path}: imports {name}"
-
-
-def test_components_do_not_import_pipelines():
-    for path in (REPO / "components").rglob("*.py"):
-        tree = ast.parse(path.read_text())
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("fcbench.pipelines"):
-                pytest.fail(f"{path}: components must not import {node.module}")
 
 
 @pytest.mark.slow  # a fresh interpreter

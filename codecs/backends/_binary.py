@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Literal, Optional, Sequence, overload
 
-from fcbench.codecs import settings
 from fcbench.codecs.backends import _watchdog
-from fcbench.codecs.types import PathLike
+from fcbench.codecs.common import settings
+from fcbench.codecs.common.types import PathLike
 
 
 class BinaryNotFound(FileNotFoundError):
@@ -36,7 +36,7 @@ def find_binary(what: str, explicit: Optional[PathLike], env_var: str, names: Se
                 option: str, required: bool) -> Optional[Path]: ...
 def find_binary(what: str, explicit: Optional[PathLike], env_var: str, names: Sequence[str],
                 option: str, required: bool = True) -> Optional[Path]:
-    """Resolve a binary: explicit option, else $env_var (a fcbench.codecs.settings name), else the
+    """Resolve a binary: explicit option, else $env_var (a fcbench.codecs.common.settings name), else the
     first of `names` on PATH."""
     hint = (f"pass {option}=PATH (CLI: --option {option}=PATH), set {env_var}, "
             f"or put {' or '.join(names)} on PATH; fcbench does not build or ship it")

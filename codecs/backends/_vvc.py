@@ -16,11 +16,11 @@ from typing import ClassVar, Optional
 
 import numpy as np
 
-from fcbench.codecs import yuv
 from fcbench.codecs.backends import _av, vtm_log
 from fcbench.codecs.backends._binary import ToolError, run_tool, tool_timeout
 from fcbench.codecs.backends._qp import check_qp
-from fcbench.codecs.container import Header
+from fcbench.codecs.chain import yuv
+from fcbench.codecs.chain.container import Header
 from fcbench.codecs.protocol import Codec, RatePoint, file_sha256
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fcbench.codecs.container import ContainerError, Header
+from fcbench.codecs.chain.container import ContainerError, Header
 from fcbench.codecs.protocol import Codec, RatePoint
 from fcbench.codecs.registry import register
 

@@ -18,7 +18,7 @@ import numpy as np
 from fcbench.codecs.backends import _av
 from fcbench.codecs.backends._params import parse_extra_params, reasons, x265_parameter_name
 from fcbench.codecs.backends._qp import check_qp
-from fcbench.codecs.container import Header
+from fcbench.codecs.chain.container import Header
 from fcbench.codecs.protocol import Codec, RatePoint, file_sha256
 from fcbench.codecs.registry import register
 

@@ -21,7 +21,7 @@ import pickle
 from pathlib import Path
 from typing import Any, Union
 
-from fcbench.codecs import atomic
+from fcbench.codecs.common import atomic
 
 FORMAT = "fcbench-hyperprior/1"
 REMOTE_PREFIXES = ("s3://", "models:/", "runs:/", "gs://", "http://", "https://", "mlflow-artifacts:/")

@@ -28,10 +28,10 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
-from fcbench.codecs.container import ContainerError, Header
+from fcbench.codecs.chain.container import ContainerError, Header
+from fcbench.codecs.chain.rate import PayloadParts
 from fcbench.codecs.hyperprior.checkpoint import CheckpointError, local_path
 from fcbench.codecs.protocol import Codec, RatePoint, file_sha256
-from fcbench.codecs.rate import PayloadParts
 from fcbench.codecs.registry import register
 
 PAYLOAD_VERSION = 1

@@ -16,9 +16,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from fcbench.codecs import transforms
-from fcbench.codecs.featureset import FeatureSet, FeatureSetError
-from fcbench.codecs.packing import pack
+from fcbench.codecs.chain import transforms
+from fcbench.codecs.chain.packing import pack
+from fcbench.codecs.features.featureset import FeatureSet, FeatureSetError
 
 Range = Union[float, Sequence[float]]
 _TRAIN_STREAM, _VAL_STREAM = 0, 1

@@ -5,7 +5,7 @@ import io
 from pathlib import Path
 from typing import Sequence, Union
 
-from fcbench.codecs import atomic
+from fcbench.codecs.common import atomic
 
 
 def plot_curves(curves: Sequence[dict], path: Union[str, Path], title: str = "") -> Path:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Union
 
-from fcbench.codecs.hashing import sha256_file
+from fcbench.codecs.common.hashing import sha256_file
 from fcbench.codecs.hyperprior.checkpoint import CheckpointError, local_path, save_checkpoint, unpickler_complaint, unsafe_message
 
 ARCH = "bmshj2018-hyperprior"

@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from fcbench.codecs import atomic
-from fcbench.codecs.featureset import FeatureSet, FeatureSetError
+from fcbench.codecs.common import atomic
+from fcbench.codecs.features.featureset import FeatureSet, FeatureSetError
 from fcbench.codecs.hyperprior.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from fcbench.codecs.hyperprior.data import CropDataset, load_frames, seed_worker, split_ids
 from fcbench.codecs.hyperprior.model import DEFAULT_ARCH, ModelConfig, build_model, parameter_groups

@@ -25,11 +25,11 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
-from fcbench.codecs.container import ContainerError, Header
+from fcbench.codecs.chain.container import ContainerError, Header
+from fcbench.codecs.chain.rate import PayloadParts
 from fcbench.codecs.klt.entropy import AdaptiveModel, BlockReader, BlockWriter, quantize_block
 from fcbench.codecs.klt.table import TableError, load_table
 from fcbench.codecs.protocol import Codec, RatePoint
-from fcbench.codecs.rate import PayloadParts
 from fcbench.codecs.registry import register
 
 PAYLOAD_VERSION = 1

@@ -16,7 +16,7 @@ from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
-from fcbench.codecs.featureset import FeatureSet
+from fcbench.codecs.features.featureset import FeatureSet
 from fcbench.codecs.klt.table import CHANNEL_AXIS, Group, KLTTable, TableError, load_table, token_matrices
 
 MODEL = {"family": "adaptive zero-inflated geometric", "prior_tokens": 16, "block_tokens": 16,

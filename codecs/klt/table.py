@@ -140,7 +140,7 @@ class KLTTable:
         return buf.getvalue()
 
     def save(self, path: Union[str, Path]) -> Path:
-        from fcbench.codecs import atomic
+        from fcbench.codecs.common import atomic
 
         return atomic.write_bytes(Path(path), self.to_bytes())
 

@@ -28,12 +28,12 @@ def encode_decode(features_dir: str, codec: str, codec_options: dict, codec_iden
     from fcbench.components.storage.publish import publish_coding
 
     with stage_context("code_traditional", codec=codec, rate_point=rate_point):
-        qp = restore_rate_point(rate_point, integer=True)
+        point = restore_rate_point(rate_point, integer=True)  # KFP hands loop items' ints back as floats
         options = restore_codec_options(codec, dict(codec_options or {}))
-        summary = code_features(features_dir, codec, options, codec_identity_hash, qp,
+        summary = code_features(features_dir, codec, options, codec_identity_hash, point,
                                 parse_json(conditions, "conditions"), recon_dir, results_path, bitstreams_dir,
                                 preset=preset or None, label=label)
-        publish_coding(storage_uri, model, task, named(codec, label), qp, recon_dir, results_path, bitstreams_dir,
+        publish_coding(storage_uri, model, task, named(codec, label), point, recon_dir, results_path, bitstreams_dir,
                        rate_unit=codec_class(codec).rate_unit)
         return summary
 

@@ -4,7 +4,7 @@ Two runtime families (images/Dockerfile.codec, images/Dockerfile.gpu):
   codec: CPU image with fcbench, PyAV (x265, HEVC/VVC decoders) and the user's VTM/VVenC build;
   gpu:   CUDA torch image with fcbench and the model extras (extraction, training, evaluation).
 
-Configuration: the `images` settings (fcbench.codecs.settings, docs/settings.md), read when the
+Configuration: the `images` settings (fcbench.codecs.common.settings, docs/settings.md), read when the
 component modules are imported (KFP fixes `base_image` at decoration time, so `fcbench compile`
 sets them before importing pipelines): FCBENCH_CODEC_IMAGE / FCBENCH_GPU_IMAGE (full references,
 win over everything else, e.g. registry.example/fcbench-codec@sha256:...), else
@@ -19,7 +19,7 @@ import re
 from importlib import metadata
 from typing import Callable, Literal, TypeVar
 
-from fcbench.codecs import settings
+from fcbench.codecs.common import settings
 
 Family = Literal["codec", "gpu"]
 FAMILIES: tuple[Family, ...] = ("codec", "gpu")

@@ -50,7 +50,7 @@ def pair_rates(recon_dirs: list, rate_paths: list) -> list[tuple[str, tuple[str,
     """(reconstruction folder, (results file, its document)) for every reconstruction, matched
     with the results that record the same codec, rate point, codec identity and conditions."""
     from fcbench.codecs.chain import named
-    from fcbench.codecs.featureset import FeatureSet
+    from fcbench.codecs.features.featureset import FeatureSet
 
     if len(recon_dirs) != len(rate_paths):
         raise ValueError(f"{len(recon_dirs)} reconstructions but {len(rate_paths)} rate results")

@@ -24,7 +24,7 @@ def checkpoint_file(path: str) -> str:
     return str(found[0])
 
 
-def infer(features_dir: str, checkpoint_path: str, lmbda: float, conditions: str, device: str,
+def infer(features_dir: str, checkpoint_path: str, rate_point: float, conditions: str, device: str,
           recon_dir: str, bitstreams_dir: str, results_path: str, expected_identity_hash: str = "",
           model: str = "", task: str = "", storage_uri: str = "", tracking_uri: str = "", label: str = "",
           preset: str = "") -> dict:
@@ -41,26 +41,26 @@ def infer(features_dir: str, checkpoint_path: str, lmbda: float, conditions: str
     from fcbench.components.stages.params import parse_json, restore_rate_point
     from fcbench.components.storage.publish import publish_coding
 
-    with stage_context("hyperprior_infer", codec="hyperprior", rate_point=lmbda, checkpoint=checkpoint_path):
-        lam = restore_rate_point(lmbda, integer=False)
+    with stage_context("hyperprior_infer", codec="hyperprior", rate_point=rate_point, checkpoint=checkpoint_path):
+        point = restore_rate_point(rate_point, integer=False)  # the model's lambda
         options = {"checkpoint": checkpoint_file(str(local_path(checkpoint_path, tracking=tracking_uri))),
                    "device": device}
         expected = expected_identity_hash or identity_hash(get_codec("hyperprior", **options).identity)
-        summary = code_features(features_dir, "hyperprior", options, expected, lam,
+        summary = code_features(features_dir, "hyperprior", options, expected, point,
                                 parse_json(conditions, "conditions"), recon_dir, results_path, bitstreams_dir,
                                 preset=preset or None, label=label)
-        publish_coding(storage_uri, model, task, chain.named("hyperprior", label), lam, recon_dir, results_path,
+        publish_coding(storage_uri, model, task, chain.named("hyperprior", label), point, recon_dir, results_path,
                        bitstreams_dir)
         return summary
 
 
 @container_images.component("codec")
-def hyperprior_infer(features: Input[Dataset], lmbda: float, conditions: str,
+def hyperprior_infer(features: Input[Dataset], rate_point: float, conditions: str,
                      codec_identity_hash: str, recon: Output[Dataset], bitstreams: Output[Dataset],
                      results: Output[Dataset], metrics: Output[Metrics], checkpoint: Input[Model] = None,
                      checkpoint_uri: str = "", model: str = "", task: str = "", storage_uri: str = "",
                      tracking_uri: str = "", label: str = "", preset: str = ""):
-    """Encode + decode every sample with the hyperprior trained at `lmbda` (CPU: ANS coding).
+    """Encode + decode every sample with the hyperprior trained at lambda `rate_point` (CPU: ANS coding).
     The checkpoint: the `checkpoint` artifact, else `checkpoint_uri` (path, s3://, models:/)."""
     from fcbench.components.report_html import point_metric_names
     from fcbench.components.stages.code_traditional import SUMMARY_METRICS
@@ -70,10 +70,10 @@ def hyperprior_infer(features: Input[Dataset], lmbda: float, conditions: str,
     if (checkpoint is None) == (not checkpoint_uri):
         raise ValueError("hyperprior_infer needs exactly one of the checkpoint artifact and checkpoint_uri")
     source = checkpoint.path if checkpoint is not None else checkpoint_uri
-    summary = infer(features.path, source, lmbda, conditions, "cpu", recon.path, bitstreams.path,
+    summary = infer(features.path, source, rate_point, conditions, "cpu", recon.path, bitstreams.path,
                     results.path, codec_identity_hash, model, task, storage_uri, tracking_uri, label, preset)
-    recon.metadata.update({"codec": "hyperprior", "rate_point": lmbda, "identity_hash": summary["identity_hash"]})
+    recon.metadata.update({"codec": "hyperprior", "rate_point": rate_point, "identity_hash": summary["identity_hash"]})
     from fcbench.codecs.chain import named
 
-    log_metrics(metrics, point_metric_names(named("hyperprior", label), lmbda, "lambda",
+    log_metrics(metrics, point_metric_names(named("hyperprior", label), rate_point, "lambda",
                                             {k: summary.get(k) for k in SUMMARY_METRICS}))

@@ -31,8 +31,8 @@ def train_model(features_dir: str, model_name: str, task: str, lmbda: float, che
     import tempfile
     from pathlib import Path
 
-    from fcbench.codecs import atomic
-    from fcbench.codecs import settings as env_settings
+    from fcbench.codecs.common import atomic
+    from fcbench.codecs.common import settings as env_settings
     from fcbench.codecs.hyperprior import train
     from fcbench.codecs.hyperprior.training_settings import BY_NAME, unset_values
     from fcbench.components.stages.context import stage_context

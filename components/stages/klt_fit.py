@@ -22,8 +22,8 @@ def fit(train_features_dir: str, model_name: str, task: str, table_path: str, st
     import tempfile
     from pathlib import Path
 
-    from fcbench.codecs import atomic
-    from fcbench.codecs import settings as env_settings
+    from fcbench.codecs.common import atomic
+    from fcbench.codecs.common import settings as env_settings
     from fcbench.codecs.klt.fit import fit_table
     from fcbench.codecs.klt.table import load_table
     from fcbench.components.stages.context import stage_context

@@ -38,7 +38,7 @@ def open_parent_run(model: str, task: str, pipeline: str, tracking_uri: str, off
 def open_tracking(model: str, task: str, pipeline: str, tracking_uri: str, offline_dir: str, kfp_run_id: str,
                   kfp_run_name: str, params: dict, tracking: Output[Markdown]) -> str:
     """Open the pipeline's MLflow parent run (or journal it offline); returns its id."""
-    from fcbench.codecs import atomic
+    from fcbench.codecs.common import atomic
     from fcbench.components.stages.open_tracking import open_parent_run
 
     run_id, note = open_parent_run(model, task, pipeline, tracking_uri, offline_dir, kfp_run_id, kfp_run_name, params)

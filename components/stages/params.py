@@ -5,7 +5,7 @@ import json
 import math
 from typing import Any, Optional
 
-from fcbench.codecs.types import RatePoint
+from fcbench.codecs.common.types import RatePoint
 
 
 def parse_json(text: str, name: str) -> Any:

@@ -96,8 +96,8 @@ def rate_grid(codecs: list, rate_points: list, model: str, task: str, family: st
         base.update(options=spec.get("options") or {}, conditions=text, label=label)
         if family == "traditional":  # (learned codecs' classes import torch: not here)
             base.setdefault("rate_unit", codec_class(spec["codec"]).rate_unit)
-        for rp in codec_rate_points(spec, points, family):
-            grid.append({**base, "rate_point": rp})
+        for rate_point in codec_rate_points(spec, points, family):
+            grid.append({**base, "rate_point": rate_point})
     return grid
 
 
@@ -105,8 +105,8 @@ def clipped_fraction(features_dir: str, conditions: dict) -> float:
     """Fraction of feature values outside the truncation range (what truncation destroys)."""
     import numpy as np
 
-    from fcbench.codecs import transforms
-    from fcbench.codecs.featureset import FeatureSet
+    from fcbench.codecs.chain import transforms
+    from fcbench.codecs.features.featureset import FeatureSet
 
     if conditions.get("low") is None or not conditions.get("truncate", True):
         return 0.0

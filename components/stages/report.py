@@ -47,7 +47,7 @@ def make_report(point_files: list, out_dir: str, anchor: str, title: str, tracki
     import shutil
     from pathlib import Path
 
-    from fcbench.codecs.atomic import write_bytes
+    from fcbench.codecs.common.atomic import write_bytes
     from fcbench.codecs.presets import get_preset
     from fcbench.components.report_html import bd_metric_names, render_html
     from fcbench.components.reporting import build_report, load_points, with_preset
@@ -88,7 +88,7 @@ def report(points: Input[Artifact], anchor: str, title: str, tracking_uri: str, 
            table: Output[Markdown], html: Output[HTML], bd_rates: Output[Metrics], storage_uri: str = "",
            run_name: str = "", preset: str = "", offline_dir: str = "", parent_run_id: str = "", kfp_run_id: str = ""):
     """RD table + plot + BD-rate of every point the `evaluate` task wrote."""
-    from fcbench.codecs import atomic
+    from fcbench.codecs.common import atomic
     from fcbench.components.stages.report import make_report
 
     out = make_report([points.path], report_dir.path, anchor, title, tracking_uri, {}, storage_uri, run_name, preset,

@@ -50,7 +50,7 @@ def identity_table(resolved: list[dict]) -> str:
 @container_images.component("codec")
 def resolve_codecs(codecs: list, identities: Output[Markdown]) -> list:
     """Resolve each codec's identity in this image: [{codec, options, identity_hash}]."""
-    from fcbench.codecs import atomic
+    from fcbench.codecs.common import atomic
     from fcbench.components.stages.resolve_codecs import identity_table, resolve_codec_list
 
     resolved = resolve_codec_list(codecs)

@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
-from fcbench.codecs import settings
-from fcbench.codecs.types import PathLike
+from fcbench.codecs.common import settings
+from fcbench.codecs.common.types import PathLike
 
 # Packages whose import costs a task a second or more (torch_geometric: through compressai).
 HEAVY = ("torch", "compressai", "torch_geometric", "transformers", "mlflow", "matplotlib", "scipy", "pandas",

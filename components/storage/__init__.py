@@ -10,17 +10,16 @@ One concern per module:
     errors       the StorageError family          config    StorageConfig (endpoint, timeouts)
     base         Storage: primitives + objects    folders   push/pull/verify of folders
     local        LocalStorage                     s3        S3Storage (minio; imported lazily)
-    uris         scheme -> backend, open_storage  staging   stage(): a verified local copy
+    uris         scheme -> backend, open_storage  staging   stage(): a verified local copy; verify_featureset
     featuresets  feature-set checks               keys      the key layout of artifacts
     publish      a stage's outputs -> storage
 """
 from fcbench.components.storage.base import ObjectInfo, Storage
 from fcbench.components.storage.config import StorageConfig
 from fcbench.components.storage.errors import StorageAuthError, StorageError, StorageIntegrityError, StorageNotFound, StorageUnreachable
-from fcbench.components.storage.featuresets import verify_featureset
 from fcbench.components.storage.folders import INDEX, TransferReport
 from fcbench.components.storage.local import LocalStorage
-from fcbench.components.storage.staging import stage
+from fcbench.components.storage.staging import stage, verify_featureset
 from fcbench.components.storage.uris import BACKENDS, is_remote, open_storage, register_backend, split_s3_uri
 
 __all__ = [

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Iterator, Optional, cast
 
-from fcbench.codecs.hashing import sha256_file
-from fcbench.codecs.types import PathLike
+from fcbench.codecs.common.hashing import sha256_file
+from fcbench.codecs.common.types import PathLike
 from fcbench.components.storage.errors import StorageError, StorageIntegrityError, StorageNotFound
 from fcbench.components.storage.folders import FolderTransfers
 from fcbench.components.storage.keys import check_key

@@ -5,8 +5,8 @@ from dataclasses import dataclass, field, replace
 from typing import Mapping, Optional
 from urllib.parse import urlparse
 
-from fcbench.codecs import settings
-from fcbench.codecs.settings import SettingError
+from fcbench.codecs.common import settings
+from fcbench.codecs.common.settings import SettingError
 from fcbench.components.storage.errors import StorageError
 
 MiB = 1 << 20
@@ -33,7 +33,7 @@ class StorageConfig:
 
     @classmethod
     def from_env(cls, env: Optional[Mapping[str, str]] = None, **overrides) -> "StorageConfig":
-        """The FCBENCH_S3_* settings (fcbench.codecs.settings), read from `env` (default: the
+        """The FCBENCH_S3_* settings (fcbench.codecs.common.settings), read from `env` (default: the
         process environment)."""
         try:
             cfg = cls(

@@ -1,17 +1,13 @@
-"""Feature sets in object storage: manifest checks, and verifying a stored or local feature set."""
+"""Feature sets in object storage: manifest checks and the problems of a local feature set."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import Optional
 
-from fcbench.codecs import atomic
-from fcbench.codecs.featureset import MANIFEST, FeatureSet, FeatureSetError, parse_manifest
-from fcbench.codecs.types import PathLike
+from fcbench.codecs.common import atomic
+from fcbench.codecs.features.featureset import MANIFEST, FeatureSet, FeatureSetError, parse_manifest
 from fcbench.components.storage.errors import StorageIntegrityError
-
-if TYPE_CHECKING:
-    from fcbench.components.storage.config import StorageConfig
 
 
 def load_json(data: bytes, where: str) -> dict:
@@ -27,7 +23,7 @@ def load_json(data: bytes, where: str) -> dict:
 
 def manifest_samples(manifest: dict, where: str) -> list[tuple[str, str]]:
     """(sample id, sha256) pairs of a feature-set manifest, checked by the feature sets' own
-    rule (fcbench.codecs.featureset.parse_manifest): a manifest read from a bucket must not
+    rule (fcbench.codecs.features.featureset.parse_manifest): a manifest read from a bucket must not
     steer downloads outside the target folder."""
     try:
         _, samples = parse_manifest(manifest, where)
@@ -61,18 +57,3 @@ def featureset_problems(folder: Path) -> list[str]:
         return FeatureSet.open(folder).verify()
     except (FeatureSetError, OSError) as exc:
         return [f"{folder / MANIFEST}: {exc}"]
-
-
-def verify_featureset(uri: PathLike, config: Optional["StorageConfig"] = None) -> list[str]:
-    """Problems of the feature set at a local folder or s3:// prefix; empty when intact.
-
-    Every sample is hashed against the manifest (remote ones are streamed, not stored)."""
-    from fcbench.components.storage.uris import is_remote, local_path_of, open_storage
-
-    uri = str(uri)
-    if not is_remote(uri):
-        folder = local_path_of(uri)
-        if not (folder / MANIFEST).is_file():
-            return [f"not a feature set: {folder / MANIFEST} is missing"]
-        return featureset_problems(folder)
-    return open_storage(uri, config).verify_featureset("")

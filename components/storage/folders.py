@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Optional
 
-from fcbench.codecs import atomic
-from fcbench.codecs.featureset import MANIFEST
-from fcbench.codecs.hashing import sha256_file
-from fcbench.codecs.types import PathLike
+from fcbench.codecs.common import atomic
+from fcbench.codecs.common.hashing import sha256_file
+from fcbench.codecs.common.types import PathLike
+from fcbench.codecs.features.featureset import MANIFEST
 from fcbench.components.storage.config import MiB
 from fcbench.components.storage.errors import StorageError, StorageIntegrityError, StorageNotFound
 from fcbench.components.storage.featuresets import load_json, manifest_samples, recorded_hashes

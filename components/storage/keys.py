@@ -11,7 +11,7 @@ Keys are relative to a storage root (a local folder or `s3://bucket/prefix`):
     <model>/<task>/klt/                               the fitted table of the klt codec (table.npz)
     reports/<run>/                                    the RD table, plot and BD-rate of a run
 
-`rate_tag` (fcbench.codecs.types, the sweep's folder names too) is the rate point in its codec's
+`rate_tag` (fcbench.codecs.common.types, the sweep's folder names too) is the rate point in its codec's
 unit (`Codec.rate_unit`): `qp<QP>` for VTM-style QPs, `crf<CRF>` for AV1, `lambda<λ>` for learned
 codecs; without a unit, `qp` for an integer and `lambda` for a float. Tags never collide and
 sort readably.
@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from typing import Optional
 
-from fcbench.codecs.names import check_name
-from fcbench.codecs.types import RatePoint
-from fcbench.codecs.types import rate_tag as _rate_tag
+from fcbench.codecs.common.names import check_name
+from fcbench.codecs.common.types import RatePoint
+from fcbench.codecs.common.types import rate_tag as _rate_tag
 
 # kind -> does it need (codec, rate_point)?
 _PER_RATE_POINT = ("bitstreams", "recon", "metrics")
@@ -35,7 +35,7 @@ class StorageKeyError(ValueError):
 
 def check_segment(value: str, what: str) -> str:
     """One path segment: a model, task, codec, sample id or run name. Segments are file names
-    on local storage and key parts on S3: the one safe-name rule (fcbench.codecs.names)."""
+    on local storage and key parts on S3: the one safe-name rule (fcbench.codecs.common.names)."""
     return check_name(str(value), what, StorageKeyError)
 
 
@@ -54,7 +54,7 @@ def check_key(key: str, allow_prefix: bool = False) -> str:
 
 
 def rate_tag(rate_point: RatePoint, unit: Optional[str] = None) -> str:
-    """fcbench.codecs.types.rate_tag, its errors as StorageKeyError."""
+    """fcbench.codecs.common.types.rate_tag, its errors as StorageKeyError."""
     try:
         return _rate_tag(rate_point, unit)
     except ValueError as exc:

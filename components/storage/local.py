@@ -4,8 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import IO, Iterator
 
-from fcbench.codecs import atomic
-from fcbench.codecs.types import PathLike
+from fcbench.codecs.common import atomic
+from fcbench.codecs.common.types import PathLike
 from fcbench.components.storage.base import CHUNK, ObjectInfo, Storage
 from fcbench.components.storage.errors import StorageNotFound
 from fcbench.components.storage.keys import check_key

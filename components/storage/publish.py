@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Optional
 
-from fcbench.codecs.types import PathLike, RatePoint
+from fcbench.codecs.common.types import PathLike, RatePoint
 from fcbench.components.storage.keys import artifact_key
 
 

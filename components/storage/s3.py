@@ -19,7 +19,7 @@ from minio.helpers import check_bucket_name
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 from urllib3.util import Retry, Timeout
 
-from fcbench.codecs import settings
+from fcbench.codecs.common import settings
 from fcbench.components.storage.base import CHUNK, ObjectInfo, Storage
 from fcbench.components.storage.config import StorageConfig
 from fcbench.components.storage.deadline import Deadline, DeadlinePoolManager

@@ -1,13 +1,16 @@
-"""Staging: a verified local copy of an `s3://` object or folder, for the layers that take paths."""
+"""Staging: a verified local copy of an `s3://` object or folder, for the layers that take paths;
+verifying the feature set at a local or `s3://` URI."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Optional
 
-from fcbench.codecs.hashing import sha256_file
-from fcbench.codecs.types import PathLike
+from fcbench.codecs.common.hashing import sha256_file
+from fcbench.codecs.common.types import PathLike
+from fcbench.codecs.features.featureset import MANIFEST
 from fcbench.components.storage.config import StorageConfig
 from fcbench.components.storage.errors import StorageNotFound
+from fcbench.components.storage.featuresets import featureset_problems
 from fcbench.components.storage.uris import is_remote, local_path_of, open_storage, split_s3_uri
 
 
@@ -42,3 +45,16 @@ def stage(uri: PathLike, cache_dir: PathLike, config: Optional[StorageConfig] = 
     except StorageNotFound as exc:
         raise StorageNotFound(f"cannot stage {uri}: it is neither an object nor a pushed folder ({exc})") from exc
     return dest
+
+
+def verify_featureset(uri: PathLike, config: Optional[StorageConfig] = None) -> list[str]:
+    """Problems of the feature set at a local folder or s3:// prefix; empty when intact.
+
+    Every sample is hashed against the manifest (remote ones are streamed, not stored)."""
+    uri = str(uri)
+    if not is_remote(uri):
+        folder = local_path_of(uri)
+        if not (folder / MANIFEST).is_file():
+            return [f"not a feature set: {folder / MANIFEST} is missing"]
+        return featureset_problems(folder)
+    return open_storage(uri, config).verify_featureset("")

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from fcbench.codecs.atomic import write_json
-from fcbench.codecs.types import PathLike
+from fcbench.codecs.common.atomic import write_json
+from fcbench.codecs.common.types import PathLike
 from fcbench.components.tracking.server import check_reachable
 from fcbench.components.tracking.sinks import MlflowSink, read_events
 

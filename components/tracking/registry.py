@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Optional
 from urllib.parse import urlparse
 
-from fcbench.codecs import settings
-from fcbench.codecs.types import PathLike
+from fcbench.codecs.common import settings
+from fcbench.codecs.common.types import PathLike
 from fcbench.components.tracking.server import check_reachable, default_tracking_uri
 from fcbench.components.tracking.sinks import read_events
 

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Optional
 from urllib.parse import urlparse
 
-from fcbench.codecs import settings
-from fcbench.codecs.types import PathLike
+from fcbench.codecs.common import settings
+from fcbench.codecs.common.types import PathLike
 
 PROBE_TIMEOUT_S = 3.0
 

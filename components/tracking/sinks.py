@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 from urllib.parse import urlparse
 
-from fcbench.codecs import settings
-from fcbench.codecs.atomic import write_json
-from fcbench.codecs.types import PathLike
+from fcbench.codecs.common import settings
+from fcbench.codecs.common.atomic import write_json
+from fcbench.codecs.common.types import PathLike
 from fcbench.components.tracking.server import sqlite_db_path
 
 

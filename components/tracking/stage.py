@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from fcbench.codecs import settings
+from fcbench.codecs.common import settings
 from fcbench.components.tracking.server import TrackingUnavailableError, check_reachable
 from fcbench.components.tracking.tracker import Tracker
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
-from fcbench.codecs.types import PathLike
+from fcbench.codecs.common.types import PathLike
 from fcbench.components import provenance
 from fcbench.components.comparisons import beside
 from fcbench.components.rd_points import RDPoint

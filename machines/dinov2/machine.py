@@ -16,8 +16,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fcbench.codecs.featureset import FeatureSet, FeatureSetError
-from fcbench.codecs.types import PathLike
+from fcbench.codecs.common.types import PathLike
+from fcbench.codecs.features.featureset import FeatureSet, FeatureSetError
 from fcbench.machines import images as imgs
 from fcbench.machines import metrics
 from fcbench.machines.base import Evaluation, Machine, Metric, feature_mse, register_machine

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from fcbench.codecs.types import PathLike
+from fcbench.codecs.common.types import PathLike
 from fcbench.machines.dinov2.backbone import Backbone, swiglu_hidden
 from fcbench.machines.dinov2.checkpoints import ARCH_FILE, BACKBONE_FILE, HEAD_FILES, original_to_hf
 from fcbench.machines.images import Sample

@@ -1,7 +1,7 @@
 """Codec commands: `fcbench encode` (= `fcbench codec run`), `fcbench codec list`, `fcbench codec decode`.
 
 A sweep codes a feature set with one codec at several rate points, in parallel and cached
-(fcbench.codecs.sweep), and prints the summary table. Conditions come from explicit ranges,
+(fcbench.codecs.sweeps.run), and prints the summary table. Conditions come from explicit ranges,
 else the test conditions of --model/--task, else those of the feature set's own model/task.
 """
 from __future__ import annotations
@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 from typing import Union
 
+from fcbench.codecs.common.types import BadArgument
 from fcbench.codecs.presets import get_preset, preset_names
-from fcbench.codecs.types import BadArgument
 from fcbench.pipelines.commands.options import bit_depth, output_file, output_folder, parse_options, scalar_or_list
 from fcbench.pipelines.commands.uris import stage_inputs
 
@@ -116,7 +116,7 @@ def resolve_conditions(args: argparse.Namespace, frame_kind: str) -> tuple[dict,
     """(conditions for Codec.encode, default rate points from the test conditions or []),
     under the preset of `args.preset` (its quantization; --legacy forces the floor)."""
     from fcbench.codecs.conditions import load_conditions
-    from fcbench.codecs.featureset import FeatureSet
+    from fcbench.codecs.features.featureset import FeatureSet
 
     preset = get_preset(args.preset)
     legacy = args.legacy or preset.legacy
@@ -156,7 +156,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
     stage_inputs(args, "features", "ranges")
     from fcbench.codecs import chain
     from fcbench.codecs.registry import codec_class
-    from fcbench.codecs.sweep import SweepError, SweepInterrupted, run_sweep
+    from fcbench.codecs.sweeps.run import SweepError, SweepInterrupted, run_sweep
     from fcbench.components.inputs import staged_codec_options
 
     cls = codec_class(args.codec)
@@ -264,8 +264,8 @@ def cmd_identity(args: argparse.Namespace) -> int:
 def cmd_decode(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from fcbench.codecs import atomic
-    from fcbench.codecs.container import unpack_container
+    from fcbench.codecs.chain.container import unpack_container
+    from fcbench.codecs.common import atomic
     from fcbench.codecs.registry import get_codec
 
     data = args.container.read_bytes()
@@ -278,7 +278,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
 
 def _check_rate_points(codec: str, options: dict, rate_points: list) -> None:
     """A rate point the codec cannot take is the command line's fault (exit 2), found before any job."""
-    from fcbench.codecs.sweep_job import codec_for  # the sweep reuses this codec object
+    from fcbench.codecs.sweeps.job import codec_for  # the sweep reuses this codec object
 
     built = codec_for(codec, options)
     for rate_point in rate_points:

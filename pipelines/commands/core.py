@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fcbench.codecs import settings
+from fcbench.codecs.common import settings
 from fcbench.pipelines.commands.options import bit_depth, output_file, scalar_or_list
 
 
@@ -152,7 +152,7 @@ def vtm_cfg_status() -> str:
 
 
 def cfg_verdict(path: Path, expected_sha256: str) -> str:
-    from fcbench.codecs.hashing import sha256_file
+    from fcbench.codecs.common.hashing import sha256_file
 
     if not path.is_file():
         return f"{path}: does not exist"
@@ -232,9 +232,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_pack(args: argparse.Namespace) -> int:
-    from fcbench.codecs import atomic, pack, quantize, truncate
-    from fcbench.codecs.transforms import to_float32
-    from fcbench.codecs.yuv import frame_to_bytes
+    from fcbench.codecs import pack, quantize, truncate
+    from fcbench.codecs.chain.transforms import to_float32
+    from fcbench.codecs.chain.yuv import frame_to_bytes
+    from fcbench.codecs.common import atomic
 
     x = to_float32(load_npy(args.feature), what=str(args.feature))  # the check encode makes, naming the file
     low, high = scalar_or_list(args.low), scalar_or_list(args.high)
@@ -255,8 +256,9 @@ def load_npy(path: Path) -> np.ndarray:
 
 
 def cmd_unpack(args: argparse.Namespace) -> int:
-    from fcbench.codecs import atomic, dequantize, frame_size, unpack
-    from fcbench.codecs.yuv import read_yuv400
+    from fcbench.codecs import dequantize, frame_size, unpack
+    from fcbench.codecs.chain.yuv import read_yuv400
+    from fcbench.codecs.common import atomic
 
     rows, cols = frame_size(args.shape, args.layout)
     frame = read_yuv400(args.frame, rows, cols, args.bit_depth)

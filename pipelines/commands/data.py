@@ -96,7 +96,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from fcbench.codecs.featureset import MANIFEST
+    from fcbench.codecs.features.featureset import MANIFEST
     from fcbench.components.storage import INDEX, verify_featureset
 
     storage = _open(args)

@@ -1,5 +1,5 @@
 """`fcbench data import`: the released feature test set -> fcbench feature sets (a local folder
-or `s3://`). The checks and the streaming copy are fcbench.codecs.feature_import; an `s3://`
+or `s3://`). The checks and the streaming copy are fcbench.codecs.features.importing; an `s3://`
 destination is imported into a local staging folder first (resumable there too) and pushed,
 skipping objects already stored intact."""
 from __future__ import annotations
@@ -28,7 +28,7 @@ def add_parser(data: argparse._SubParsersAction, common) -> None:
 def _jobs(args: argparse.Namespace) -> list[tuple[str, str, Path, str]]:
     """(model, task, source folder, destination) of every set to import."""
     from fcbench.codecs.conditions import load_conditions
-    from fcbench.codecs.feature_import import find_released
+    from fcbench.codecs.features.importing import find_released
     from fcbench.components.storage.keys import artifact_key
 
     if args.all is not None:
@@ -51,8 +51,8 @@ def _jobs(args: argparse.Namespace) -> list[tuple[str, str, Path, str]]:
 
 
 def _import(model: str, task: str, src: Path, dest: str, args: argparse.Namespace) -> bool:
-    from fcbench.codecs import settings
-    from fcbench.codecs.feature_import import import_released
+    from fcbench.codecs.common import settings
+    from fcbench.codecs.features.importing import import_released
     from fcbench.components.storage import StorageConfig, is_remote, open_storage
 
     local = Path(dest)

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
-from fcbench.codecs import settings
+from fcbench.codecs.common import settings
 from fcbench.codecs.presets import get_preset, preset_names
 from fcbench.pipelines.commands.options import add_training_flags, output_folder, parse_options, parse_value, training_flags
 
@@ -264,7 +264,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
     apply_images(args)
     pipeline = load_pipeline(args.pipeline, deployment_from_args(args))
-    from fcbench.codecs import atomic
+    from fcbench.codecs.common import atomic
 
     atomic.make_folder(args.output.parent)  # a file in the way is named, not "File exists"
     compiler.Compiler().compile(pipeline, str(args.output))

@@ -7,8 +7,8 @@ import json
 import sys
 from typing import Any
 
-from fcbench.codecs import atomic, settings
-from fcbench.codecs.types import BadArgument
+from fcbench.codecs.common import atomic, settings
+from fcbench.codecs.common.types import BadArgument
 from fcbench.pipelines.commands.options import output_file, output_folder, parse_options
 from fcbench.pipelines.commands.uris import stage_inputs
 

@@ -65,7 +65,7 @@ def training_flags(args: argparse.Namespace) -> dict[str, Any]:
 
 def bit_depth(text: str) -> int:
     """argparse type of a sample bit depth: an integer 1..16 (the transforms' own check)."""
-    from fcbench.codecs.transforms import check_bit_depth
+    from fcbench.codecs.chain.transforms import check_bit_depth
 
     try:
         return check_bit_depth(int(text))

@@ -1,5 +1,5 @@
 """`fcbench ranges fit|show`: truncation ranges fitted to training features
-(fcbench.codecs.fitted_ranges), for `fcbench encode --ranges FILE` and pipeline codec entries."""
+(fcbench.codecs.chain.fitted_ranges), for `fcbench encode --ranges FILE` and pipeline codec entries."""
 from __future__ import annotations
 
 import argparse
@@ -39,8 +39,8 @@ def _summary(table, path) -> str:
 
 def cmd_fit(args: argparse.Namespace) -> int:
     stage_inputs(args, "features")
-    from fcbench.codecs import fitted_ranges
-    from fcbench.codecs.featureset import FeatureSet
+    from fcbench.codecs.chain import fitted_ranges
+    from fcbench.codecs.features.featureset import FeatureSet
 
     fs = FeatureSet.open(args.features)
     table = fitted_ranges.fit((x for _, x in fs), axis=AXES[args.axis], tail=args.tail,
@@ -51,7 +51,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from fcbench.codecs import fitted_ranges
+    from fcbench.codecs.chain import fitted_ranges
 
     table = fitted_ranges.load(args.table)
     print(_summary(table, args.table))

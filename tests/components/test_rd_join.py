@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from fcbench.codecs import FeatureSet
-from fcbench.codecs.sweep import run_sweep
-from fcbench.codecs.types import rate_tag
+from fcbench.codecs.common.types import rate_tag
+from fcbench.codecs.sweeps.run import run_sweep
 from fcbench.components.rd_join import evaluation_doc, load_report_inputs, rd_point
 from fcbench.machines.base import Evaluation, Metric
 from fcbench.pipelines.cli import main

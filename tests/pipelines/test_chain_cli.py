@@ -7,7 +7,7 @@ import json
 import pytest
 
 from fcbench.codecs import FeatureSet, unpack_container
-from fcbench.codecs.synthetic import heavy_tailed
+from fcbench.codecs.features.synthetic import heavy_tailed
 from fcbench.pipelines.cli import main
 
 

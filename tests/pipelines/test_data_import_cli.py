@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from fcbench.codecs import FeatureSet, testsets
+from fcbench.codecs import FeatureSet
+from fcbench.codecs.features import testsets
 from fcbench.pipelines.cli import main
 from tests.codecs.core.released import write_released
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from fcbench.codecs import settings
+from fcbench.codecs.common import settings
 from tests.paths import REPO
 
 GOLDEN = REPO / "pipelines" / "golden" / "benchmark.yaml"

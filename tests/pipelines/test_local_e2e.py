@@ -157,7 +157,7 @@ def torch_threads(n: int):
     move the features in their 9th digit."""
     import torch
 
-    from fcbench.codecs import settings
+    from fcbench.codecs.common import settings
 
     before = torch.get_num_threads()
     torch.set_num_threads(n)

@@ -1,12 +1,12 @@
 """The variables the kfp local runner's tasks get: one sweep worker and half the thread budget
 each (two tasks at once; two side-by-side trainings with two threads each livelocked on 2 cores),
 and what the shell sets wins."""
-from fcbench.codecs import settings
+from fcbench.codecs.common import settings
 from fcbench.pipelines.local import task_variables
 
 
 def test_tasks_get_one_worker_and_their_share_of_the_threads(monkeypatch):
-    from fcbench.codecs import cpus
+    from fcbench.codecs.common import cpus
 
     for name in ("FCBENCH_SWEEP_JOBS", "OMP_NUM_THREADS"):
         monkeypatch.delenv(name, raising=False)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from fcbench.codecs import settings
+from fcbench.codecs.common import settings
 from fcbench.components.stages.context import stage_context
 from fcbench.pipelines.progress import Progress, expected_tasks
 

@@ -1,4 +1,4 @@
-"""Atomic writes (fcbench.codecs.atomic): what a failing write says and leaves."""
+"""Atomic writes (fcbench.codecs.common.atomic): what a failing write says and leaves."""
 from __future__ import annotations
 
 import pytest
@@ -8,7 +8,7 @@ def test_a_full_disk_is_named_with_the_path(tmp_path):
     """#24: disk-full errors name the file being written (the OS error alone names nothing)."""
     import errno
 
-    from fcbench.codecs import atomic
+    from fcbench.codecs.common import atomic
 
     target = tmp_path / "big.bin"
     with pytest.raises(OSError) as caught:

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from fcbench.codecs import get_codec
+from fcbench.codecs.chain.transforms import F32_MAX, check_ranges, dequantize, own_range
+from fcbench.codecs.chain.yuv import frame_from_bytes, frame_to_bytes
 from fcbench.codecs.protocol import Conditions
-from fcbench.codecs.transforms import F32_MAX, check_ranges, dequantize, own_range
-from fcbench.codecs.yuv import frame_from_bytes, frame_to_bytes
 
 
 @pytest.mark.parametrize("value", [1e30, -1e30, 3e38, -3.4e38, 3.4e38, 0.0, 7.5])

@@ -1,8 +1,9 @@
 """Chain specs (codecs/chain.py): checking, merging into conditions, labels, descriptions."""
 import pytest
 
-from fcbench.codecs import chain, fitted_ranges
-from fcbench.codecs.synthetic import heavy_tailed
+from fcbench.codecs import chain
+from fcbench.codecs.chain import fitted_ranges
+from fcbench.codecs.features.synthetic import heavy_tailed
 
 PAPER = {"low": -5, "high": 5, "truncate": True, "bit_depth": 10, "layout": "llama3", "quant": "round"}
 

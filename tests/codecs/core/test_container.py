@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fcbench.codecs import ContainerError, Header, pack_container, unpack_container
-from fcbench.codecs.container import header_size
+from fcbench.codecs.chain.container import header_size
 
 
 def make_header(**over):

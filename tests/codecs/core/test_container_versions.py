@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fcbench.codecs import ContainerError, Header, get_codec, pack_container, unpack_container
-from fcbench.codecs.container import FORMAT_VERSION, format_version
+from fcbench.codecs.chain.container import FORMAT_VERSION, format_version
 from tests.conftest import FIXTURES
 
 V1 = FIXTURES / "containers_v1"

@@ -1,5 +1,5 @@
 """Sweep workers follow the cgroup CPU limit (a pod's limit), not the node's cores."""
-from fcbench.codecs.cpus import available_cpus, cgroup_cpu_limit
+from fcbench.codecs.common.cpus import available_cpus, cgroup_cpu_limit
 
 
 def test_cgroup_v2_limit(tmp_path):
@@ -26,7 +26,7 @@ def test_unreadable_is_unlimited(tmp_path):
 
 
 def test_one_thread_policy_keeps_jobs_times_threads_within_the_budget(monkeypatch):
-    from fcbench.codecs import cpus, settings
+    from fcbench.codecs.common import cpus, settings
 
     monkeypatch.setattr(cpus, "available_cpus", lambda root=None: 8)
     with settings.environment({settings.OMP_THREADS: None}):
@@ -46,8 +46,9 @@ def test_a_sweep_records_how_it_shared_the_threads(tmp_path):
 
     import numpy as np
 
-    from fcbench.codecs import FeatureSet, settings
-    from fcbench.codecs.sweep import run_sweep
+    from fcbench.codecs import FeatureSet
+    from fcbench.codecs.common import settings
+    from fcbench.codecs.sweeps.run import run_sweep
 
     fs = FeatureSet.create(tmp_path / "f", "synthetic", "t", "none")
     for i in range(3):

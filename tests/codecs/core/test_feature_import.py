@@ -7,11 +7,12 @@ import json
 import numpy as np
 import pytest
 
-from fcbench.codecs import FeatureSet, testsets
-from fcbench.codecs import feature_import as fi
-from fcbench.codecs.feature_import import import_released
-from fcbench.codecs.featureset import FeatureSetError
-from fcbench.codecs.sweep import run_sweep
+from fcbench.codecs import FeatureSet
+from fcbench.codecs.features import importing as fi
+from fcbench.codecs.features import testsets
+from fcbench.codecs.features.featureset import FeatureSetError
+from fcbench.codecs.features.importing import import_released
+from fcbench.codecs.sweeps.run import run_sweep
 from tests.codecs.core.released import write_released as released
 
 CLS = testsets.official_ids("dinov2", "cls")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from fcbench.codecs import FeatureSet, FeatureSetError
-from fcbench.codecs.featureset import JOURNAL, LOCK, MANIFEST
+from fcbench.codecs.features.featureset import JOURNAL, LOCK, MANIFEST
 
 
 def test_write_read_verify(tmp_path):

@@ -1,14 +1,14 @@
-"""Ranges fitted to training features (codecs/fitted_ranges.py) and their trip through the
+"""Ranges fitted to training features (codecs/chain/fitted_ranges.py) and their trip through the
 container."""
 import json
 
 import numpy as np
 import pytest
 
-from fcbench.codecs import fitted_ranges as F
 from fcbench.codecs import get_codec
-from fcbench.codecs.container import unpack_container
-from fcbench.codecs.synthetic import heavy_tailed
+from fcbench.codecs.chain import fitted_ranges as F
+from fcbench.codecs.chain.container import unpack_container
+from fcbench.codecs.features.synthetic import heavy_tailed
 
 
 def train_set() -> list[np.ndarray]:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from fcbench.codecs import pack, quantize, truncate
-from fcbench.codecs.yuv import frame_to_bytes, read_yuv400
+from fcbench.codecs.chain.yuv import frame_to_bytes, read_yuv400
 from fcbench.pipelines.cli import main
 
 NAMES = ("llama3_like", "dinov2_like", "sd3_like")

@@ -4,7 +4,8 @@ import time
 import numpy as np
 import pytest
 
-from fcbench.codecs import fit_points, nonlinear
+from fcbench.codecs import fit_points
+from fcbench.codecs.chain import nonlinear
 
 
 def peaky(seed=0, shape=(1, 4, 64, 64)):

@@ -1,4 +1,4 @@
-"""The outlier side channel (codecs/outliers.py): finding, coding, validation, filling."""
+"""The outlier side channel (codecs/chain/outliers.py): finding, coding, validation, filling."""
 import struct
 
 import numpy as np
@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fcbench.codecs import outliers as O
-from fcbench.codecs.container import ContainerError
-from fcbench.codecs.synthetic import heavy_tailed
+from fcbench.codecs.chain import outliers as O
+from fcbench.codecs.chain.container import ContainerError
+from fcbench.codecs.features.synthetic import heavy_tailed
 
 
 def massive(tokens: int = 96, channels: int = 32, seed: int = 0) -> np.ndarray:

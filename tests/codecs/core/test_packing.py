@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fcbench.codecs import LAYOUTS, frame_size, pack, unpack
-from fcbench.codecs.packing import grid
+from fcbench.codecs.chain.packing import grid
 
 
 def shape_for(layout, a, b, c, d):

@@ -8,7 +8,8 @@ import stat
 import numpy as np
 import pytest
 
-from fcbench.codecs import FeatureSet, atomic
+from fcbench.codecs import FeatureSet
+from fcbench.codecs.common import atomic
 
 
 @pytest.fixture
@@ -38,7 +39,7 @@ def test_atomic_writes_follow_the_umask(umask, tmp_path, mask, expected):
 
 
 def test_storage_and_sweep_outputs_follow_the_umask(umask, tmp_path):
-    from fcbench.codecs.sweep import run_sweep
+    from fcbench.codecs.sweeps.run import run_sweep
     from fcbench.components.storage import open_storage
 
     umask(0o002)

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from fcbench.codecs import FeatureSet, get_codec, load_conditions
+from fcbench.codecs.chain.transforms import dequantize, quantize
 from fcbench.codecs.presets import get_preset, load_presets, preset_names
-from fcbench.codecs.sweep import run_sweep
-from fcbench.codecs.transforms import dequantize, quantize
+from fcbench.codecs.sweeps.run import run_sweep
 
 
 def test_the_two_presets():

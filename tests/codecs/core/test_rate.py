@@ -10,10 +10,11 @@ import pytest
 
 from fcbench.codecs import FeatureSet, get_codec, pack_container, unpack_container
 from fcbench.codecs.backends.bypass import BypassCodec
-from fcbench.codecs.container import Header
-from fcbench.codecs.rate import PayloadParts, container_rate, ebpfp
+from fcbench.codecs.chain.container import Header
+from fcbench.codecs.chain.rate import PayloadParts, ebpfp
+from fcbench.codecs.measured_rate import container_rate
 from fcbench.codecs.registry import register
-from fcbench.codecs.sweep import ROW_FIELDS, SUMMARY_FIELDS, run_sweep
+from fcbench.codecs.sweeps.run import ROW_FIELDS, SUMMARY_FIELDS, run_sweep
 
 COND = {"low": -5.0, "high": 5.0, "layout": "generic", "bit_depth": 10}
 SIDE = struct.Struct("<I")

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import importlib
 
-from fcbench.codecs import container, packing, registry
+from fcbench.codecs import registry
+from fcbench.codecs.chain import container, packing
 from fcbench.codecs.conditions import load_conditions
 
 

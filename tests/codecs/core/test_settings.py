@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from fcbench.codecs import settings
-from fcbench.codecs.settings import Setting, SettingError
+from fcbench.codecs.common import settings
+from fcbench.codecs.common.settings import Setting, SettingError
 from tests.paths import REPO
 
 PACKAGES = ("codecs", "machines", "components", "pipelines")
@@ -33,11 +33,11 @@ STANDALONE = {REPO / "pipelines" / "task_client.py"}
 
 
 def test_nothing_but_the_settings_module_reads_the_environment():
-    own = REPO / "codecs" / "settings.py"
+    own = REPO / "codecs" / "common" / "settings.py"
     offenders = [hit for package in PACKAGES for path in sorted((REPO / package).rglob("*.py"))
                  if path != own and path not in STANDALONE
                  for hit in _environment_reads(path)]
-    assert offenders == [], "read the environment through fcbench.codecs.settings:\n" + "\n".join(offenders)
+    assert offenders == [], "read the environment through fcbench.codecs.common.settings:\n" + "\n".join(offenders)
 
 
 def test_every_fcbench_variable_named_in_the_code_is_defined():
@@ -90,12 +90,12 @@ def test_environment_is_put_back(monkeypatch):
 
 
 def test_the_settings_module_imports_nothing_heavy():
-    """Reading a setting must not load the codec stack: `import fcbench.codecs.settings` in a fresh
+    """Reading a setting must not load the codec stack: `import fcbench.codecs.common.settings` in a fresh
     interpreter loads none of numpy, pydantic, zstandard, yaml, torch (fcbench.codecs is lazy)."""
     import subprocess
     import sys
 
-    code = ("import sys, fcbench.codecs.settings as s; s.OMP_THREADS.get(); "
+    code = ("import sys, fcbench.codecs.common.settings as s; s.OMP_THREADS.get(); "
             "print(sorted(m for m in ('numpy', 'pydantic', 'zstandard', 'yaml', 'torch') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -9,8 +9,9 @@ import zlib
 import numpy as np
 import pytest
 
-from fcbench.codecs import ContainerError, codec_names, container_rate, fitted_ranges, get_codec, unpack_container
-from fcbench.codecs.container import header_size
+from fcbench.codecs import ContainerError, codec_names, container_rate, get_codec, unpack_container
+from fcbench.codecs.chain import fitted_ranges
+from fcbench.codecs.chain.container import header_size
 from fcbench.codecs.registry import codec_class
 
 # How to build each registered codec here, and a rate point it takes. A codec registered without

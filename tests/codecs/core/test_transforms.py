@@ -122,7 +122,7 @@ def test_float16_legacy_is_the_reference_arithmetic_on_every_sample():
     chain's frame equals the reference's quantized samples on every sample of a test set, for the
     test conditions' scalar range and for per-channel ranges (and a float32 computation would not)."""
     from fcbench.codecs import get_codec
-    from fcbench.codecs.packing import unpack
+    from fcbench.codecs.chain.packing import unpack
 
     codec = get_codec("bypass")
     rng = np.random.default_rng(7)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from fcbench.codecs import FeatureSet, FeatureSetError
-from fcbench.codecs.names import UnsafeNameError, check_name, check_relative_path
+from fcbench.codecs.common.names import UnsafeNameError, check_name, check_relative_path
 from tests.codecs.core.manifest_edits import edit_manifest, make_set, replace_sample
 
 

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from fcbench.codecs import Conditions, ContainerError, get_codec, unpack_container
-from fcbench.codecs.container import header_size
+from fcbench.codecs.chain.container import header_size
 from fcbench.codecs.hyperprior.checkpoint import CheckpointError
 from fcbench.codecs.hyperprior.codec import centre_padding
-from fcbench.codecs.rate import container_rate
+from fcbench.codecs.measured_rate import container_rate
 
 
 @pytest.fixture(scope="module")

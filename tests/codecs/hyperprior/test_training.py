@@ -256,7 +256,7 @@ def test_the_paper_preset_validates_as_the_reference(peaky_set, tmp_path, train_
 def test_two_trainings_into_one_folder_cannot_overwrite_each_other(peaky_set, tmp_path, train_kw):
     """#24 item 5: a second training into a folder another one is writing fails at once, saying so
     (before: both exited 0 and the folder held one of them)."""
-    from fcbench.codecs import atomic
+    from fcbench.codecs.common import atomic
     from fcbench.codecs.hyperprior.training import LOCK
 
     out = tmp_path / "busy"

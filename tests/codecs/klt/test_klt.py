@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from fcbench.codecs import FeatureSet, container_rate, get_codec
-from fcbench.codecs.container import ContainerError, pack_container, unpack_container
+from fcbench.codecs.chain.container import ContainerError, pack_container, unpack_container
 from fcbench.codecs.klt.codec import step_size
 from fcbench.codecs.klt.fit import fit_table
 from fcbench.codecs.klt.table import TableError, load_table

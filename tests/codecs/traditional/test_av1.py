@@ -10,9 +10,9 @@ import pytest
 from fcbench.codecs import ContainerError, get_codec, pack_container, unpack_container
 from fcbench.codecs.backends import _av
 from fcbench.codecs.backends.av1 import padded_size
-from fcbench.codecs.featureset import FeatureSet
+from fcbench.codecs.features.featureset import FeatureSet
 from fcbench.codecs.protocol import Conditions
-from fcbench.codecs.sweep import run_sweep
+from fcbench.codecs.sweeps.run import run_sweep
 
 COND = dict(low=-5.0, high=5.0, layout="llama3", bit_depth=10)
 

@@ -6,8 +6,8 @@ import pytest
 
 from fcbench.codecs import ContainerError, get_codec, pack_container, unpack_container
 from fcbench.codecs.backends.bypass import pack_bits, unpack_bits
+from fcbench.codecs.measured_rate import container_rate
 from fcbench.codecs.protocol import Conditions
-from fcbench.codecs.rate import container_rate
 from tests.codecs.traditional.helpers import smooth_feature
 
 COND = dict(low=-5.0, high=5.0, layout="llama3")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fcbench.codecs.cache import JobCache, cache_key
+from fcbench.codecs.sweeps.cache import JobCache, cache_key
 
 IDENT = {"name": "x265", "version": "4.2", "binary_sha256": "ab" * 32, "cfg_sha256": None, "options": {"preset": "slow"}}
 COND = {"low": -5.0, "high": 5.0, "layout": "llama3", "bit_depth": 10}

@@ -15,9 +15,9 @@ import pytest
 
 from fcbench.codecs import FeatureSet, get_codec, unpack_container
 from fcbench.codecs.backends.x265 import X265Codec
-from fcbench.codecs.cache import JobCache
-from fcbench.codecs.sweep import ROW_FIELDS, SweepError, run_sweep
-from fcbench.codecs.types import rate_tag
+from fcbench.codecs.common.types import rate_tag
+from fcbench.codecs.sweeps.cache import JobCache
+from fcbench.codecs.sweeps.run import ROW_FIELDS, SweepError, run_sweep
 
 COND = dict(low=-5.0, high=5.0, layout="llama3", bit_depth=10)
 OPTS = {"preset": "fast"}
@@ -144,7 +144,7 @@ def test_reference_points_in_a_sweep(make_featureset, tmp_path):
 
 KILL_SCRIPT = """
 import sys
-from fcbench.codecs.sweep import run_sweep
+from fcbench.codecs.sweeps.run import run_sweep
 run_sweep(sys.argv[1], "x265", {"preset": "slow"}, [22, 27, 32], dict(low=-5.0, high=5.0, layout="llama3"),
           sys.argv[2], jobs=2, progress=False)
 """

@@ -9,7 +9,7 @@ import pytest
 
 from fcbench.codecs import FeatureSet, registry
 from fcbench.codecs.backends.bypass import BypassCodec
-from fcbench.codecs.sweep import SweepError, run_sweep
+from fcbench.codecs.sweeps.run import SweepError, run_sweep
 
 
 class _NaNOnPositiveSamples(BypassCodec):

@@ -8,8 +8,8 @@ import tracemalloc
 import numpy as np
 
 from fcbench.codecs import FeatureSet
-from fcbench.codecs.fidelity import mean_squared_difference
-from fcbench.codecs.sweep import run_sweep
+from fcbench.codecs.chain.fidelity import mean_squared_difference
+from fcbench.codecs.sweeps.run import run_sweep
 
 SAMPLE_MB = 2
 

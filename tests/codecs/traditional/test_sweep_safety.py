@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from fcbench.codecs import FeatureSet
-from fcbench.codecs.featureset import JOURNAL
-from fcbench.codecs.sweep import run_sweep
-from fcbench.codecs.types import rate_tag
+from fcbench.codecs.common.types import rate_tag
+from fcbench.codecs.features.featureset import JOURNAL
+from fcbench.codecs.sweeps.run import run_sweep
 from fcbench.pipelines.cli import main
 from tests.codecs.traditional.helpers import smooth_feature
 

@@ -11,9 +11,9 @@ from fcbench.codecs import get_codec, pack_container, unpack_container
 from fcbench.codecs.backends import vtm_log
 from fcbench.codecs.backends._av import AVError
 from fcbench.codecs.backends._binary import ToolError
+from fcbench.codecs.chain.yuv import read_yuv400
+from fcbench.codecs.measured_rate import container_rate
 from fcbench.codecs.protocol import Conditions
-from fcbench.codecs.rate import container_rate
-from fcbench.codecs.yuv import read_yuv400
 
 NAMES = ("llama3_like", "dinov2_like", "sd3_like")
 QPS = (22, 32, 42)

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from fcbench.codecs import fitted_ranges
-from fcbench.codecs.synthetic import heavy_tailed
+from fcbench.codecs.chain import fitted_ranges
+from fcbench.codecs.features.synthetic import heavy_tailed
 from fcbench.components.rd_join import chain_params
 from fcbench.components.reporting import RDPoint, render_markdown
 from fcbench.components.stages.prepare_coding import rate_grid, resolve_conditions

@@ -18,8 +18,8 @@ def _points(codec, rates, model="m", cost=1.0):
 def test_point_metric_names_match_the_evaluate_task_and_the_folders():
     """One spelling of a rate point everywhere: the sweep folder's rate tag (crf33 for av1, never
     qp33; lambda0.01 for the hyperprior), whatever KFP did to the number."""
+    from fcbench.codecs.common.types import point_name, rate_tag
     from fcbench.codecs.registry import codec_class
-    from fcbench.codecs.types import point_name, rate_tag
     from fcbench.components.stages.evaluate import point_metrics
 
     assert point_metric_names("x265", 32.0, "qp", {"bpfp": 0.5}) == {"x265@qp32:bpfp": 0.5}

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from fcbench.codecs.featureset import FeatureSet
+from fcbench.codecs.features.featureset import FeatureSet
 
 
 @pytest.mark.slow  # trains on 64x4096 crops and logs to an MLflow sqlite store

@@ -14,7 +14,7 @@ from typing import Iterator, Optional
 import numpy as np
 import pytest
 
-from fcbench.codecs.featureset import FeatureSet
+from fcbench.codecs.features.featureset import FeatureSet
 from fcbench.components.storage import StorageConfig
 
 REGION = "us-east-1"

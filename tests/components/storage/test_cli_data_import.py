@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fcbench.codecs import testsets
+from fcbench.codecs.features import testsets
 from fcbench.components.storage import open_storage
 from fcbench.pipelines.cli import main
 from tests.codecs.core.released import write_released

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from fcbench.codecs.featureset import FeatureSet
+from fcbench.codecs.features.featureset import FeatureSet
 from fcbench.pipelines.cli import main
 
 

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from fcbench.codecs.featureset import FeatureSet
+from fcbench.codecs.features.featureset import FeatureSet
 from fcbench.components.storage import (
     INDEX,
     LocalStorage,

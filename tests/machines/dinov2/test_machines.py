@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from fcbench.codecs.featureset import FeatureSet, FeatureSetError
+from fcbench.codecs.features.featureset import FeatureSet, FeatureSetError
 from fcbench.machines import Evaluation, get_machine, machine_names
 from fcbench.machines.images import DataError
 

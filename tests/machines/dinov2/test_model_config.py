@@ -9,8 +9,8 @@ import json
 import pytest
 
 from fcbench.codecs import FeatureSet
-from fcbench.codecs.featureset import FeatureSetError
-from fcbench.codecs.sweep import run_sweep
+from fcbench.codecs.features.featureset import FeatureSetError
+from fcbench.codecs.sweeps.run import run_sweep
 from fcbench.machines import get_machine
 from fcbench.machines.dinov2.checkpoints import ARCH_FILE, CheckpointError
 

@@ -5,7 +5,7 @@ import pytest
 import scipy.linalg
 import torch
 
-from fcbench.codecs import settings
+from fcbench.codecs.common import settings
 from fcbench.machines.generative_metrics import FID, TINY_SUFFIX, ClipScore, TinyImageFeatures, fid_preprocess, load_clip, load_inception
 
 

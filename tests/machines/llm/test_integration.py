@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from fcbench.codecs.featureset import FeatureSet
+from fcbench.codecs.features.featureset import FeatureSet
 from fcbench.machines import get_machine
 from fcbench.machines.text import DataError
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from fcbench.codecs.featureset import FeatureSet, FeatureSetError
+from fcbench.codecs.features.featureset import FeatureSet, FeatureSetError
 from fcbench.machines import get_machine
 from fcbench.machines.llama3 import Llama3CSR
 

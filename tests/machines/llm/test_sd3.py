@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from fcbench.codecs.featureset import FeatureSet, FeatureSetError
+from fcbench.codecs.features.featureset import FeatureSet, FeatureSetError
 from fcbench.machines import get_machine
 from fcbench.machines.text import load_captions
 

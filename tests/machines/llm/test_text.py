@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from fcbench.codecs import settings
+from fcbench.codecs.common import settings
 from fcbench.machines import text
 from fcbench.machines.text import DataError
 

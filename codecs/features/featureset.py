@@ -22,9 +22,9 @@ from typing import Any, ContextManager, Iterator, Optional, Union
 
 import numpy as np
 
-from fcbench.codecs import atomic
-from fcbench.codecs.hashing import sha256_file
-from fcbench.codecs.names import check_name
+from fcbench.codecs.common import atomic
+from fcbench.codecs.common.hashing import sha256_file
+from fcbench.codecs.common.names import check_name
 
 MANIFEST = "manifest.json"
 JOURNAL = ".manifest.journal"  # finished samples not yet in the manifest, one JSON line each
@@ -52,7 +52,7 @@ class SampleInfo:
 
 
 def check_sample_id(sample_id: Any) -> str:
-    """The sample id when it is a safe file name (fcbench.codecs.names), else FeatureSetError."""
+    """The sample id when it is a safe file name (fcbench.codecs.common.names), else FeatureSetError."""
     return check_name(sample_id, "sample id", FeatureSetError)
 
 

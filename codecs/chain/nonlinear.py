@@ -10,7 +10,7 @@ from typing import Iterable, Literal, Sequence
 
 import numpy as np
 
-from fcbench.codecs.transforms import check_finite
+from fcbench.codecs.chain.transforms import check_finite
 
 Method = Literal["kmeans", "density"]
 EncodeMode = Literal["nearest", "legacy"]

@@ -20,10 +20,11 @@ from typing import BinaryIO, Optional
 
 import numpy as np
 
-from fcbench.codecs import atomic, testsets
+from fcbench.codecs.common import atomic
+from fcbench.codecs.common.types import PathLike
 from fcbench.codecs.conditions import TaskConditions, conditions_version, load_conditions
-from fcbench.codecs.featureset import MANIFEST, FeatureSet, FeatureSetError
-from fcbench.codecs.types import PathLike
+from fcbench.codecs.features import testsets
+from fcbench.codecs.features.featureset import MANIFEST, FeatureSet, FeatureSetError
 
 CHUNK = 8 << 20  # bytes per read; a multiple of every item size
 SOURCE_NAME = "released FCM-LM feature test set"

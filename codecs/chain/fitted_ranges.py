@@ -22,8 +22,8 @@ from typing import Iterable, Optional, Union
 
 import numpy as np
 
-from fcbench.codecs import atomic
-from fcbench.codecs.transforms import to_float32
+from fcbench.codecs.chain.transforms import to_float32
+from fcbench.codecs.common import atomic
 
 FORMAT = "fcbench-ranges/1"
 AXES = (None, 1, 3)

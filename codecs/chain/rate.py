@@ -3,7 +3,7 @@
 One coded feature is a container (see `container.py`): fcbench's header, the codec payload and a
 CRC. The paper's BPFP counts only what the paper's decoder needed: the codec's own bitstream
 (the `.bin` VTM/VVenC/x265 wrote, the hyperprior's y and z strings) plus any coded side
-information fcbench adds (`side_bytes`: the chain's outlier side channel, fcbench.codecs.outliers,
+information fcbench adds (`side_bytes`: the chain's outlier side channel, fcbench.codecs.chain.outliers,
 carried in its own container section; 0 when it is off). Everything else (the container header
 with shape, ranges - fitted range tables included - and codec id, a payload's own length fields,
 the CRC) is fcbench overhead: real bytes, reported in its own column (`container_bpfp`), never mixed
@@ -13,14 +13,11 @@ See docs/codecs.md ("Rate").
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Iterable, Optional, Sequence
+from typing import Iterable, Optional, Sequence
 
 import numpy as np
 
-from fcbench.codecs.container import Header, unpack_container
-
-if TYPE_CHECKING:
-    from fcbench.codecs.protocol import Codec
+from fcbench.codecs.chain.container import Header
 
 DTYPE_BITS = {"float32": 32, "float16": 16, "bfloat16": 16, "float64": 64}
 # Per-sample rate columns of results tables, in order (also the names of MLflow metrics).
@@ -109,30 +106,6 @@ def rate_of(header: Header, total_bytes: int, parts: PayloadParts, origin_dtype:
         container_bpfp=bpfp(int(total_bytes) - coded, header.shape),
         ebpfp=ebpfp(value, origin_dtype or header.dtype),
     )
-
-
-def container_rate(data: bytes, origin_dtype: Optional[str] = None, codec: "Codec | type[Codec] | None" = None) -> Rate:
-    """Rate of one container, counted from its bytes. The payload is split by the codec that
-    wrote it (`codec`, else the registered codec of the header's name)."""
-    header, payload = unpack_container(data)
-    return parsed_rate(header, payload, len(data), origin_dtype, codec)
-
-
-def parsed_rate(header: Header, payload: bytes, total_bytes: int, origin_dtype: Optional[str] = None,
-                codec: "Codec | type[Codec] | None" = None) -> Rate:
-    """`container_rate` of a container already parsed into (header, payload)."""
-    from fcbench.codecs.registry import codec_class
-
-    if codec is None:
-        try:
-            codec = codec_class(header.codec)
-        except KeyError as exc:
-            raise ValueError(f"cannot split the payload of a {header.codec!r} container: {exc.args[0]}") from None
-    parts = codec.payload_parts(payload, header)
-    parts.check(len(payload), header.codec)
-    if header.side_bytes:  # the chain's outlier side channel travels in the container, not the payload
-        parts = PayloadParts(parts.bitstream_bytes, parts.side_bytes + header.side_bytes)
-    return rate_of(header, total_bytes, parts, origin_dtype)
 
 
 def dataset_bpfp(values: Iterable[float]) -> float:

@@ -192,7 +192,7 @@ WARM_TASKS = _define("FCBENCH_WARM_TASKS", "bool", "runs",
 OMP_THREADS = _define("OMP_NUM_THREADS", "int", "runs",
                       "the thread budget of a process (OpenMP's own variable): torch's intra-op threads of a "
                       "single job; a sweep of J jobs gives each budget // J (at least 1), so jobs x threads stays "
-                      "within it and speed columns mean the same everywhere (fcbench.codecs.cpus); `fcbench run "
+                      "within it and speed columns mean the same everywhere (fcbench.codecs.common.cpus); `fcbench run "
                       "--local` gives each task 1 unless set (the runner runs two tasks at once; two trainings "
                       "with two threads each livelocked on 2 cores)",
                       default_text="the CPUs this process may use (`fcbench run --local`: 1 per task; pipelines: "

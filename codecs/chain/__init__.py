@@ -6,7 +6,7 @@ A chain spec is a dict of (all optional):
     outliers      true: send values outside the range in the side channel (default false)
     outlier_bits  precision of the outlier values in bits (default: the frame's bit depth)
     outlier_fill  what the frame codec gets at outlier positions: "median" (default) or "clip"
-    ranges        a fitted range table (fcbench.codecs.fitted_ranges JSON, a local path)
+    ranges        a fitted range table (fcbench.codecs.chain.fitted_ranges JSON, a local path)
                   replacing the test conditions' fixed range
 
 {} is the paper's chain. `apply` merges a spec into coding conditions, `label` names the
@@ -19,8 +19,8 @@ import hashlib
 import json
 from typing import Any, Optional
 
-from fcbench.codecs import fitted_ranges
-from fcbench.codecs.names import check_name
+from fcbench.codecs.chain import fitted_ranges
+from fcbench.codecs.common.names import check_name
 
 SPEC_KEYS = ("outliers", "outlier_bits", "outlier_fill", "ranges")
 SIDE_KEYS = ("outliers", "outlier_bits", "outlier_fill")

@@ -1,13 +1,13 @@
 """Parallel, cached, resumable codec sweeps: a feature set x one codec x rate points.
 
-Each (sample, rate point) is one job (fcbench.codecs.sweep_job) run in a worker process that
+Each (sample, rate point) is one job (fcbench.codecs.sweeps.job) run in a worker process that
 builds the codec from its registry name and options (codecs need not be picklable). A job
-encodes, decodes once, measures (the rate of fcbench.codecs.rate: the paper's BPFP, side and
+encodes, decodes once, measures (the rate of fcbench.codecs.chain.rate: the paper's BPFP, side and
 container bits apart, EBPFP; feature MSE and PSNR, PSNR of the quantized samples; encode/decode
 CPU seconds), writes its bitstream atomically and stores container + metrics in the
 content-addressed cache. The main process alone writes the reconstructed feature sets (each
 sample records its job's row) and the results table, which is the union of every job recorded in
-the folder (fcbench.codecs.sweep_results). A sweep killed at any moment restarts with every
+the folder (fcbench.codecs.sweeps.results). A sweep killed at any moment restarts with every
 finished job; on resume each reconstruction is checked against its recorded sha256 and redone
 (from the cache) when damaged. SIGTERM or Ctrl-C stops the workers at once, keeps every
 finished job, writes the table and raises SweepInterrupted. Nothing here is codec-specific.
@@ -36,17 +36,17 @@ from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, Union
 
 import numpy as np
 
-from fcbench.codecs import atomic, cpus
-from fcbench.codecs.cache import JobCache, cache_key, jsonable
 from fcbench.codecs.chain import folder as chain_folder
 from fcbench.codecs.chain import named as chain_named
-from fcbench.codecs.cpus import ThreadShare
-from fcbench.codecs.featureset import FeatureSet
+from fcbench.codecs.common import atomic, cpus
+from fcbench.codecs.common.cpus import ThreadShare
+from fcbench.codecs.common.types import RatePoint, rate_tag
+from fcbench.codecs.features.featureset import FeatureSet
+from fcbench.codecs.measured_rate import container_rate
 from fcbench.codecs.protocol import Codec, Conditions
-from fcbench.codecs.rate import container_rate
-from fcbench.codecs.sweep_job import Job, cached_seconds, codec_for, run_job_safe, worker_init
-from fcbench.codecs.sweep_results import MEAN_FIELDS, ROW_FIELDS, SUMMARY_FIELDS, make_row, recorded_row, summarize, write_tables
-from fcbench.codecs.types import RatePoint, rate_tag
+from fcbench.codecs.sweeps.cache import JobCache, cache_key, jsonable
+from fcbench.codecs.sweeps.job import Job, cached_seconds, codec_for, run_job_safe, worker_init
+from fcbench.codecs.sweeps.results import MEAN_FIELDS, ROW_FIELDS, SUMMARY_FIELDS, make_row, recorded_row, summarize, write_tables
 
 __all__ = ["MEAN_FIELDS", "ROW_FIELDS", "SUMMARY_FIELDS", "SweepError", "SweepInterrupted", "SweepResult",
            "default_jobs", "run_sweep", "summarize"]
@@ -106,12 +106,12 @@ def _fmt(v: Any) -> str:
 
 def _dedupe(rate_points: Iterable[RatePoint], unit: str) -> list[RatePoint]:
     out: list[RatePoint] = []
-    for rp in rate_points:
-        if rp not in out:
-            out.append(rp)
+    for rate_point in rate_points:
+        if rate_point not in out:
+            out.append(rate_point)
     if not out:
         raise ValueError("a sweep needs at least one rate point")
-    tags = [rate_tag(rp, unit) for rp in out]
+    tags = [rate_tag(rate_point, unit) for rate_point in out]
     if len(set(tags)) != len(tags):
         raise ValueError(f"rate points {out} map to the same folder names {tags}")
     return out
@@ -121,7 +121,7 @@ def default_jobs() -> int:
     """The CPUs this process may use: its affinity, capped by a cgroup CPU limit (a pod's limit
     is a quota, not fewer visible cores: without the cap a pod limited to 4 cores on a 64-core
     node would start 64 workers and be throttled)."""
-    from fcbench.codecs.cpus import available_cpus
+    from fcbench.codecs.common.cpus import available_cpus
 
     return available_cpus()
 
@@ -166,9 +166,9 @@ def run_sweep(
     name = chain_named(codec, label)
     folder = chain_folder(name)
     unit = master.rate_unit
-    rps = _dedupe(rate_points, unit)
-    for rp in rps:
-        master.check_rate_point(rp)
+    points = _dedupe(rate_points, unit)
+    for rate_point in points:
+        master.check_rate_point(rate_point)
     identity = master.identity
     out = Path(out_dir)
     cache = JobCache(cache_dir if cache_dir is not None else out / "cache")
@@ -177,12 +177,12 @@ def run_sweep(
         raise ValueError(f"jobs must be >= 1, got {n_jobs}")
 
     rows: dict[tuple[str, RatePoint], dict] = {}
-    share = ThreadShare.of(1)  # jobs x threads within the thread budget (fcbench.codecs.cpus)
+    share = ThreadShare.of(1)  # jobs x threads within the thread budget (fcbench.codecs.common.cpus)
     recon_sets: dict[RatePoint, FeatureSet] = {}
     pending: list[Job] = []
     failures: list[dict] = []
     job_seconds = 0.0
-    total = len(rps) * len(fs)
+    total = len(points) * len(fs)
     bar: Any = _NoBar()
 
     def finish(job: Job, metrics: Optional[dict], recon: Optional[np.ndarray], error: Optional[str]) -> None:
@@ -204,10 +204,10 @@ def run_sweep(
     stop = _Stop()
     with stop.on_signals():
         try:
-            for rp in rps:
-                recon_sets[rp] = FeatureSet.create(
-                    out / "recon" / folder / rate_tag(rp, unit), fs.meta.get("model", ""), fs.meta.get("task", ""),
-                    fs.meta.get("split_point", ""), codec=codec, label=name, rate_point=rp, rate_unit=unit,
+            for rate_point in points:
+                recon_sets[rate_point] = FeatureSet.create(
+                    out / "recon" / folder / rate_tag(rate_point, unit), fs.meta.get("model", ""), fs.meta.get("task", ""),
+                    fs.meta.get("split_point", ""), codec=codec, label=name, rate_point=rate_point, rate_unit=unit,
                     conditions=jsonable(conds), codec_identity=identity, source=str(fs.root),
                     **({"extracted_by": fs.meta["extracted_by"]} if "extracted_by" in fs.meta else {}))
             pending = _plan(fs, recon_sets, cache, codec, name, folder, master, conds, options, out, preset, rows)
@@ -226,7 +226,7 @@ def run_sweep(
             bar.close()
             for recon_set in recon_sets.values():
                 recon_set.compact()
-        ordered = [rows[(s, rp)] for rp in rps for s in fs.ids if (s, rp) in rows]
+        ordered = [rows[(s, rate_point)] for rate_point in points for s in fs.ids if (s, rate_point) in rows]
         result = SweepResult(out, name, ordered, summarize(ordered), failures,
                              cache_hits=sum(1 for r in ordered if r["cache_hit"]), jobs_run=len(pending),
                              wall_s=time.perf_counter() - t_start, job_seconds=job_seconds, preset=preset,
@@ -252,16 +252,16 @@ def _plan(fs: FeatureSet, recon_sets: dict, cache: JobCache, codec: str, name: s
     the file is read and hashed) go into `rows`, their bitstreams restored where missing."""
     unit, identity = master.rate_unit, master.identity
     pending = []
-    for rp, recon in recon_sets.items():
+    for rate_point, recon in recon_sets.items():
         for sample in fs.ids:
             info = fs.info(sample)
-            key = cache_key(info.sha256, conds, identity, rp)
-            bitstream = out / "bitstreams" / folder / rate_tag(rp, unit) / f"{sample}.bin"
+            key = cache_key(info.sha256, conds, identity, rate_point)
+            bitstream = out / "bitstreams" / folder / rate_tag(rate_point, unit) / f"{sample}.bin"
             entry = cache.get(key)
             done = (entry is not None and sample in recon and recon.info(sample).extra.get("cache_key") == key
                     and recon.intact(sample))
             if not done:
-                pending.append(Job(sample, rp, key, str(fs.root), codec, options, conds, info.origin_dtype,
+                pending.append(Job(sample, rate_point, key, str(fs.root), codec, options, conds, info.origin_dtype,
                                    str(bitstream), str(cache.root), entry.metrics if entry else None))
                 continue
             if not bitstream.is_file() or bitstream.read_bytes() != entry.container:
@@ -271,7 +271,7 @@ def _plan(fs: FeatureSet, recon_sets: dict, cache: JobCache, codec: str, name: s
             rate = container_rate(entry.container, info.origin_dtype, master)
             measured = {**entry.metrics, "enc_s": cached_seconds(entry.metrics, "enc_s"),
                         "dec_s": cached_seconds(entry.metrics, "dec_s")}
-            rows[(sample, rp)] = make_row(sample, name, rp, unit, recorded_row({**measured, **rate.row()}, preset),
+            rows[(sample, rate_point)] = make_row(sample, name, rate_point, unit, recorded_row({**measured, **rate.row()}, preset),
                                           cache_hit=True)
     return pending
 
@@ -313,7 +313,7 @@ def _context(preload: list[str]) -> multiprocessing.context.BaseContext:
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["fcbench.codecs.sweep_job", *preload])
+    ctx.set_forkserver_preload(["fcbench.codecs.sweeps.job", *preload])
     return ctx
 
 
@@ -341,7 +341,7 @@ def _run_parallel(pending: list[Job], workers: int, threads: int, finish: Callab
 
 
 def _stop_workers(processes: list, grace_s: float = 2.0) -> None:
-    """SIGTERM (a worker abandons its job cleanly: sweep_job.worker_init), then SIGKILL for any
+    """SIGTERM (a worker abandons its job cleanly: job.worker_init), then SIGKILL for any
     still there after `grace_s`."""
     for process in processes:
         process.terminate()

@@ -19,11 +19,11 @@ from typing import Any, Optional, Sequence, cast
 
 import numpy as np
 
-from fcbench.codecs import atomic
-from fcbench.codecs.cache import jsonable
 from fcbench.codecs.chain import recorded_label
-from fcbench.codecs.featureset import MANIFEST, FeatureSet, FeatureSetError
-from fcbench.codecs.rate import RATE_FIELDS
+from fcbench.codecs.chain.rate import RATE_FIELDS
+from fcbench.codecs.common import atomic
+from fcbench.codecs.features.featureset import MANIFEST, FeatureSet, FeatureSetError
+from fcbench.codecs.sweeps.cache import jsonable
 
 FORMAT = "fcbench-results/2"
 LOCK = ".results.lock"
@@ -59,8 +59,8 @@ def summarize(rows: Sequence[dict]) -> list[dict]:
     for r in rows:
         groups.setdefault((r["codec"], r["rate_point"]), []).append(r)
     out = []
-    for (codec, rp), sel in groups.items():
-        entry = {"codec": codec, "preset": sel[0].get("preset"), "rate_point": rp,
+    for (codec, rate_point), sel in groups.items():
+        entry = {"codec": codec, "preset": sel[0].get("preset"), "rate_point": rate_point,
                  "rate_unit": sel[0].get("rate_unit"), "samples": len(sel)}
         entry.update({k: _mean([r.get(k) for r in sel]) for k in MEAN_FIELDS})
         out.append(entry)
@@ -76,21 +76,21 @@ def folder_records(out: Path) -> tuple[dict[tuple, dict], list[dict]]:
             fs = FeatureSet.open(manifest.parent)
         except FeatureSetError:
             continue  # not ours to judge here: the sweep that owns it reports it
-        codec, rp, unit = recorded_label(fs.meta), fs.meta.get("rate_point"), fs.meta.get("rate_unit")
-        if codec is None or rp is None:
+        codec, rate_point, unit = recorded_label(fs.meta), fs.meta.get("rate_point"), fs.meta.get("rate_unit")
+        if codec is None or rate_point is None:
             continue
-        sets.append({"codec": codec, "rate_point": rp, "rate_unit": unit, "identity": fs.meta.get("codec_identity"),
+        sets.append({"codec": codec, "rate_point": rate_point, "rate_unit": unit, "identity": fs.meta.get("codec_identity"),
                      "conditions": fs.meta.get("conditions"), "recon": manifest.parent.relative_to(out).as_posix()})
         for sample in fs.ids:
             recorded = fs.info(sample).extra.get("row")
             if isinstance(recorded, dict):
-                rows[(codec, rp, sample)] = make_row(sample, codec, rp, unit, recorded, cache_hit=True)
+                rows[(codec, rate_point, sample)] = make_row(sample, codec, rate_point, unit, recorded, cache_hit=True)
     return rows, sets
 
 
 def _order(key: tuple) -> tuple:
-    codec, rp, _ = key
-    return (codec, float(rp))
+    codec, rate_point, _ = key
+    return (codec, float(rate_point))
 
 
 def write_tables(out: Path, run_rows: Sequence[dict], run: dict) -> list[dict]:

@@ -16,7 +16,7 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
-from fcbench.codecs import atomic
+from fcbench.codecs.common import atomic
 
 CACHE_FORMAT = "fcbench-cache/1"
 

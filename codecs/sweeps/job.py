@@ -2,7 +2,7 @@
 
 A job encodes (or takes the container from the cache), decodes once, counts the rate from the
 container it already parsed, and measures the reconstruction: the feature MSE and PSNR of
-fcbench.codecs.fidelity, and for integer frames the PSNR of the decoded samples against the
+fcbench.codecs.chain.fidelity, and for integer frames the PSNR of the decoded samples against the
 frame that was coded (psnr_q). Encode and decode times are CPU seconds (this process and the
 tool processes it waited for, e.g. VTM), so they compare codecs on a loaded machine too. It
 writes its bitstream and the cache entry atomically; the sweep's process writes everything else.
@@ -27,14 +27,15 @@ from typing import Optional
 
 import numpy as np
 
-from fcbench.codecs import atomic, fidelity
-from fcbench.codecs.cache import JobCache, canonical_json
-from fcbench.codecs.container import unpack_container
-from fcbench.codecs.featureset import FeatureSet
+from fcbench.codecs.chain import fidelity
+from fcbench.codecs.chain.container import unpack_container
+from fcbench.codecs.common import atomic
+from fcbench.codecs.common.types import RatePoint
+from fcbench.codecs.features.featureset import FeatureSet
+from fcbench.codecs.measured_rate import parsed_rate
 from fcbench.codecs.protocol import Codec
-from fcbench.codecs.rate import parsed_rate
 from fcbench.codecs.registry import get_codec
-from fcbench.codecs.types import RatePoint
+from fcbench.codecs.sweeps.cache import JobCache, canonical_json
 
 # What says a cached entry's times are CPU seconds (older entries hold wall seconds: not comparable).
 TIMING = "cpu_s"
@@ -156,7 +157,7 @@ def worker_init(sweep_pid: int, threads: int) -> None:
     their temp files and an encoder binary it runs is killed), a worker whose sweep died
     exits instead of waiting forever for work, and each worker runs `threads` torch threads (the
     sweep's share of the thread budget: the forkserver's environment is the one it started with)."""
-    from fcbench.codecs.cpus import use_threads
+    from fcbench.codecs.common.cpus import use_threads
 
     use_threads(threads)
     signal.signal(signal.SIGINT, signal.SIG_IGN)

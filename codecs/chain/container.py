@@ -60,7 +60,7 @@ class Header:
     truncated: bool
     points: Optional[np.ndarray] = field(default=None, compare=False)
     range_axis: int = 1  # the tensor axis per-entry ranges apply to (1 = the C index)
-    outliers: Optional[bytes] = None  # coded outlier side channel (fcbench.codecs.outliers)
+    outliers: Optional[bytes] = None  # coded outlier side channel (fcbench.codecs.chain.outliers)
 
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:

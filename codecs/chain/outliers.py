@@ -32,8 +32,8 @@ from typing import Sequence
 import numpy as np
 import zstandard
 
-from fcbench.codecs.container import ContainerError
-from fcbench.codecs.transforms import Range, channel_ranges
+from fcbench.codecs.chain.container import ContainerError
+from fcbench.codecs.chain.transforms import Range, channel_ranges
 
 SECTION_FORMAT = 1
 _RAW, _ZSTD, _LZMA = 0, 1, 2

@@ -40,7 +40,7 @@ def available_cpus(root: Path = CGROUP_ROOT) -> int:
 def thread_budget() -> int:
     """The threads this process may keep busy: OMP_NUM_THREADS when set (the local runner gives
     its tasks 1, pipelines their CPU limit), else the CPUs it may use."""
-    from fcbench.codecs import settings
+    from fcbench.codecs.common import settings
 
     given = settings.OMP_THREADS.get()
     return max(1, int(given)) if given else available_cpus()
@@ -78,7 +78,7 @@ class ThreadShare:
 def use_threads(n: int) -> None:
     """Apply a thread count to this process for good (a sweep worker): torch's intra-op pool if
     torch is loaded, and OMP_NUM_THREADS for what starts later (torch imported later, children)."""
-    from fcbench.codecs import settings
+    from fcbench.codecs.common import settings
 
     settings.export({settings.OMP_THREADS: str(int(n))})
     torch = sys.modules.get("torch")
@@ -89,7 +89,7 @@ def use_threads(n: int) -> None:
 @contextlib.contextmanager
 def threads(n: int) -> Iterator[None]:
     """use_threads(n) while the block runs (jobs run in the calling process), then as before."""
-    from fcbench.codecs import settings
+    from fcbench.codecs.common import settings
 
     torch = sys.modules.get("torch")
     before = torch.get_num_threads() if torch is not None else None

@@ -1,0 +1,1 @@
+"""Feature sets: the folder format, importing foreign sets, the official sample lists, synthetic features."""
