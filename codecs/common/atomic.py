@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import hashlib
 import json
 import math
 import os
@@ -97,15 +98,25 @@ def write_json(path: Union[str, Path], obj: Any) -> None:
     write_bytes(path, (text + "\n").encode())
 
 
-def write_npy(path: Union[str, Path], array: np.ndarray) -> bytes:
-    """Write an .npy atomically; returns the bytes written (for hashing)."""
-    import io
+def write_npy(path: Union[str, Path], array: np.ndarray) -> str:
+    """Write an .npy atomically, streamed (numpy writes a large array in chunks: no second copy of
+    it in memory); returns the sha256 of the bytes written."""
+    with open_write(path) as f:
+        hashing = _HashingWriter(f)
+        np.save(hashing, np.asarray(array), allow_pickle=False)
+    return hashing.sha256.hexdigest()
 
-    buf = io.BytesIO()
-    np.save(buf, np.asarray(array), allow_pickle=False)
-    data = buf.getvalue()
-    write_bytes(path, data)
-    return data
+
+class _HashingWriter:
+    """A write-only file that hashes what passes through it."""
+
+    def __init__(self, f: BinaryIO) -> None:
+        self.f = f
+        self.sha256 = hashlib.sha256()
+
+    def write(self, data: Any) -> int:
+        self.sha256.update(data)
+        return self.f.write(data)
 
 
 class Busy(RuntimeError):

@@ -145,19 +145,10 @@ class FeatureSet:
             raise FeatureSetError(f"sample {sample_id}: features are stored as {', '.join(STORED_DTYPES)}, got {array.dtype}")
         if not np.all(np.isfinite(array)):
             raise FeatureSetError(f"sample {sample_id}: feature contains NaN or Inf")
-        buf = io.BytesIO()
-        np.save(buf, array, allow_pickle=False)
-        data = buf.getvalue()
-        info = SampleInfo(
-            id=sample_id,
-            shape=[int(s) for s in array.shape],
-            dtype=array.dtype.name,
-            origin_dtype=origin_dtype or array.dtype.name,
-            sha256=hashlib.sha256(data).hexdigest(),
-            extra=extra,
-        )
         with _locked(self.root):  # file and journal line in the same order for every writer
-            atomic.write_bytes(self.root / f"{sample_id}.npy", data)
+            sha256 = atomic.write_npy(self.root / f"{sample_id}.npy", array)
+            info = SampleInfo(id=sample_id, shape=[int(s) for s in array.shape], dtype=array.dtype.name,
+                              origin_dtype=origin_dtype or array.dtype.name, sha256=sha256, extra=extra)
             self._record(info)
         return info
 

@@ -23,7 +23,7 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 
@@ -151,14 +151,17 @@ def run_job_safe(job: Job) -> tuple[Optional[dict], Optional[np.ndarray], Option
 
 
 # ---- worker processes ------------------------------------------------------------------------
-def worker_init(sweep_pid: int, threads: int) -> None:
+def worker_init(sweep_pid: int, threads: int, started: Any = None) -> None:
     """Initializer of the sweep's workers: Ctrl-C is the sweep's to handle (it stops the
     workers with SIGTERM, which ends the job at hand like an exception: its atomic writes remove
     their temp files and an encoder binary it runs is killed), a worker whose sweep died
     exits instead of waiting forever for work, and each worker runs `threads` torch threads (the
-    sweep's share of the thread budget: the forkserver's environment is the one it started with)."""
+    sweep's share of the thread budget: the forkserver's environment is the one it started with).
+    Its pid goes into the queue `started`: the processes a stopped sweep signals."""
     from fcbench.codecs.common.cpus import use_threads
 
+    if started is not None:
+        started.put(os.getpid())
     use_threads(threads)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _exit_now)

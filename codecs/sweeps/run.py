@@ -28,7 +28,7 @@ import os
 import signal
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
@@ -318,38 +318,76 @@ def _context(preload: list[str]) -> multiprocessing.context.BaseContext:
 
 
 def _run_parallel(pending: list[Job], workers: int, threads: int, finish: Callable, preload: list[str]) -> None:
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=_context(preload), initializer=worker_init,
-                               initargs=(os.getpid(), threads))
+    ctx = _context(preload)
+    started = ctx.SimpleQueue()  # each worker's pid, put there as it starts: the processes a stop signals
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=worker_init,
+                               initargs=(os.getpid(), threads, started))
+    todo = iter(pending)
+    running: dict[Future, Job] = {}
+
+    def submit_next() -> None:
+        job = next(todo, None)
+        if job is None:
+            return
+        try:
+            running[pool.submit(run_job_safe, job)] = job
+        except BrokenProcessPool as exc:
+            finish(job, None, None, _died(exc))
+
     try:
-        futures = {pool.submit(run_job_safe, job): job for job in pending}
-        for future in as_completed(futures):
-            # Dropped from the dict at once: a finished future holds its reconstruction, and
-            # keeping them all would grow this process with the set (as_completed lets go too).
-            job = futures.pop(future)
-            try:
-                outcome = future.result()
-            except BrokenProcessPool as exc:
-                outcome = (None, None, f"worker process died ({exc}); out of memory or killed?")
-            del future
-            finish(job, *outcome)
-            del outcome
+        # A window of jobs in flight, refilled as each finishes: finished reconstructions wait for
+        # this process a few at a time (backpressure), so it never holds a growing part of the set.
+        for _ in range(workers + 1):
+            submit_next()
+        while running:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                job = running.pop(future)
+                try:
+                    outcome = future.result()
+                except BrokenProcessPool as exc:
+                    outcome = (None, None, _died(exc))
+                finish(job, *outcome)
+                del outcome
+                submit_next()
+            del done, future
     except BaseException:  # stopped (SIGTERM, Ctrl-C) or failed: running jobs end now, not when done
-        _stop_workers(list((getattr(pool, "_processes", None) or {}).values()))
+        _stop_workers(_started_pids(started))
         raise
     finally:  # drop queued jobs instead of running them all first
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _stop_workers(processes: list, grace_s: float = 2.0) -> None:
+def _died(exc: BaseException) -> str:
+    return f"worker process died ({exc}); out of memory or killed?"
+
+
+def _started_pids(started: Any) -> list[int]:
+    pids = []
+    while not started.empty():
+        pids.append(int(started.get()))
+    return pids
+
+
+def _stop_workers(pids: list[int], grace_s: float = 2.0) -> None:
     """SIGTERM (a worker abandons its job cleanly: job.worker_init), then SIGKILL for any
     still there after `grace_s`."""
-    for process in processes:
-        process.terminate()
+    alive = [pid for pid in pids if _signal(pid, signal.SIGTERM)]
     deadline = time.monotonic() + grace_s
-    for process in processes:
-        process.join(max(0.0, deadline - time.monotonic()))
-        if process.is_alive():
-            process.kill()
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.05)
+        alive = [pid for pid in alive if _signal(pid, 0)]
+    for pid in alive:
+        _signal(pid, signal.SIGKILL)
+
+
+def _signal(pid: int, signum: int) -> bool:
+    """Send `signum` (0: only ask) to `pid`; False when the process is gone."""
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 class _NoBar:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from fcbench.pipelines.cli import main
-from tests.codecs.core.manifest_edits import edit_manifest, make_set
+from tests.codecs.features.manifest_edits import edit_manifest, make_set
 
 
 def files_under(root: Path) -> set[Path]:
@@ -79,7 +79,7 @@ def test_a_sample_list_cannot_reach_outside_the_data_folder(tmp_path):
 
 
 def test_feature_values_are_checked_not_only_hashes(tmp_path, capsys):
-    from tests.codecs.core.manifest_edits import poison_with_nan
+    from tests.codecs.features.manifest_edits import poison_with_nan
 
     make_set(tmp_path / "set")
     poison_with_nan(tmp_path / "set", "s1")

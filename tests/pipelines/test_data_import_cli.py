@@ -6,7 +6,7 @@ import numpy as np
 from fcbench.codecs import FeatureSet
 from fcbench.codecs.features import testsets
 from fcbench.pipelines.cli import main
-from tests.codecs.core.released import write_released
+from tests.codecs.features.released import write_released
 
 CLS = testsets.official_ids("dinov2", "cls")
 TTI = testsets.official_ids("sd3", "tti")

@@ -6,7 +6,7 @@ import numpy as np
 from fcbench.codecs.features import testsets
 from fcbench.components.storage import open_storage
 from fcbench.pipelines.cli import main
-from tests.codecs.core.released import write_released
+from tests.codecs.features.released import write_released
 
 CSR = testsets.official_ids("llama3", "csr")
 

@@ -60,7 +60,7 @@ def test_extract_with_an_empty_sample_list_is_an_error(cls_assets, tmp_path, cap
 
 
 def test_evaluate_refuses_a_non_finite_reconstruction_naming_the_sample(cls_assets, tmp_path, capsys):
-    from tests.codecs.core.manifest_edits import poison_with_nan
+    from tests.codecs.features.manifest_edits import poison_with_nan
 
     out = tmp_path / "fs"
     assert main(["extract", *_base(cls_assets), "--sample-list", str(cls_assets["sample_list"]), "--limit", "2",

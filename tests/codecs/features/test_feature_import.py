@@ -13,7 +13,7 @@ from fcbench.codecs.features import testsets
 from fcbench.codecs.features.featureset import FeatureSetError
 from fcbench.codecs.features.importing import import_released
 from fcbench.codecs.sweeps.run import run_sweep
-from tests.codecs.core.released import write_released as released
+from tests.codecs.features.released import write_released as released
 
 CLS = testsets.official_ids("dinov2", "cls")
 CSR = testsets.official_ids("llama3", "csr")

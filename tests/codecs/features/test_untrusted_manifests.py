@@ -9,7 +9,7 @@ import pytest
 
 from fcbench.codecs import FeatureSet, FeatureSetError
 from fcbench.codecs.common.names import UnsafeNameError, check_name, check_relative_path
-from tests.codecs.core.manifest_edits import edit_manifest, make_set, replace_sample
+from tests.codecs.features.manifest_edits import edit_manifest, make_set, replace_sample
 
 
 @pytest.mark.parametrize("bad_id", ["../evil", "/tmp/evil", "a/b", ".hidden", "-rf", "", "x" * 201, 7])
