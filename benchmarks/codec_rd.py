@@ -80,7 +80,7 @@ def measure_codec(feature: np.ndarray, name: str, options: dict, rate_points: Se
 def bd_rate(anchor: CodecRun, test: CodecRun) -> tuple[Optional[float], tuple]:
     a = monotone_curve(anchor.bpfp, anchor.psnr, "higher")
     t = monotone_curve(test.bpfp, test.psnr, "higher")
-    result = bd_compare(a, t, "higher", codec=test.label, anchor_name=anchor.label, metric="PSNR")
+    result = bd_compare(a, t, "higher", label=test.label, anchor_name=anchor.label, metric="PSNR")
     return result.bd_rate, result.flags
 
 

@@ -94,7 +94,7 @@ def vtm_rows(anchor: Optional[Path], source: str) -> Optional[list[dict]]:
 def compare(klt: list[dict], other: list[dict], name: str) -> dict:
     a = monotone_curve([p["bpfp"] for p in other], [p["psnr"] for p in other], "higher")
     t = monotone_curve([p["bpfp"] for p in klt], [p["psnr"] for p in klt], "higher")
-    bd = bd_compare(a, t, "higher", codec="klt", anchor_name=name, metric="PSNR")
+    bd = bd_compare(a, t, "higher", label="klt", anchor_name=name, metric="PSNR")
     best = max(other, key=lambda p: p["psnr"])
     better = [p for p in klt if p["psnr"] >= best["psnr"]]
     cheapest = min(better, key=lambda p: p["bpfp"]) if better else None

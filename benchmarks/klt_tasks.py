@@ -62,7 +62,7 @@ def run_task(model: str, task: str, qps: list[int], work: Path) -> tuple[list[di
     with open(folder / "rd_points.csv") as f:
         points = list(csv.DictReader(f))
     with open(folder / "bdrate.csv") as f:
-        bd = {row["codec"]: row for row in csv.DictReader(f)}
+        bd = {row["label"]: row for row in csv.DictReader(f)}
     return points, bd.get("klt", {})
 
 
@@ -85,8 +85,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             points, bd = run_task(model, task, args.qps, root / task)
             metric = points[0]["metric"]
             print(f"\n{model}/{task}: {metric}, {time.perf_counter() - t0:.0f} s")
-            for pt in sorted(points, key=lambda pt: (pt["codec"], float(pt["rate_point"] or 0))):
-                print(f"  {pt['codec']:12s} {pt['rate_point']:>5s} bpfp {float(pt['bpfp']):8.4f} {metric} "
+            for pt in sorted(points, key=lambda pt: (pt["label"], float(pt["rate_point"] or 0))):
+                print(f"  {pt['label']:12s} {pt['rate_point']:>5s} bpfp {float(pt['bpfp']):8.4f} {metric} "
                       f"{float(pt['metric_value']):9.4g} feature MSE {float(pt['feature_mse'] or 0):10.4g}")
             rows.append((f"{model}/{task}", metric, bd))
     print(f"\n{'task':12s} {'metric':10s} {'BD-rate klt vs x265':>20s} {'on feature PSNR':>16s}  flags")

@@ -65,10 +65,10 @@ def run_task(model: str, task: str, qps: list[int], work: Path) -> list[dict]:
 def print_task(model: str, task: str, points: list[dict], seconds: float) -> None:
     metric = points[0]["metric"] if points else "?"
     print(f"\n{model}/{task}: {metric} ({points[0]['direction'] if points else '?'} is better), {seconds:.0f} s")
-    print(f"  {'codec':10s} {'QP':>4s} {'bpfp':>8s} {'side':>8s} {metric:>10s} {'feature MSE':>12s}")
-    for p in sorted(points, key=lambda p: (p["codec"], float(p["rate_point"] or 0))):
+    print(f"  {'label':10s} {'QP':>4s} {'bpfp':>8s} {'side':>8s} {metric:>10s} {'feature MSE':>12s}")
+    for p in sorted(points, key=lambda p: (p["label"], float(p["rate_point"] or 0))):
         side = float(p["side_bpfp"]) if p.get("side_bpfp") else 0.0
-        print(f"  {p['codec']:10s} {p['rate_point']:>4s} {float(p['bpfp']):8.4f} {side:8.4f} "
+        print(f"  {p['label']:10s} {p['rate_point']:>4s} {float(p['bpfp']):8.4f} {side:8.4f} "
               f"{float(p['metric_value']):10.4g} {float(p['feature_mse'] or 0):12.4g}")
 
 

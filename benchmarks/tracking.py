@@ -28,7 +28,7 @@ def synthetic_points(n: int, model: str) -> list[RDPoint]:
     for c, codec in enumerate(CODECS):
         rates = 0.05 * 2.0 ** np.arange(per) * (1 + 0.1 * c)
         for i, r in enumerate(rates):
-            out.append(RDPoint(model=model, task="cls", codec=codec, rate_point=22 + 5 * i, bpfp=float(r), ebpfp=float(r),
+            out.append(RDPoint(model=model, task="cls", label=codec, rate_point=22 + 5 * i, bpfp=float(r), ebpfp=float(r),
                                metric="top1", metric_value=float(60 + 5 * np.log2(r / 0.05)), direction="higher",
                                feature_mse=1e-3, enc_s=1.0, dec_s=0.1, params={"qp": 22 + 5 * i, "bit_depth": 10},
                                tags={"binary_sha256": "0" * 64, "cfg_sha256": "1" * 64}))

@@ -66,7 +66,7 @@ class Conditions:
         # bad conditions fails before any job runs (fcbench.codecs.sweeps.run).
         if (self.low is None) != (self.high is None):
             raise ValueError("give both low and high, or neither")
-        if self.low is not None:
+        if self.low is not None and self.high is not None:
             transforms.check_ranges(self.low, self.high)
         transforms.check_bit_depth(self.bit_depth)
         if self.layout not in LAYOUTS:
@@ -92,7 +92,7 @@ class Conditions:
         """ValueError unless a feature of `shape` can be coded under these conditions (range
         count along `range_axis`, packing layout): checked from manifests before a sweep runs."""
         frame_size(shape, self.layout)
-        if self.low is not None:
+        if self.low is not None and self.high is not None:
             transforms.channel_ranges(self.low, self.high, shape, self.range_axis)
 
     @property
@@ -261,9 +261,11 @@ class Codec(abc.ABC):
         if header.transform == "normalize":
             x = transforms.denormalize(np.clip(q, 0.0, 1.0), low, high, axis)
         elif header.transform == "nonlinear":
+            if header.points is None:
+                raise ContainerError("a nonlinear container without its quantization points")
             x = nonlinear.decode(q, header.points)
         else:
-            mode = "round" if header.transform == "uniform" else "legacy"
+            mode: Literal["round", "legacy"] = "round" if header.transform == "uniform" else "legacy"
             x = transforms.dequantize(q, low, high, header.bit_depth, mode=mode, axis=axis)
         if header.outliers is not None:
             side = outliers.decode(header.outliers, header.shape)

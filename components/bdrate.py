@@ -39,11 +39,12 @@ class Curve:
 @dataclass(frozen=True)
 class BDResult:
     """BD-rate (percent, negative = fewer bits than the anchor at equal metric) and BD-metric
-    (mean metric difference test - anchor at equal rate, in the metric's units) of one codec."""
+    (mean metric difference test - anchor at equal rate, in the metric's units) of one curve
+    (`label`: a codec and its chain, RDPoint.label) against the `anchor` curve (its label)."""
 
     model: str
     task: str
-    codec: str
+    label: str
     anchor: str
     metric: str
     direction: Direction
@@ -115,7 +116,7 @@ def bd_compare(
     *,
     model: str = "",
     task: str = "",
-    codec: str = "",
+    label: str = "",
     anchor_name: str = "",
     metric: str = "",
 ) -> BDResult:
@@ -123,14 +124,14 @@ def bd_compare(
     import bjontegaard as bd
 
     flags: list[str] = []
-    for label, c in (("anchor", anchor), ("test", test)):
+    for which, c in (("anchor", anchor), ("test", test)):
         if c.dropped:
-            flags.append(f"non-monotonic {label} curve: dropped {len(c.dropped)} point(s) at BPFP "
+            flags.append(f"non-monotonic {which} curve: dropped {len(c.dropped)} point(s) at BPFP "
                          + ", ".join(_fmt(x) for x in c.dropped))
         if c.n < RECOMMENDED_POINTS:
-            flags.append(f"{label} has {c.n} usable point(s): fewer than the {RECOMMENDED_POINTS} a reliable "
+            flags.append(f"{which} has {c.n} usable point(s): fewer than the {RECOMMENDED_POINTS} a reliable "
                          "BD-rate needs (2 are enough to compute one)")
-    base: dict[str, Any] = dict(model=model, task=task, codec=codec, anchor=anchor_name, metric=metric,
+    base: dict[str, Any] = dict(model=model, task=task, label=label, anchor=anchor_name, metric=metric,
                                 direction=direction, n_anchor=anchor.n, n_test=test.n)
     if anchor.n < 2 or test.n < 2:
         flags.append("BD not computed: each curve needs >= 2 usable points")
@@ -142,11 +143,10 @@ def bd_compare(
     union = max(qa.max(), qt.max()) - min(qa.min(), qt.min())
     fraction = max(hi - lo, 0.0) / union if union > 0 else 0.0
     # Report the interval in the metric's own units (undo the sign flip for lower-is-better).
-    m_lo, m_hi = (lo, hi) if direction == "higher" else (-hi, -lo)
+    m_lo, m_hi = (lo, hi) if direction == "higher" else (-hi, -lo)  # read only where a BD-rate is computed
     bd_rate: Optional[float] = None
     if hi <= lo:
         flags.append(f"no overlap of {metric or 'metric'} ranges: BD-rate not computed")
-        m_lo = m_hi = None  # type: ignore[assignment]
     else:
         if fraction < MIN_OVERLAP:
             flags.append(f"metric ranges overlap only {fraction:.0%} of their union")

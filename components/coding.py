@@ -7,7 +7,6 @@ results into the artifact paths (same filesystem: atomic renames).
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -38,8 +37,8 @@ def code_features(features_dir: Union[str, Path], codec: str, codec_options: dic
     """Code every sample of `features_dir` with `codec` at `rate_point`; returns the summary row
     (bpfp, ebpfp, mse, psnr_q, enc_s, dec_s, samples) plus the codec identity hash. `preset`
     names the preset the conditions came from in the results; `label` (the codec and its chain,
-    e.g. x265+side; default the codec name) is recorded there too: the name the evaluation
-    reports the point under."""
+    e.g. x265+side; default the codec name) names the rows and the reconstruction: the name the
+    evaluation reports the point under."""
     from fcbench.codecs import chain, get_codec
     from fcbench.codecs.common import settings
     from fcbench.codecs.sweeps.run import run_sweep
@@ -53,15 +52,15 @@ def code_features(features_dir: Union[str, Path], codec: str, codec_options: dic
     work = Path(tempfile.mkdtemp(prefix=f".{codec}-", dir=recon_dir.parent))
     try:
         cache = settings.CACHE_DIR.get()
+        name = chain.named(codec, label)
         result = run_sweep(features_dir, codec, codec_options, [rate_point], conditions, work,
                            jobs=jobs if jobs is not None else settings.SWEEP_JOBS.get(), progress=False,
-                           cache_dir=str(cache) if cache else None, preset=preset)
+                           cache_dir=str(cache) if cache else None, preset=preset, label=name)
         summary = sweep_summary(result, work)
-        _move(_single_dir(work / "recon" / codec), recon_dir)
+        _move(_single_dir(work / "recon" / chain.folder(name)), recon_dir)
         if bitstreams_dir is not None:
-            _move(_single_dir(work / "bitstreams" / codec), Path(bitstreams_dir))
-        results = json.loads((work / "results.json").read_text())
-        atomic.write_json(results_path, {**results, "label": chain.named(codec, label)})
+            _move(_single_dir(work / "bitstreams" / chain.folder(name)), Path(bitstreams_dir))
+        atomic.write_bytes(results_path, (work / "results.json").read_bytes())
     finally:
         shutil.rmtree(work, ignore_errors=True)
     summary["identity_hash"] = identity_hash
@@ -69,7 +68,7 @@ def code_features(features_dir: Union[str, Path], codec: str, codec_options: dic
 
 
 def sweep_summary(result: Any, work: Path) -> dict[str, Any]:
-    """The one (codec, rate point) summary row of a single-rate-point sweep."""
+    """The one (label, rate point) summary row of a single-rate-point sweep."""
     rows = result.summary if hasattr(result, "summary") else None
     if rows is None:
         raise RuntimeError(f"sweep in {work} returned no summary")

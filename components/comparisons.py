@@ -32,25 +32,25 @@ def beside(comparisons: Mapping[tuple[str, str, str], "Comparison"], b: BDResult
            ) -> tuple[Optional[BDResult], Optional[float], Optional[float], str]:
     """(BD result on feature PSNR, encode speed-up, decode speed-up, why no speed-up) of the codec
     of `b`; None where it was not compared."""
-    found = comparisons.get((b.model, b.task, b.codec))
+    found = comparisons.get((b.model, b.task, b.label))
     if found is None:
         return None, None, None, ""
     return found.fidelity, found.speed.enc, found.speed.dec, found.speed.why
 
 
-def compare(anchor: Sequence[RDPoint], test: Sequence[RDPoint], model: str, task: str, codec: str,
+def compare(anchor: Sequence[RDPoint], test: Sequence[RDPoint], model: str, task: str, label: str,
             anchor_name: str) -> Comparison:
-    return Comparison(fidelity_bd(anchor, test, model, task, codec, anchor_name),
-                      speedup(anchor, test, model, task, codec, anchor_name))
+    return Comparison(fidelity_bd(anchor, test, model, task, label, anchor_name),
+                      speedup(anchor, test, model, task, label, anchor_name))
 
 
 @dataclass(frozen=True)
 class Speedup:
-    """Encode / decode speed-up of a codec against the anchor (None: not known, `why` says)."""
+    """Encode / decode speed-up of a curve (`label`) against the anchor (None: not known, `why` says)."""
 
     model: str
     task: str
-    codec: str
+    label: str
     anchor: str
     enc: Optional[float]
     dec: Optional[float]
@@ -67,10 +67,10 @@ def _mean_seconds(points: Sequence[RDPoint], which: str) -> Optional[float]:
     return sum(values) / len(values)
 
 
-def speedup(anchor: Sequence[RDPoint], test: Sequence[RDPoint], model: str, task: str, codec: str,
+def speedup(anchor: Sequence[RDPoint], test: Sequence[RDPoint], model: str, task: str, label: str,
             anchor_name: str) -> Speedup:
     """Speed-ups of the curve `test` against the curve `anchor` (mean CPU seconds per sample)."""
-    base = dict(model=model, task=task, codec=codec, anchor=anchor_name)
+    base = dict(model=model, task=task, label=label, anchor=anchor_name)
     counts = {p.samples for p in (*anchor, *test)}
     if len(counts) != 1 or None in counts:
         return Speedup(enc=None, dec=None, why=f"not timed on the same samples (counts {sorted(map(str, counts))})",
@@ -79,13 +79,13 @@ def speedup(anchor: Sequence[RDPoint], test: Sequence[RDPoint], model: str, task
     for which in ("enc_s", "dec_s"):
         a, t = _mean_seconds(anchor, which), _mean_seconds(test, which)
         if a is None or t is None:
-            missing.append(f"{which[:3]} time of {anchor_name if a is None else codec}")
+            missing.append(f"{which[:3]} time of {anchor_name if a is None else label}")
         ratios[which] = a / t if a is not None and t and t > 0 else None
     why = "no " + ", no ".join(missing) if missing else ""
     return Speedup(enc=ratios["enc_s"], dec=ratios["dec_s"], why=why, **base)
 
 
-def fidelity_bd(anchor: Sequence[RDPoint], test: Sequence[RDPoint], model: str, task: str, codec: str,
+def fidelity_bd(anchor: Sequence[RDPoint], test: Sequence[RDPoint], model: str, task: str, label: str,
                 anchor_name: str) -> Optional[BDResult]:
     """BD-rate / BD-PSNR on the feature PSNR (None when a curve has no finite feature PSNR, e.g.
     only lossless points)."""
@@ -93,9 +93,11 @@ def fidelity_bd(anchor: Sequence[RDPoint], test: Sequence[RDPoint], model: str, 
     t = [p for p in test if p.feature_psnr is not None]
     if not a or not t:
         return None
-    return bd_compare(_fidelity_curve(a), _fidelity_curve(t), "higher", model=model, task=task, codec=codec,
+    return bd_compare(_fidelity_curve(a), _fidelity_curve(t), "higher", model=model, task=task, label=label,
                       anchor_name=anchor_name, metric=FIDELITY)
 
 
 def _fidelity_curve(points: Sequence[RDPoint]):
-    return monotone_curve([p.bpfp for p in points], [p.feature_psnr for p in points], "higher")
+    """The feature-PSNR curve of points that all have one (fidelity_bd keeps only those)."""
+    return monotone_curve([p.bpfp for p in points], [p.feature_psnr for p in points if p.feature_psnr is not None],
+                          "higher")

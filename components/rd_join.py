@@ -1,12 +1,12 @@
-"""RD points from their two halves, joined by sample, codec and rate point: the one place that
+"""RD points from their two halves, joined by sample, label and rate point: the one place that
 makes RD points (the evaluate stage and `fcbench report` both call it).
 
 - The rate half: a sweep's results.json (`fcbench encode`, or a codec task of a pipeline): one
-  row per (codec, rate point, sample) with the rate, the feature MSE/PSNR the sweep measured and
-  the CPU times.
+  row per (label, rate point, sample) with the rate, the feature MSE/PSNR the sweep measured and
+  the CPU times. The label is the codec and its chain (fcbench.codecs.chain.label).
 - The metric half: an evaluation (`fcbench evaluate --out`, or the evaluate stage): the machine's
-  task metric of one (reconstructed) feature set, the samples it evaluated, and the codec and rate
-  point that set's manifest names (none: the uncompressed features).
+  task metric of one (reconstructed) feature set, the samples it evaluated, and the label, codec
+  and rate point that set's manifest names (none: the uncompressed features).
 
 A point's rate, fidelity and times are means over exactly the evaluated samples, so the task
 metric and the rate always describe the same samples. The uncompressed point's rate is the bits
@@ -21,31 +21,35 @@ from typing import Any, Optional, Sequence, cast
 
 from fcbench.codecs.chain.rate import DTYPE_BITS
 from fcbench.codecs.common.types import PathLike
+from fcbench.codecs.sweeps.results import row_label
 from fcbench.components.rd_points import UNCOMPRESSED, RDPoint, dedupe, load_points
 
-EVALUATION_FORMAT = "fcbench-evaluation/1"
-RESULTS_FORMATS = ("fcbench-results/2",)
+EVALUATION_FORMAT = "fcbench-evaluation/2"
+# Format 1 of evaluations and 2 of results had no `label`: their `codec` held it (row_label).
+EVALUATION_FORMATS = ("fcbench-evaluation/1", EVALUATION_FORMAT)
+RESULTS_FORMATS = ("fcbench-results/2", "fcbench-results/3")
 # Per-sample row values averaged into a point, and the point field each becomes.
 _MEANS = {"bpfp": "bpfp", "side_bpfp": "side_bpfp", "container_bpfp": "container_bpfp", "ebpfp": "ebpfp",
           "mse": "feature_mse", "psnr_f": "feature_psnr", "enc_s": "enc_s", "dec_s": "dec_s"}
 
 
 def evaluation_doc(model: str, task: str, features_dir: PathLike, evaluation: Any,
-                   codec: Optional[str] = None) -> dict:
+                   label: Optional[str] = None) -> dict:
     """The evaluation of the feature set `features_dir` (a machines.base.Evaluation) as a
-    document: model, task, the set, its codec and rate point (from its manifest; `codec` given by
-    a caller must agree), its origin dtypes and the evaluated samples, with the metrics."""
+    document: model, task, the set, its label, codec and rate point (from its manifest; a `label`
+    given by a caller must agree), its origin dtypes and the evaluated samples, with the metrics."""
     from fcbench.codecs.chain import recorded_label
     from fcbench.codecs.features.featureset import FeatureSet
 
     fs = FeatureSet.open(features_dir)
     recorded = recorded_label(fs.meta) or UNCOMPRESSED
-    if codec is not None and codec != recorded:
-        raise ValueError(f"{features_dir} holds {recorded} features (its manifest), not {codec}")
+    if label is not None and label != recorded:
+        raise ValueError(f"{features_dir} holds {recorded} features (its manifest), not {label}")
     body = evaluation.as_dict()
     samples = [s["id"] for s in body.get("per_sample", []) if isinstance(s, dict) and "id" in s] or fs.ids
     return {"format": EVALUATION_FORMAT, "model": model, "task": task, "features": str(features_dir),
-            "codec": recorded, "rate_point": fs.meta.get("rate_point"), "rate_unit": fs.meta.get("rate_unit"),
+            "label": recorded, "codec": fs.meta.get("codec"), "rate_point": fs.meta.get("rate_point"),
+            "rate_unit": fs.meta.get("rate_unit"),
             "origin_dtypes": sorted({fs.info(s).origin_dtype for s in samples}), "samples": samples, **body}
 
 
@@ -62,15 +66,15 @@ def _same_rate(a: Any, b: Any) -> bool:
 
 def _rate_rows(evaluation: dict, results: Sequence[tuple[str, dict]]) -> tuple[list[dict], dict, str]:
     """(the rows of the evaluated samples, their set's entry, the results file) for an evaluation."""
-    codec, rate_point = evaluation["codec"], evaluation["rate_point"]
+    label, rate_point = row_label(evaluation), evaluation["rate_point"]
     found = []
     for source, doc in results:
         if doc.get("model") not in (None, evaluation["model"]) or doc.get("task") not in (None, evaluation["task"]):
             continue
-        rows = {r["sample"]: r for r in doc.get("rows", []) if r.get("codec") == codec and _same_rate(r.get("rate_point"), rate_point)}
+        rows = {r["sample"]: r for r in doc.get("rows", []) if row_label(r) == label and _same_rate(r.get("rate_point"), rate_point)}
         if rows:
             found.append((source, doc, rows))
-    where = f"{evaluation['model']}/{evaluation['task']} {codec} at rate point {rate_point}"
+    where = f"{evaluation['model']}/{evaluation['task']} {label} at rate point {rate_point}"
     if not found:
         raise ValueError(f"no rate results for {where} (evaluated in {evaluation.get('features')}): give the "
                          "results.json of the sweep that made it")
@@ -82,7 +86,7 @@ def _rate_rows(evaluation: dict, results: Sequence[tuple[str, dict]]) -> tuple[l
     missing = [s for s in evaluation["samples"] if s not in rows]
     if missing:
         raise ValueError(f"{source} has no rate row for {len(missing)} evaluated sample(s) of {where}, e.g. {missing[:3]}")
-    sets = [s for s in doc.get("sets", []) if s.get("codec") == codec and _same_rate(s.get("rate_point"), rate_point)]
+    sets = [s for s in doc.get("sets", []) if row_label(s) == label and _same_rate(s.get("rate_point"), rate_point)]
     entry = sets[0] if sets else {"identity": doc.get("identity"), "conditions": doc.get("conditions")}
     return [rows[s] for s in evaluation["samples"]], entry, source
 
@@ -117,18 +121,28 @@ def rd_point(evaluation: dict, results: Sequence[tuple[str, dict]] = ()) -> RDPo
     """The RD point of one evaluation, its rate from `results` ((source, results.json document)
     pairs; none needed for the uncompressed features)."""
     metric = evaluation["metrics"][evaluation["primary"]]
-    common = dict(model=evaluation["model"], task=evaluation["task"], codec=evaluation["codec"],
+    label = row_label(evaluation)
+    common: dict[str, Any] = dict(model=evaluation["model"], task=evaluation["task"], label=label,
                   metric=metric["name"], metric_value=float(metric["value"]), direction=metric["direction"],
                   samples=len(evaluation["samples"]))
-    if evaluation["codec"] == UNCOMPRESSED:
+    if label == UNCOMPRESSED:
         return RDPoint(rate_point=0.0, **common, **uncompressed_rate(evaluation["origin_dtypes"]))
     rows, entry, _ = _rate_rows(evaluation, results)
-    means = {field: _mean([r.get(key) for r in rows]) for key, field in _MEANS.items()}
+    common["codec"] = _codec_of(evaluation, rows[0])
+    means: dict[str, Any] = {field: _mean([r.get(key) for r in rows]) for key, field in _MEANS.items()}
     presets = {r.get("preset") for r in rows}
     identity = entry.get("identity") or {}
     return RDPoint(rate_point=rows[0]["rate_point"], **common, **means,
                    preset=presets.pop() if len(presets) == 1 else None, codec_version=identity.get("version"),
                    params={**chain_params(entry.get("conditions")), **_rate_unit(rows[0])}, tags=identity_tags(identity))
+
+
+def _codec_of(evaluation: dict, row: dict) -> Optional[str]:
+    """The codec alone (x265 of x265+side); None where both halves predate the label's own field."""
+    for entry in (evaluation, row):
+        if "label" in entry and entry.get("codec"):
+            return str(entry["codec"])
+    return None
 
 
 def _rate_unit(row: dict) -> dict:
@@ -140,7 +154,7 @@ def classify(doc: Any) -> Optional[str]:
     """'evaluation', 'results' or None for a JSON document found among results files."""
     if not isinstance(doc, dict):
         return None
-    if doc.get("format") == EVALUATION_FORMAT:
+    if doc.get("format") in EVALUATION_FORMATS:
         return "evaluation"
     if doc.get("format") in RESULTS_FORMATS and isinstance(doc.get("rows"), list):
         return "results"
@@ -180,7 +194,7 @@ def _preset_of_the_rest(points: list[RDPoint]) -> list[RDPoint]:
     if len(presets) != 1:
         return points
     (preset,) = presets
-    return [replace(p, preset=preset) if p.codec == UNCOMPRESSED and p.preset is None else p for p in points]
+    return [replace(p, preset=preset) if p.label == UNCOMPRESSED and p.preset is None else p for p in points]
 
 
 def _read(path: Path) -> tuple[Optional[str], Any]:

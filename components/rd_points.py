@@ -1,4 +1,4 @@
-"""RD points: one (model, task, codec, rate point) result, and its JSON/CSV files.
+"""RD points: one (model, task, label, rate point) result, and its JSON/CSV files.
 
 Pure: no MLflow here (tracking turns runs into RDPoints), so points load from results files alone.
 """
@@ -37,7 +37,10 @@ def _finite(name: str, value: Any, where: str, allow_none: bool = False) -> Opti
 
 @dataclass(frozen=True)
 class RDPoint:
-    """One (model, task, codec, rate point) result: rate in BPFP and the task metric.
+    """One (model, task, label, rate point) result: rate in BPFP and the task metric. `label` names
+    the curve the point belongs to: the codec and its chain (fcbench.codecs.chain.label: x265,
+    x265+side) or "uncompressed"; `codec` is the codec alone (None for the uncompressed point and
+    for points saved before it was recorded apart, when the field now called label was "codec").
 
     bpfp is the paper's (codec bitstream + coded side information); side_bpfp shows the side
     information apart and container_bpfp fcbench's container overhead (never in bpfp).
@@ -48,7 +51,7 @@ class RDPoint:
 
     model: str
     task: str
-    codec: str
+    label: str
     rate_point: PointRate
     bpfp: float
     ebpfp: float
@@ -66,12 +69,15 @@ class RDPoint:
     container_bpfp: Optional[float] = None
     preset: Optional[str] = None  # the preset it was made under (fcbench.codecs.presets)
     feature_psnr: Optional[float] = None
+    codec: Optional[str] = None
 
     def __post_init__(self) -> None:
-        where = f"RD point {self.label}"
-        for name in ("model", "task", "codec", "metric"):
+        where = f"RD point {self.where}"
+        for name in ("model", "task", "label", "metric"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name):
                 raise ValueError(f"{where}: {name} must be a non-empty string, got {getattr(self, name)!r}")
+        if self.codec is not None and (not isinstance(self.codec, str) or not self.codec):
+            raise ValueError(f"{where}: codec must be a non-empty string or absent, got {self.codec!r}")
         if self.direction not in ("higher", "lower"):
             raise ValueError(f"{where}: direction must be 'higher' or 'lower', got {self.direction!r}")
         # Normalise numbers once so every consumer sees floats (JSON/CSV/MLflow give str/int).
@@ -92,8 +98,9 @@ class RDPoint:
             raise ValueError(f"{where}: params and tags must be dicts")
 
     @property
-    def label(self) -> str:
-        return f"{getattr(self, 'model', '?')}/{getattr(self, 'task', '?')}/{getattr(self, 'codec', '?')}@{getattr(self, 'rate_point', '?')}"
+    def where(self) -> str:
+        """model/task/label@rate point, for messages."""
+        return f"{getattr(self, 'model', '?')}/{getattr(self, 'task', '?')}/{getattr(self, 'label', '?')}@{getattr(self, 'rate_point', '?')}"
 
     @property
     def name(self) -> str:
@@ -101,19 +108,23 @@ class RDPoint:
         hyperprior@lambda0.01, uncompressed; KFP metrics and MLflow run names use it."""
         from fcbench.codecs.common.types import point_name
 
-        if self.codec == UNCOMPRESSED or self.rate_point is None:
-            return self.codec
-        return point_name(self.codec, self.rate_point, self.params.get("rate_unit"))
+        if self.label == UNCOMPRESSED or self.rate_point is None:
+            return self.label
+        if isinstance(self.rate_point, str):  # a rate point named by results from elsewhere
+            return f"{self.label}@{self.rate_point}"
+        return point_name(self.label, self.rate_point, self.params.get("rate_unit"))
 
     @property
     def key(self) -> tuple:
-        return (self.model, self.task, self.codec, str(self.rate_point))
+        return (self.model, self.task, self.label, str(self.rate_point))
 
     def __hash__(self) -> int:  # params/tags are dicts: hash the identity, not every field
         return hash(self.key)
 
     @classmethod
     def from_dict(cls, d: dict, source: str = "") -> "RDPoint":
+        if "label" not in d and "codec" in d:  # saved before the label had its own name: "codec" held it
+            d = {**d, "label": d["codec"], "codec": None}
         names = {f.name for f in fields(cls)}
         where = f" in {source}" if source else ""
         unknown = sorted(set(d) - names)
@@ -136,11 +147,15 @@ def _points_in(doc: Any) -> Optional[list]:
     """The point dicts of a results JSON document, or None if it is not a results document."""
     if isinstance(doc, dict) and "points" in doc and isinstance(doc["points"], list):
         return doc["points"]
-    if isinstance(doc, dict) and "codec" in doc and "bpfp" in doc:
+    if _is_point(doc):
         return [doc]
-    if isinstance(doc, list) and doc and all(isinstance(x, dict) and "codec" in x and "bpfp" in x for x in doc):
+    if isinstance(doc, list) and doc and all(_is_point(x) for x in doc):
         return doc
     return None
+
+
+def _is_point(doc: Any) -> bool:
+    return isinstance(doc, dict) and ("label" in doc or "codec" in doc) and "bpfp" in doc
 
 
 def _load_json(path: Path, strict: bool) -> list[RDPoint]:
@@ -190,7 +205,7 @@ def load_points(*paths: PathLike) -> list[RDPoint]:
     """Points from results files: .json (a point, a list, or {"points": [...]}), .csv, or
     directories searched recursively for *.json results (other JSON documents, such as
     feature-set manifests, are skipped). Exact duplicates are merged; conflicting results for
-    the same (model, task, codec, rate point) are an error."""
+    the same (model, task, label, rate point) are an error."""
     points: list[RDPoint] = []
     for p in map(Path, paths):
         if p.is_dir():
@@ -213,7 +228,7 @@ def with_preset(points: Iterable[RDPoint], preset: Optional[str]) -> list[RDPoin
     out = []
     for p in points:
         if preset is not None and p.preset not in (None, preset):
-            raise ValueError(f"{p.label} was made under preset {p.preset!r}, not {preset!r}")
+            raise ValueError(f"{p.where} was made under preset {p.preset!r}, not {preset!r}")
         out.append(p if p.preset is not None or preset is None else replace(p, preset=preset))
     return out
 
@@ -245,7 +260,7 @@ def dedupe(points: Iterable[RDPoint]) -> list[RDPoint]:
         if old is None:
             seen[pt.key] = pt
         elif (old.bpfp, old.metric_value) != (pt.bpfp, pt.metric_value):
-            raise ValueError(f"conflicting results for {pt.label}: bpfp {old.bpfp} vs {pt.bpfp}, "
+            raise ValueError(f"conflicting results for {pt.where}: bpfp {old.bpfp} vs {pt.bpfp}, "
                              f"{pt.metric} {old.metric_value} vs {pt.metric_value}")
     return list(seen.values())
 

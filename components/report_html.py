@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from typing import Optional
 
+from fcbench.codecs.common.types import RatePoint
 from fcbench.components.report_doc import to_html
 from fcbench.components.reporting import Report
 
@@ -15,13 +16,13 @@ def _metric_key(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9.\-]+", "_", str(text)).strip("_")
 
 
-def point_metric_names(label: str, rate_point: object, unit: Optional[str], values: dict) -> dict:
+def point_metric_names(label: str, rate_point: RatePoint, unit: Optional[str], values: dict) -> dict:
     """{<point name>:<metric>: value}: per-point KFP metrics named by fcbench.codecs.common.types.point_name,
     the same names in the coding tasks and the evaluate task (x265@qp32:bpfp, av1@crf33:bpfp,
     hyperprior@lambda0.01:top1)."""
     from fcbench.codecs.common.types import point_name
 
-    point = point_name(label, rate_point, unit)  # type: ignore[arg-type]
+    point = point_name(label, rate_point, unit)
     return {f"{point}:{k}": v for k, v in values.items()}
 
 
@@ -34,7 +35,7 @@ def bd_metric_names(report: Report) -> dict[str, float]:
         if b.bd_rate is None:
             continue
         prefix = f"{_metric_key(b.model)}_{_metric_key(b.task)}_" if len(groups) > 1 else ""
-        out[f"{prefix}bd_rate_{_metric_key(b.codec)}_vs_{_metric_key(b.anchor)}"] = float(b.bd_rate)
+        out[f"{prefix}bd_rate_{_metric_key(b.label)}_vs_{_metric_key(b.anchor)}"] = float(b.bd_rate)
     return out
 
 

@@ -11,11 +11,11 @@ import io
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional, Sequence, cast
 
 from fcbench.codecs.common.atomic import write_bytes, write_json
 from fcbench.codecs.common.types import PathLike
-from fcbench.components.bdrate import BDResult, bd_compare, monotone_curve
+from fcbench.components.bdrate import BDResult, Direction, bd_compare, monotone_curve
 from fcbench.components.comparisons import Comparison, beside, compare
 from fcbench.components.rd_points import (
     UNCOMPRESSED,
@@ -79,8 +79,8 @@ def _group(points: Sequence[RDPoint]) -> dict[tuple[str, str], list[RDPoint]]:
 
 def _codecs(pts: Sequence[RDPoint]) -> dict[str, list[RDPoint]]:
     by: dict[str, list[RDPoint]] = {}
-    for p in sorted(pts, key=lambda p: (p.codec, p.bpfp)):
-        by.setdefault(p.codec, []).append(p)
+    for p in sorted(pts, key=lambda p: (p.label, p.bpfp)):
+        by.setdefault(p.label, []).append(p)
     return by
 
 
@@ -120,10 +120,10 @@ def compute_bd(points: Sequence[RDPoint], anchor: Optional[str] = None, fallback
     pairs, notes = _pairs(points, anchor or default_anchor(points), fallback_anchor)
     results = []
     for model, task, chosen, codec, ref_pts, test_pts in pairs:
-        direction = test_pts[0].direction
+        direction = cast(Direction, test_pts[0].direction)  # RDPoint checks it is higher or lower
         ref = monotone_curve([p.bpfp for p in ref_pts], [p.metric_value for p in ref_pts], direction)
         test = monotone_curve([p.bpfp for p in test_pts], [p.metric_value for p in test_pts], direction)
-        results.append(bd_compare(ref, test, direction, model=model, task=task, codec=codec,
+        results.append(bd_compare(ref, test, direction, model=model, task=task, label=codec,
                                   anchor_name=chosen, metric=test_pts[0].metric))
     return results, notes
 
@@ -154,7 +154,7 @@ def _chain_table(pts: Sequence[RDPoint]) -> list[Block]:
     chains: dict[str, dict] = {}
     for p in pts:
         if any(k.startswith("chain.") for k in p.params):
-            chains.setdefault(p.codec, {k[len("chain."):]: v for k, v in p.params.items() if k.startswith("chain.")})
+            chains.setdefault(p.label, {k[len("chain."):]: v for k, v in p.params.items() if k.startswith("chain.")})
     if not chains:
         return []
 
@@ -191,7 +191,7 @@ def _bd_rows(group_bd: Sequence[BDResult], extras: dict[tuple[str, str, str], Co
         flags = [*b.flags, *(f"feature PSNR: {f}" for f in (fid.flags if fid else ()))]
         if why:
             flags.append(f"speed-up: {why}")
-        rows.append((b.codec, b.anchor, _bd_value(b), _num(b.bd_metric) or "n/a",
+        rows.append((b.label, b.anchor, _bd_value(b), _num(b.bd_metric) or "n/a",
                      f"[{_num(b.overlap_low)}, {_num(b.overlap_high)}]" if b.bd_rate is not None else "none",
                      f"{b.n_anchor}/{b.n_test}", _bd_value(fid) if fid else "n/a", _speed(enc), _speed(dec),
                      "; ".join(flags)))
@@ -200,18 +200,18 @@ def _bd_rows(group_bd: Sequence[BDResult], extras: dict[tuple[str, str, str], Co
 
 def winner_line(model: str, task: str, group_bd: Sequence[BDResult]) -> str:
     """Who needs the fewest bits at equal task metric in one (model, task), in one sentence."""
-    computed = [b for b in group_bd if b.bd_rate is not None]
+    computed = [(b.bd_rate, b) for b in group_bd if b.bd_rate is not None]
     if not computed:
         return f"{model} / {task}: no BD-rate could be computed (see the notes below)."
-    trusted = [b for b in computed if not b.unreliable]  # a reliable figure wins over a better unreliable one
-    best = min(trusted or computed, key=lambda b: b.bd_rate)  # type: ignore[arg-type, return-value]
+    trusted = [(rate, b) for rate, b in computed if not b.unreliable]  # a reliable figure wins over a better unreliable one
+    rate, best = min(trusted or computed, key=lambda pair: pair[0])
     metric = best.metric
-    if best.bd_rate >= 0:  # type: ignore[operator]
+    if rate >= 0:
         text = (f"{model} / {task}: the anchor {best.anchor} wins: no codec needs fewer bits at equal {metric} "
-                f"(closest: {best.codec}, BD-rate {best.bd_rate:+.2f} %)")
+                f"(closest: {best.label}, BD-rate {rate:+.2f} %)")
     else:
-        text = (f"{model} / {task}: {best.codec} wins: {-best.bd_rate:.2f} % fewer bits than {best.anchor} "  # type: ignore[operator]
-                f"at equal {metric} (BD-rate {best.bd_rate:+.2f} %)")
+        text = (f"{model} / {task}: {best.label} wins: {-rate:.2f} % fewer bits than {best.anchor} "
+                f"at equal {metric} (BD-rate {rate:+.2f} %)")
     return text + (f"; not reliable: {'; '.join(best.unreliable)}." if best.unreliable else ".")
 
 
@@ -225,7 +225,7 @@ def _summary(groups: dict[tuple[str, str], list[RDPoint]], bd: Sequence[BDResult
         blocks.append(Paragraph(winner_line(model, task, group_bd), strong=True))
         for b in group_bd:
             fid, enc, dec, _ = beside(extras, b)
-            rows.append((f"{model} / {task}", b.codec, b.anchor, _bd_value(b), _bd_value(fid) if fid else "n/a",
+            rows.append((f"{model} / {task}", b.label, b.anchor, _bd_value(b), _bd_value(fid) if fid else "n/a",
                          _speed(enc), _speed(dec), _reliability(b, fid)))
     if rows:
         blocks += [Paragraph("BD-rate: the bits a codec needs against its anchor at equal quality (negative = fewer "
@@ -241,10 +241,10 @@ def _used_line(points: Sequence[RDPoint], bd: Sequence[BDResult]) -> str:
     """What this report used, whatever its preset says: the anchor(s) and each codec's rate points."""
     anchors = sorted({b.anchor for b in bd})
     rates: dict[str, list[str]] = {}
-    for p in sorted(points, key=lambda p: (p.codec, p.bpfp)):
+    for p in sorted(points, key=lambda p: (p.label, p.bpfp)):
         label = rate_label(p)
-        if p.codec != UNCOMPRESSED and label and label not in rates.setdefault(p.codec, []):
-            rates[p.codec].append(label)
+        if p.label != UNCOMPRESSED and label and label not in rates.setdefault(p.label, []):
+            rates[p.label].append(label)
     parts = [f"{codec}: {', '.join(labels)}" for codec, labels in sorted(rates.items())]
     anchor = f"anchor {', '.join(anchors)}" if anchors else "no BD-rate anchor present"
     return f"Used in this report: {anchor}; rate points: " + ("; ".join(parts) or "none recorded") + "."
@@ -264,7 +264,7 @@ def report_blocks(points: Sequence[RDPoint], bd: Sequence[BDResult], notes: Sequ
         if (model, task) in plots:
             blocks.append(Image(f"RD curve {model}/{task}", plots[(model, task)]))
         side = any(p.side_bpfp for p in pts)  # the column only where some codec codes side information
-        rows = [(p.codec, rate_label(p), _num(p.bpfp),
+        rows = [(p.label, rate_label(p), _num(p.bpfp),
                  *((_num(p.side_bpfp),) if side else ()), _num(p.container_bpfp), _num(p.ebpfp),
                  _num(p.metric_value), _num(p.feature_mse), _num(p.feature_psnr, ".4g") or _lossless(p),
                  _num(p.enc_s, ".3g") or "n/a", _num(p.dec_s, ".3g") or "n/a")
@@ -299,7 +299,7 @@ def _lossless(p: RDPoint) -> str:
 
 def bd_csv_text(bd: Sequence[BDResult], extras: Optional[dict[tuple[str, str, str], Comparison]] = None) -> str:
     buf = io.StringIO()
-    cols = ["model", "task", "codec", "anchor", "metric", "direction", "bd_rate", "bd_metric", "overlap_low",
+    cols = ["model", "task", "label", "anchor", "metric", "direction", "bd_rate", "bd_metric", "overlap_low",
             "overlap_high", "overlap_fraction", "n_anchor", "n_test", "flags", "bd_rate_feature_psnr",
             "bd_feature_psnr", "enc_speedup", "dec_speedup", "speedup_note"]
     w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
@@ -307,7 +307,7 @@ def bd_csv_text(bd: Sequence[BDResult], extras: Optional[dict[tuple[str, str, st
     for b in bd:
         row = b.as_dict()
         row["flags"] = "; ".join(b.flags)
-        extra = (extras or {}).get((b.model, b.task, b.codec))
+        extra = (extras or {}).get((b.model, b.task, b.label))
         if extra:
             fid = extra.fidelity
             row.update(bd_rate_feature_psnr=fid.bd_rate if fid else None, bd_feature_psnr=fid.bd_metric if fid else None,
@@ -365,7 +365,7 @@ def _curves(ax, pts: Sequence[RDPoint], value, ylabel: str, title: str) -> None:
 
 
 def _extra_dict(extras: dict[tuple[str, str, str], Comparison], b: BDResult) -> dict:
-    extra = extras.get((b.model, b.task, b.codec))
+    extra = extras.get((b.model, b.task, b.label))
     return extra.as_dict() if extra else {}
 
 
@@ -374,9 +374,11 @@ def _safe(name: str) -> str:
 
 
 def build_report(points: Sequence[RDPoint], out_dir: PathLike, anchor: Optional[str] = None, title: Optional[str] = None,
-                 fallback_anchor: Optional[str] = None) -> Report:
+                 fallback_anchor: Optional[str] = None, pages: bool = True) -> Report:
     """Write report.md, report.html (the same content, plots embedded), rd_points.csv, bdrate.csv,
-    bdrate.json and rd_<model>_<task>.png under out_dir; `anchor` None: the points' preset's."""
+    bdrate.json and rd_<model>_<task>.png under out_dir; `anchor` None: the points' preset's.
+    `pages=False` leaves report.md and report.html to the caller (the report stage writes them
+    once, with its tracking note), so each is written exactly once."""
     if not points:
         raise ValueError("no RD points to report")
     points = dedupe(points)
@@ -394,7 +396,7 @@ def build_report(points: Sequence[RDPoint], out_dir: PathLike, anchor: Optional[
         plots[(model, task)] = name
     blocks = report_blocks(points, bd, notes, title or "fcbench RD report", plots, extras)
     text = to_markdown(blocks)
-    ordered = sorted(points, key=lambda p: (p.model, p.task, p.codec, p.bpfp))
+    ordered = sorted(points, key=lambda p: (p.model, p.task, p.label, p.bpfp))
     report = Report(out_dir=out, markdown=out / "report.md", points_csv=out / "rd_points.csv",
                     bdrate_csv=out / "bdrate.csv", bdrate_json=out / "bdrate.json", plots=plot_paths, bd=bd, flags=notes, text=text,
                     comparisons=extras, blocks=blocks)
@@ -402,6 +404,7 @@ def build_report(points: Sequence[RDPoint], out_dir: PathLike, anchor: Optional[
     write_bytes(report.bdrate_csv, bd_csv_text(bd, extras).encode())
     write_json(report.bdrate_json, {"anchor": anchor, "fallback_anchor": fallback_anchor, "preset": report_preset(points), "notes": notes,
                                      "results": [{**b.as_dict(), **_extra_dict(extras, b)} for b in bd]})
-    write_bytes(report.html, to_html(blocks, out).encode())
-    write_bytes(report.markdown, text.encode())  # last: its presence means the report is complete
+    if pages:
+        write_bytes(report.html, to_html(blocks, out).encode())
+        write_bytes(report.markdown, text.encode())  # last: its presence means the report is complete
     return report

@@ -273,8 +273,8 @@ def make_tiny_assets(root: PathLike, n_questions: int = 4, seed: int = 0, tokeni
     lines: list[str] = []
     for _ in range(400):
         stem = "Which " + " ".join(rng.choice(words, size=int(rng.integers(3, 12)))) + "?"
-        texts = tuple(" ".join(rng.choice(words, size=int(rng.integers(1, 5)))) for _ in LETTERS)
-        ids = tokenizer(ArcQuestion("", stem, texts, "A").prompt, return_tensors="pt")["input_ids"]
+        a, b, c, d = texts = tuple(" ".join(rng.choice(words, size=int(rng.integers(1, 5)))) for _ in LETTERS)
+        ids = tokenizer(ArcQuestion("", stem, (a, b, c, d), "A").prompt, return_tensors="pt")["input_ids"]
         with torch.no_grad():
             best = int(model(input_ids=ids).logits[0, -1].argmax())
         if best in letter_ids:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence, TextIO
+from typing import Optional, Sequence, TextIO, Union
 
 DEFAULT_OUT = Path("fcbench-out/demo")
 # Above the cls test conditions' lambdas (0.001-0.01, tuned for ViT-g features spanning the
@@ -108,7 +108,7 @@ def run_demo(out_dir: Path = DEFAULT_OUT, settings: Optional[DemoSettings] = Non
     run = run_local(build_full(DEFAULT.for_local()), arguments, out, cache=cache, log_path=log, progress=progress,
                     loop_sizes=loop_sizes(arguments))
     report_dir = run.report_dir
-    where = {
+    where: dict[str, Union[Path, str]] = {
         "assets (tiny weights + images)": assets_dir,
         "pipeline artifacts": run.run_dir,
         "task logs": log,

@@ -98,8 +98,9 @@ def stop(server: WarmServer) -> None:
     """Close the server's stdin (it stops its tasks and exits) and wait for it: its CPU time and
     its children's then count as this process's children's, as cold task processes do."""
     proc = server.proc
+    assert proc.stdin is not None and proc.stdout is not None  # started with both pipes
     with contextlib.suppress(OSError):
-        proc.stdin.close()  # type: ignore[union-attr]
+        proc.stdin.close()
     try:
         proc.wait(timeout=30)
     except subprocess.TimeoutExpired:
@@ -107,9 +108,9 @@ def stop(server: WarmServer) -> None:
         proc.wait()
     if server.hello is not None:
         with contextlib.suppress(ValueError, OSError, IndexError):
-            server.goodbye = json.loads(proc.stdout.read().strip().splitlines()[-1])  # type: ignore[union-attr]
+            server.goodbye = json.loads(proc.stdout.read().strip().splitlines()[-1])
     with contextlib.suppress(OSError):
-        proc.stdout.close()  # type: ignore[union-attr]
+        proc.stdout.close()
     shutil.rmtree(os.path.dirname(server.socket_path), ignore_errors=True)
 
 

@@ -167,7 +167,7 @@ def decode_single_frame(data: bytes, demuxer: str, decoder: Optional[str] = None
 def padded(rows: int, cols: int, multiple: int, minimum: int) -> tuple[int, int]:
     """The picture size an encoder gets for a rows x cols frame: each side rounded up to
     `multiple` and at least `minimum`."""
-    return tuple(max(minimum, -(-n // multiple) * multiple) for n in (rows, cols))  # type: ignore[return-value]
+    return max(minimum, -(-rows // multiple) * multiple), max(minimum, -(-cols // multiple) * multiple)
 
 
 def pad_edges(frame: np.ndarray, rows: int, cols: int) -> np.ndarray:

@@ -57,15 +57,16 @@ class Watchdog:
                 os.write(dog.proc.stdin.fileno(), f"{message}\n".encode())
             except BrokenPipeError:  # it died between the check and the write: once more with a new one
                 dog = cls._mine = Watchdog()
-                os.write(dog.proc.stdin.fileno(), f"{message}\n".encode())  # type: ignore[union-attr]
+                assert dog.proc.stdin is not None
+                os.write(dog.proc.stdin.fileno(), f"{message}\n".encode())
 
     @classmethod
     def stop(cls) -> None:
         """Close the pipe: the watchdog kills any group not yet released, and exits."""
         with cls._lock:
             dog, cls._mine = cls._mine, None
-        if dog is not None and dog.pid_of_starter == os.getpid():
-            dog.proc.stdin.close()  # type: ignore[union-attr]
+        if dog is not None and dog.pid_of_starter == os.getpid() and dog.proc.stdin is not None:
+            dog.proc.stdin.close()
             try:
                 dog.proc.wait(timeout=5)
             except subprocess.TimeoutExpired:

@@ -84,8 +84,10 @@ def _ranges_text(conditions: dict) -> str:
         return "none (nothing truncated)"
     if low is None:
         return "feature min/max"
+    if high is None:
+        raise ValueError("coding conditions give a low end of the range but no high end")
     if not isinstance(low, list):
-        return f"[{float(low):g}, {float(high):g}]"  # type: ignore[arg-type]  # a range has both ends
+        return f"[{float(low):g}, {float(high):g}]"
     digest = hashlib.sha256(json.dumps([low, high]).encode()).hexdigest()[:12]
     return f"{len(low)} ranges on axis {conditions.get('range_axis', 1)} (sha256 {digest})"
 

@@ -18,10 +18,11 @@ Shape = tuple[int, int, int, int]
 
 
 def _check_shape(shape: Sequence[int]) -> Shape:
-    shape = tuple(int(s) for s in shape)
-    if len(shape) != 4 or any(s <= 0 for s in shape):
-        raise ValueError(f"features must be (N, C, H, W) with positive sizes, got shape {shape}")
-    return shape  # type: ignore[return-value]
+    sizes = tuple(int(s) for s in shape)
+    if len(sizes) != 4 or any(s <= 0 for s in sizes):
+        raise ValueError(f"features must be (N, C, H, W) with positive sizes, got shape {sizes}")
+    n, c, h, w = sizes
+    return n, c, h, w
 
 
 def grid(channels: int) -> tuple[int, int]:

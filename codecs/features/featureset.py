@@ -105,6 +105,9 @@ class FeatureSet:
         self.root = Path(root)
         self.meta = meta
         self._samples = samples
+        # sample -> (file identity, sha256) of the last read that checked its hash: a sweep reads a
+        # sample once per rate point, and an unchanged file need not be hashed again
+        self._verified: dict[str, tuple[tuple[int, int, int, int], str]] = {}
 
     # ---- creation ------------------------------------------------------------------------
     @classmethod
@@ -246,9 +249,14 @@ class FeatureSet:
         path = self.root / f"{sample_id}.npy"
         if not path.is_file():
             raise FeatureSetError(f"sample {sample_id!r}: {path} is missing")
-        data = path.read_bytes()
-        if verify and hashlib.sha256(data).hexdigest() != info.sha256:
-            raise FeatureSetError(f"sample {sample_id!r}: {path} does not match its sha256 in the manifest")
+        with path.open("rb") as f:  # the identity and the bytes of one and the same file
+            st = os.fstat(f.fileno())
+            identity = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+            data = f.read()
+        if verify and self._verified.get(sample_id) != (identity, info.sha256):
+            if hashlib.sha256(data).hexdigest() != info.sha256:
+                raise FeatureSetError(f"sample {sample_id!r}: {path} does not match its sha256 in the manifest")
+            self._verified[sample_id] = (identity, info.sha256)
         try:
             array = np.load(io.BytesIO(data), allow_pickle=False)
         except Exception as exc:  # numpy raises ValueError, EOFError, even tokenize errors on bad headers

@@ -173,8 +173,8 @@ def import_released(source: PathLike, model: str, task: str, dest: PathLike,
     report.missing = [sid for sid in official if sid not in files]
     with _open_dest(dest, tc, source) as fs:
         _remove_stale_temps(dest)
-        for sid in _progress([s for s in official if s in files], progress, f"import {model}/{task}"):
-            _import_one(fs, files[sid], sid, tc, report)
+        for sample in _progress([s for s in official if s in files], progress, f"import {model}/{task}"):
+            _import_one(fs, files[sample], sample, tc, report)
     report.seconds = time.perf_counter() - t0
     return report
 

@@ -30,8 +30,9 @@ import numpy as np
 
 from fcbench.codecs.chain.container import ContainerError, Header
 from fcbench.codecs.chain.rate import PayloadParts
+from fcbench.codecs.common.hashing import sha256_file
 from fcbench.codecs.hyperprior.checkpoint import CheckpointError, local_path
-from fcbench.codecs.protocol import Codec, RatePoint, file_sha256
+from fcbench.codecs.protocol import Codec, RatePoint
 from fcbench.codecs.registry import register
 
 PAYLOAD_VERSION = 1
@@ -62,7 +63,7 @@ class _Model:
         self.epoch = int(state.get("epoch", 0))
         self.train = dict(state.get("train", {}))
         self.source = dict(state.get("source", {}))  # an imported model: the published file it came from
-        self.sha256 = file_sha256(self.path)
+        self.sha256 = sha256_file(self.path)
         self.fingerprint = bytes.fromhex(self.sha256)[:4]
         net = build_model(self.config)
         try:

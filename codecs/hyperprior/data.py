@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
-from typing import Any, Optional, Protocol, Sequence, Union
+from typing import Any, Iterator, Optional, Protocol, Sequence, Union
 
 import numpy as np
 import torch
@@ -33,7 +33,17 @@ def to_frame(x: np.ndarray, low: Range, high: Range, layout: str) -> np.ndarray:
     return pack(transforms.normalize(t, low, high), layout).astype(np.float32, copy=False)
 
 
-def load_frames(fs: FeatureSet, low: Range, high: Range, layout: str) -> list[np.ndarray]:
+class Samples(Protocol):
+    """What load_frames reads: a feature set, or chosen samples of one."""
+
+    root: Path
+
+    def __len__(self) -> int: ...
+
+    def __iter__(self) -> Iterator[tuple[str, np.ndarray]]: ...
+
+
+def load_frames(fs: Samples, low: Range, high: Range, layout: str) -> list[np.ndarray]:
     if len(fs) == 0:
         raise FeatureSetError(f"feature set {fs.root} holds no samples")
     return [to_frame(x, low, high, layout) for _, x in fs]

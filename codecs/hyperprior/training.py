@@ -122,7 +122,7 @@ class _Subset:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[tuple[str, np.ndarray]]:
         for i in self.ids:
             yield i, self.fs.read(i)
 
@@ -248,34 +248,26 @@ def train(
     tconds = _task_conditions(task) if task else None  # a wrong task is named before any file is read
     fs, train_ids, vs, val_ids = _open_sets(features, val_features, val_fraction, seed)
     tconds = tconds or _manifest_conditions(fs)
-    knobs, sources = resolve_training(dict(crop=crop, epochs=epochs, steps=steps, batch_size=batch_size, lr=lr,
-                                           seed=seed, N=N, M=M, evaluate=evaluate, validation=validation),
-                                      tconds.learned if tconds else None)
-    if not knobs["validation"]:
-        from fcbench.codecs.presets import get_preset
-
-        chosen = get_preset(preset)
-        knobs["validation"], sources["validation"] = chosen.validation, f"preset {chosen.name}"
-    validation = knobs["validation"]
+    knobs, sources = _settings(dict(crop=crop, epochs=epochs, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
+                                    N=N, M=M, evaluate=evaluate, validation=validation), tconds, preset)
     crop, epochs, steps, batch_size = tuple(knobs["crop"]), knobs["epochs"], knobs["steps"], int(knobs["batch_size"])
-    lr, N, M, evaluate = float(knobs["lr"]), int(knobs["N"]), int(knobs["M"]), knobs["evaluate"]
+    lr, evaluate, validation = float(knobs["lr"]), knobs["evaluate"], knobs["validation"]
     dev = resolve_device(device)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     with _exclusive(out):
-
-        low, high, layout, range_source = _normalisation(fs, train_ids, low, high, layout, tconds)
-        cfg = ModelConfig(arch=arch, N=int(N), M=int(M))
-        train_set = CropDataset(load_frames(_Subset(fs, train_ids), low, high, layout), crop, seed, crops_per_epoch)
+        lo, hi, layout, range_source = _normalisation(fs, train_ids, low, high, layout, tconds)
+        cfg = ModelConfig(arch=arch, N=int(knobs["N"]), M=int(knobs["M"]))
+        train_set = CropDataset(load_frames(_Subset(fs, train_ids), lo, hi, layout), crop, seed, crops_per_epoch)
         reference_validation = validation == "reference"
-        val_set = CropDataset(load_frames(_Subset(vs, val_ids), low, high, layout), crop, seed, train=False,
+        val_set = CropDataset(load_frames(_Subset(vs, val_ids), lo, hi, layout), crop, seed, train=False,
                               redraw=reference_validation)
         val_batch = REFERENCE_VAL_BATCH if reference_validation else batch_size
         steps_per_epoch = math.ceil(len(train_set) / batch_size)
         max_epochs = int(epochs) if epochs is not None else math.ceil(int(knobs["steps"]) / steps_per_epoch)
         options = {
             "lmbda": float(lmbda), "model": cfg.as_dict(), "crop": list(crop), "batch_size": batch_size,
-            "lr": lr, "aux_lr": aux_lr, "seed": int(seed), "low": _json_range(low), "high": _json_range(high),
+            "lr": lr, "aux_lr": aux_lr, "seed": int(seed), "low": _json_range(lo), "high": _json_range(hi),
             "layout": layout, "crops_per_epoch": len(train_set), "train_ids": list(train_ids), "val_ids": list(val_ids),
             "epochs": max_epochs, "steps": steps, "task": task or "", "range_source": range_source,
             "device": dev.type, "evaluate": evaluate, "validation": validation, "val_batch_size": val_batch,
@@ -286,83 +278,158 @@ def train(
         bar = Progress(progress, max_epochs, steps_per_epoch)
         bar.say(header(options, sources, torch.get_num_threads(), steps_per_epoch, len(train_ids), len(val_ids)))
         torch.manual_seed(int(seed))
+        run = _Optimisation.build(cfg, dev, lr, aux_lr)
+        history = _History(out)
+        if resume and history.last.is_file():
+            history.resume(run, options, dev, bar)
+        resumed_from = history.epoch
+        loaders = _Loaders(train_set, val_set, batch_size, val_batch, num_workers, int(seed), dev, reference_validation)
+        for epoch in range(history.epoch, max_epochs):
+            if steps is not None and history.step >= steps:
+                break
+            t0 = time.perf_counter()
+            tr, va = _train_epoch(run, loaders, epoch, float(lmbda), dev, steps, history.step, clip, bar)
+            history.step += tr.pop("steps")
+            row = {"epoch": epoch + 1, "step": history.step, "lr": va.pop("lr"), "seconds": time.perf_counter() - t0,
+                   **{f"train_{k}": v for k, v in tr.items()}, **{f"val_{k}": v for k, v in va.items()}}
+            history.record(row, run, cfg, float(lmbda), task or "", options, va["loss"])
+            bar.say(f"epoch {epoch + 1}/{max_epochs} step {history.step}: train loss {tr['loss']:.4g} bpp {tr['bpp']:.4g} "
+                    f"mse {tr['mse']:.3g} | val loss {va['loss']:.4g} bpp {va['bpp']:.4g} mse {va['mse']:.3g} "
+                    f"({bar.eta(row['seconds'], epoch + 1)})")
+        return history.finish(options, arch, float(lmbda), task, str(evaluate), resumed_from, plot, steps, max_epochs)
+
+
+def _settings(given: dict, tconds: Any, preset: Optional[str]) -> tuple[dict, dict]:
+    """(effective training settings, where each came from): given, else the test conditions', else
+    the fallbacks (training_settings.py); the validation procedure unset: the preset's."""
+    knobs, sources = resolve_training(given, tconds.learned if tconds else None)
+    if not knobs["validation"]:
+        from fcbench.codecs.presets import get_preset
+
+        chosen = get_preset(preset)
+        knobs["validation"], sources["validation"] = chosen.validation, f"preset {chosen.name}"
+    return knobs, sources
+
+
+@dataclass
+class _Optimisation:
+    """The model and what trains it: the main and auxiliary (entropy bottleneck) optimisers, and
+    the plateau scheduler of the main learning rate."""
+
+    model: Any
+    optimizer: Any
+    aux_optimizer: Any
+    scheduler: Any
+
+    @classmethod
+    def build(cls, cfg: ModelConfig, dev: torch.device, lr: float, aux_lr: float) -> "_Optimisation":
         model = build_model(cfg).to(dev)
         main_params, aux_params = parameter_groups(model)
         optimizer = torch.optim.Adam(main_params, lr=lr)
-        aux_optimizer = torch.optim.Adam(aux_params, lr=aux_lr)
-        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, "min")
+        return cls(model, optimizer, torch.optim.Adam(aux_params, lr=aux_lr),
+                   torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, "min"))
 
-        curves: list[dict] = []
-        start_epoch, step, best_val = 0, 0, math.inf
-        last_path, best_path = out / LAST, out / BEST
-        if resume and last_path.is_file():
-            state = load_checkpoint(last_path, map_location=dev)
-            saved = state.get("train", {})
-            diff = [k for k in _RESUME_KEYS if saved.get(k) != options[k]]
-            if diff:
-                raise CheckpointError(
-                    f"{last_path} was trained with different {', '.join(diff)}; use another out_dir or resume=False"
-                )
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            aux_optimizer.load_state_dict(state["aux_optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
-            start_epoch, step = int(state["epoch"]), int(state["step"])
-            best_val = float(state["best_val_loss"])
-            curves = list(state["curves"])
-            bar.say(f"resuming {last_path} after epoch {start_epoch} (step {step})")
-        resumed_from = start_epoch
+    def state(self) -> dict:
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "aux_optimizer": self.aux_optimizer.state_dict(), "scheduler": self.scheduler.state_dict()}
 
-        for epoch in range(start_epoch, max_epochs):
-            if steps is not None and step >= steps:
-                break
-            t0 = time.perf_counter()
-            torch.manual_seed(_epoch_seed(int(seed), epoch))  # quantisation noise: a function of (seed, epoch)
-            train_set.set_epoch(epoch)
-            loader = DataLoader(
-                train_set, batch_size=batch_size, shuffle=True, num_workers=num_workers,
-                generator=torch.Generator().manual_seed(_epoch_seed(int(seed), epoch)),
-                worker_init_fn=seed_worker, pin_memory=dev.type == "cuda",
+    def load(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.aux_optimizer.load_state_dict(state["aux_optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+
+
+@dataclass
+class _Loaders:
+    """The epoch's data: training crops shuffled by (seed, epoch), the validation crops in order."""
+
+    train_set: Any
+    val_set: Any
+    batch_size: int
+    val_batch: int
+    num_workers: int
+    seed: int
+    dev: torch.device
+    reference_validation: bool
+
+    def train(self, epoch: int) -> DataLoader:
+        self.train_set.set_epoch(epoch)
+        return DataLoader(self.train_set, batch_size=self.batch_size, shuffle=True, num_workers=self.num_workers,
+                          generator=torch.Generator().manual_seed(_epoch_seed(self.seed, epoch)),
+                          worker_init_fn=seed_worker, pin_memory=self.dev.type == "cuda")
+
+    def validation(self, epoch: int) -> DataLoader:
+        self.val_set.set_epoch(epoch)  # only the reference's validation draws new crops
+        return DataLoader(self.val_set, batch_size=self.val_batch)
+
+
+def _train_epoch(run: _Optimisation, loaders: _Loaders, epoch: int, lmbda: float, dev: torch.device,
+                 steps: Optional[int], step: int, clip: float, bar: Progress) -> tuple[dict, dict]:
+    """One epoch: training (its metrics and `steps` taken), then validation (its metrics and the
+    learning rate it was trained with; the scheduler then steps on the validation loss)."""
+    torch.manual_seed(_epoch_seed(loaders.seed, epoch))  # quantisation noise: a function of (seed, epoch)
+    loader = loaders.train(epoch)
+    run.model.train()
+    bar.epoch_started(epoch)
+    tr, taken = _run_epoch(run.model, loader, lmbda, dev, run.optimizer, run.aux_optimizer, steps, step, clip,
+                           on_step=bar.step_done)
+    run.model.eval()
+    va, _ = _run_epoch(run.model, loaders.validation(epoch), lmbda, dev, batch_mean=loaders.reference_validation)
+    lr_used = run.optimizer.param_groups[0]["lr"]
+    run.scheduler.step(va["loss"])
+    return {**tr, "steps": taken}, {**va, "lr": lr_used}
+
+
+class _History:
+    """What a training folder holds: the last and the best checkpoint (resume from the last), the
+    curves so far, the epoch and step reached."""
+
+    def __init__(self, out: Path) -> None:
+        self.out, self.last, self.best = out, out / LAST, out / BEST
+        self.epoch, self.step, self.best_val = 0, 0, math.inf
+        self.curves: list[dict] = []
+
+    def resume(self, run: _Optimisation, options: dict, dev: torch.device, bar: Progress) -> None:
+        state = load_checkpoint(self.last, map_location=dev)
+        saved = state.get("train", {})
+        diff = [k for k in _RESUME_KEYS if saved.get(k) != options[k]]
+        if diff:
+            raise CheckpointError(
+                f"{self.last} was trained with different {', '.join(diff)}; use another out_dir or resume=False"
             )
-            model.train()
-            bar.epoch_started(epoch)
-            tr, taken = _run_epoch(model, loader, float(lmbda), dev, optimizer, aux_optimizer, steps, step, clip,
-                                   on_step=bar.step_done)
-            step += taken
-            model.eval()
-            val_set.set_epoch(epoch)  # only the reference's validation draws new crops
-            va, _ = _run_epoch(model, DataLoader(val_set, batch_size=val_batch), float(lmbda), dev,
-                               batch_mean=reference_validation)
-            lr_used = optimizer.param_groups[0]["lr"]
-            scheduler.step(va["loss"])
-            row = {"epoch": epoch + 1, "step": step, "lr": lr_used, "seconds": time.perf_counter() - t0,
-                   **{f"train_{k}": v for k, v in tr.items()}, **{f"val_{k}": v for k, v in va.items()}}
-            curves.append(row)
-            state = {
-                "config": cfg.as_dict(), "lmbda": float(lmbda), "task": task or "", "epoch": epoch + 1, "step": step,
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "aux_optimizer": aux_optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "rng": {"torch": torch.get_rng_state()}, "curves": curves, "train": options,
-            }
-            if va["loss"] < best_val or not best_path.is_file():
-                best_val = min(best_val, va["loss"])
-                save_checkpoint(best_path, {**state, "best_val_loss": best_val})
-            save_checkpoint(last_path, {**state, "best_val_loss": best_val})  # after best: a kill in between re-runs this epoch
-            atomic.write_json(out / CURVES, curves)
-            bar.say(f"epoch {epoch + 1}/{max_epochs} step {step}: train loss {tr['loss']:.4g} bpp {tr['bpp']:.4g} "
-                    f"mse {tr['mse']:.3g} | val loss {va['loss']:.4g} bpp {va['bpp']:.4g} mse {va['mse']:.3g} "
-                    f"({bar.eta(row['seconds'], epoch + 1)})")
+        run.load(state)
+        self.epoch, self.step = int(state["epoch"]), int(state["step"])
+        self.best_val = float(state["best_val_loss"])
+        self.curves = list(state["curves"])
+        bar.say(f"resuming {self.last} after epoch {self.epoch} (step {self.step})")
 
-        if not last_path.is_file():
-            raise RuntimeError(f"no epoch was trained into {out} (steps={steps}, epochs={max_epochs})")
-        if not curves:
-            curves = list(load_checkpoint(last_path)["curves"])
-        png = plot_curves(curves, out / PLOT, title=f"{arch} lambda={lmbda} {task or ''}".strip()) if plot else None
+    def record(self, row: dict, run: _Optimisation, cfg: ModelConfig, lmbda: float, task: str, options: dict,
+               val_loss: float) -> None:
+        """The epoch's curves row and checkpoints (best first: a kill in between re-runs this epoch)."""
+        self.curves.append(row)
+        self.epoch = int(row["epoch"])
+        state = {
+            "config": cfg.as_dict(), "lmbda": lmbda, "task": task, "epoch": self.epoch, "step": self.step,
+            **run.state(), "rng": {"torch": torch.get_rng_state()}, "curves": self.curves, "train": options,
+        }
+        if val_loss < self.best_val or not self.best.is_file():
+            self.best_val = min(self.best_val, val_loss)
+            save_checkpoint(self.best, {**state, "best_val_loss": self.best_val})
+        save_checkpoint(self.last, {**state, "best_val_loss": self.best_val})
+        atomic.write_json(self.out / CURVES, self.curves)
+
+    def finish(self, options: dict, arch: str, lmbda: float, task: Optional[str], evaluate: str, resumed_from: int,
+               plot: bool, steps: Optional[int], max_epochs: int) -> TrainResult:
+        if not self.last.is_file():
+            raise RuntimeError(f"no epoch was trained into {self.out} (steps={steps}, epochs={max_epochs})")
+        curves = self.curves or list(load_checkpoint(self.last)["curves"])
+        png = plot_curves(curves, self.out / PLOT, title=f"{arch} lambda={lmbda} {task or ''}".strip()) if plot else None
         result = TrainResult(
-            checkpoint=best_path if evaluate == "best" else last_path, last=last_path, best=best_path,
-            curves=curves, plot=png, config={**options, "arch": arch}, evaluate=str(evaluate), resumed_from_epoch=resumed_from,
+            checkpoint=self.best if evaluate == "best" else self.last, last=self.last, best=self.best,
+            curves=curves, plot=png, config={**options, "arch": arch}, evaluate=evaluate, resumed_from_epoch=resumed_from,
         )
-        atomic.write_json(out / RESULT, result.as_dict())
+        atomic.write_json(self.out / RESULT, result.as_dict())
         return result
 
 

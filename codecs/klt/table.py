@@ -142,7 +142,8 @@ class KLTTable:
     def save(self, path: Union[str, Path]) -> Path:
         from fcbench.codecs.common import atomic
 
-        return atomic.write_bytes(Path(path), self.to_bytes())
+        atomic.write_bytes(Path(path), self.to_bytes())
+        return Path(path)
 
 
 def token_matrices(x: np.ndarray, channel_axis: int) -> list[np.ndarray]:

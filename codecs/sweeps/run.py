@@ -58,7 +58,7 @@ class SweepResult:
     results files hold every sweep's), failures, cache hits, jobs run, times."""
 
     out_dir: Path
-    codec: str
+    label: str  # the codec and its chain (fcbench.codecs.chain.label)
     rows: list[dict]
     summary: list[dict]
     failures: list[dict]
@@ -71,7 +71,7 @@ class SweepResult:
 
     def table(self) -> str:
         """The summary as an aligned text table."""
-        cols = SUMMARY_FIELDS
+        cols = tuple(c for c in SUMMARY_FIELDS if c != "codec")  # the label names the codec
         cells = [[_fmt(r[c]) for c in cols] for r in self.summary]
         widths = [max(len(c), *(len(row[i]) for row in cells)) if cells else len(c) for i, c in enumerate(cols)]
         lines = ["  ".join(c.rjust(w) for c, w in zip(cols, widths))]
@@ -149,17 +149,8 @@ def run_sweep(
     failed sample and rate point; SweepInterrupted on SIGTERM / Ctrl-C (finished jobs kept).
     """
     t_start = time.perf_counter()
-    fs = features if isinstance(features, FeatureSet) else FeatureSet.open(features)
-    if len(fs) == 0:
-        raise ValueError(f"feature set {fs.root} has no samples")
+    fs, conds = _checked_inputs(features, conditions)
     options = dict(codec_options or {})
-    conds = dict(conditions or {})
-    checked = Conditions(**conds)  # bad conditions fail here, once, before any job or file
-    for sample in fs.ids:  # and so do shapes they cannot code (range count, layout)
-        try:
-            checked.check_shape(fs.info(sample).shape)
-        except ValueError as exc:
-            raise ValueError(f"sample {sample!r} of {fs.root}: {exc}") from None
     master = codec_for(codec, options)
     if master.frame_kind == "tensor":  # it codes the feature itself: record that nothing is truncated
         conds["truncate"] = False
@@ -196,7 +187,7 @@ def run_sweep(
         source_extra = {k: v for k, v in fs.info(job.sample).extra.items() if k not in ("cache_key", "row")}
         recon_sets[job.rate_point].write(job.sample, recon, origin_dtype=job.origin_dtype, **source_extra,
                                          cache_key=job.key, row=jsonable(recorded))
-        rows[(job.sample, job.rate_point)] = make_row(job.sample, name, job.rate_point, unit, recorded,
+        rows[(job.sample, job.rate_point)] = make_row(job.sample, name, codec, job.rate_point, unit, recorded,
                                                       cache_hit=job.cached is not None)
         spent = [metrics["dec_s"]] + ([] if job.cached else [metrics["enc_s"]])
         job_seconds += sum(v for v in spent if v is not None)
@@ -232,18 +223,41 @@ def run_sweep(
                              wall_s=time.perf_counter() - t_start, job_seconds=job_seconds, preset=preset,
                              threads=share)
         write_tables(out, ordered, {
-            "model": fs.meta.get("model"), "task": fs.meta.get("task"), "features": str(fs.root), "codec": name,
+            "model": fs.meta.get("model"), "task": fs.meta.get("task"), "features": str(fs.root), "label": name, "codec": codec,
             "preset": preset, "rate_unit": unit, "identity": identity, "conditions": conds, "failures": failures,
             "cache_hits": result.cache_hits, "jobs_run": result.jobs_run, "wall_s": result.wall_s,
             "threads": share.as_dict()})
-    if stop.name:
-        raise SweepInterrupted(f"{name} sweep stopped by {stop.name}: {len(ordered)} of {total} jobs are done and kept "
-                               f"in {out} (rerun to finish)", result, stop.name)
+    _raise_if_incomplete(stop.name, failures, result, name, total, out)
+    return result
+
+
+def _checked_inputs(features: Union[FeatureSet, str, Path], conditions: Optional[dict]) -> tuple[FeatureSet, dict]:
+    """The feature set and a copy of the conditions, refused here, once, before any job or file:
+    an empty set, bad conditions, a sample shape they cannot code (range count, layout)."""
+    fs = features if isinstance(features, FeatureSet) else FeatureSet.open(features)
+    if len(fs) == 0:
+        raise ValueError(f"feature set {fs.root} has no samples")
+    conds = dict(conditions or {})
+    checked = Conditions(**conds)
+    for sample in fs.ids:
+        try:
+            checked.check_shape(fs.info(sample).shape)
+        except ValueError as exc:
+            raise ValueError(f"sample {sample!r} of {fs.root}: {exc}") from None
+    return fs, conds
+
+
+def _raise_if_incomplete(stopped_by: Optional[str], failures: list[dict], result: SweepResult, name: str, total: int,
+                         out: Path) -> None:
+    """SweepInterrupted when a signal stopped the sweep, SweepError when jobs failed (after every
+    other result is written)."""
+    if stopped_by:
+        raise SweepInterrupted(f"{name} sweep stopped by {stopped_by}: {len(result.rows)} of {total} jobs are done and "
+                               f"kept in {out} (rerun to finish)", result, stopped_by)
     if failures:
         lines = [f"  sample {f['sample']!r} at rate point {f['rate_point']}: {f['error']}" for f in failures]
         raise SweepError(f"{len(failures)} of {total} {name} jobs failed (the other results are written to {out}):\n"
                          + "\n".join(lines), result)
-    return result
 
 
 def _plan(fs: FeatureSet, recon_sets: dict, cache: JobCache, codec: str, name: str, folder: str, master: Codec,
@@ -258,9 +272,8 @@ def _plan(fs: FeatureSet, recon_sets: dict, cache: JobCache, codec: str, name: s
             key = cache_key(info.sha256, conds, identity, rate_point)
             bitstream = out / "bitstreams" / folder / rate_tag(rate_point, unit) / f"{sample}.bin"
             entry = cache.get(key)
-            done = (entry is not None and sample in recon and recon.info(sample).extra.get("cache_key") == key
-                    and recon.intact(sample))
-            if not done:
+            if entry is None or not (sample in recon and recon.info(sample).extra.get("cache_key") == key
+                                     and recon.intact(sample)):
                 pending.append(Job(sample, rate_point, key, str(fs.root), codec, options, conds, info.origin_dtype,
                                    str(bitstream), str(cache.root), entry.metrics if entry else None))
                 continue
@@ -271,7 +284,7 @@ def _plan(fs: FeatureSet, recon_sets: dict, cache: JobCache, codec: str, name: s
             rate = container_rate(entry.container, info.origin_dtype, master)
             measured = {**entry.metrics, "enc_s": cached_seconds(entry.metrics, "enc_s"),
                         "dec_s": cached_seconds(entry.metrics, "dec_s")}
-            rows[(sample, rate_point)] = make_row(sample, name, rate_point, unit, recorded_row({**measured, **rate.row()}, preset),
+            rows[(sample, rate_point)] = make_row(sample, name, codec, rate_point, unit, recorded_row({**measured, **rate.row()}, preset),
                                           cache_hit=True)
     return pending
 

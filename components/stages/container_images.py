@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import re
 from importlib import metadata
-from typing import Callable, Literal, TypeVar
+from typing import Any, Callable, Literal
 
 from fcbench.codecs.common import settings
 
 Family = Literal["codec", "gpu"]
 FAMILIES: tuple[Family, ...] = ("codec", "gpu")
 DEFAULT_REGISTRY: str = settings.IMAGE_REGISTRY.default
-F = TypeVar("F", bound=Callable)
 _FULL_REF = {"codec": settings.CODEC_IMAGE, "gpu": settings.GPU_IMAGE}
 # name[:tag][@sha256:<64 hex>] with an optional registry host/path; no spaces, no empty parts.
 _REF = re.compile(r"^[a-z0-9]+([._/:-][a-z0-9]+)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[0-9a-f]{64})?$")
@@ -73,12 +72,13 @@ def gpu_image() -> str:
     return image("gpu")
 
 
-def component(family: Family) -> Callable[[F], F]:
+def component(family: Family) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Declare a KFP lightweight component that runs in the image of `family`.
 
     `install_kfp_package=False`: the images contain kfp. Inside a running component KFP sets
     _KFP_RUNTIME=true and kfp.dsl has no decorators; the component bodies import their own
-    module for its plain functions, so there the decorator leaves the function as it is.
+    module for its plain functions, so there the decorator leaves the function as it is. A
+    component is called with its inputs alone (KFP makes the outputs): typed as any callable.
     """
     if settings.KFP_RUNTIME.get():
         return lambda func: func

@@ -22,14 +22,14 @@ from fcbench.components.stages import container_images
 __all__ = ["UNCOMPRESSED", "evaluate", "evaluate_points", "pair_rates", "point_metrics"]
 
 
-def _pair_key(codec: object, rate_point: Any, identity: object, conditions: object, where: str) -> tuple:
-    """What a reconstruction and its rate results both record: codec, rate point, codec build
-    and coding conditions (two chains of one codec differ only there)."""
+def _pair_key(label: object, rate_point: Any, identity: object, conditions: object, where: str) -> tuple:
+    """What a reconstruction and its rate results both record: label (the codec and its chain),
+    rate point, codec build and coding conditions."""
     from fcbench.components.codec_identity import identity_hash
 
-    if not codec or rate_point is None or not isinstance(identity, dict) or not isinstance(conditions, dict):
-        raise ValueError(f"{where} does not say which codec, rate point, codec build and conditions made it")
-    return str(codec), float(rate_point), identity_hash(identity), json.dumps(conditions, sort_keys=True)
+    if not label or rate_point is None or not isinstance(identity, dict) or not isinstance(conditions, dict):
+        raise ValueError(f"{where} does not say which codec and chain, rate point, codec build and conditions made it")
+    return str(label), float(rate_point), identity_hash(identity), json.dumps(conditions, sort_keys=True)
 
 
 def _results_key(path: str) -> tuple[tuple, dict]:
@@ -42,14 +42,14 @@ def _results_key(path: str) -> tuple[tuple, dict]:
     rows = doc.get("summary") if isinstance(doc, dict) else None
     if not rows or len({float(r.get("rate_point", "nan")) for r in rows}) != 1:
         raise ValueError(f"{file}: expected the results of one codec at one rate point, got summary {rows}")
-    return _pair_key(doc.get("codec"), rows[0].get("rate_point"), doc.get("identity"), doc.get("conditions"),
+    return _pair_key(doc.get("label"), rows[0].get("rate_point"), doc.get("identity"), doc.get("conditions"),
                      f"rate results {file}"), doc
 
 
 def pair_rates(recon_dirs: list, rate_paths: list) -> list[tuple[str, tuple[str, dict]]]:
     """(reconstruction folder, (results file, its document)) for every reconstruction, matched
-    with the results that record the same codec, rate point, codec identity and conditions."""
-    from fcbench.codecs.chain import named
+    with the results that record the same label, rate point, codec identity and conditions."""
+    from fcbench.codecs.chain import recorded_label
     from fcbench.codecs.features.featureset import FeatureSet
 
     if len(recon_dirs) != len(rate_paths):
@@ -58,16 +58,16 @@ def pair_rates(recon_dirs: list, rate_paths: list) -> list[tuple[str, tuple[str,
     for path in rate_paths:
         key, doc = _results_key(str(path))
         if key in results:
-            raise ValueError(f"two rate results for {named(key[0], doc.get('label'))} at rate point {key[1]} of one build: "
+            raise ValueError(f"two rate results for {key[0]} at rate point {key[1]} of one build: "
                              f"{results[key][0]} and {path}")
         results[key] = (str(path), doc)
     pairs = []
     for recon in recon_dirs:
         meta = FeatureSet.open(recon).meta
-        key = _pair_key(meta.get("codec"), meta.get("rate_point"), meta.get("codec_identity"), meta.get("conditions"),
+        key = _pair_key(recorded_label(meta), meta.get("rate_point"), meta.get("codec_identity"), meta.get("conditions"),
                         f"reconstruction {recon}")
         if key not in results:
-            raise ValueError(f"no rate results for the reconstruction {recon} (codec {key[0]}, rate point {key[1]})")
+            raise ValueError(f"no rate results for the reconstruction {recon} ({key[0]}, rate point {key[1]})")
         pairs.append((str(recon), results.pop(key)))
     return pairs
 
@@ -75,12 +75,9 @@ def pair_rates(recon_dirs: list, rate_paths: list) -> list[tuple[str, tuple[str,
 def evaluate_points(reference_dir: str, recon_dirs: list, rate_paths: list, model: str, task: str,
                     weights_uri: str, data_uri: str, sample_list_uri: str, machine_options: "str | dict") -> list[dict]:
     """Plain-function body: the uncompressed point of `reference_dir`, then one RD point per
-    reconstruction (paired with its rate results and named by the label its coding task recorded,
-    e.g. x265+side), as dicts (fcbench.components.rd_points.RDPoint schema). The machine is built
-    once and evaluates them all."""
-    from dataclasses import replace
-
-    from fcbench.codecs.chain import recorded_label
+    reconstruction (paired with its rate results; its label, e.g. x265+side, is the one its
+    manifest records), as dicts (fcbench.components.rd_points.RDPoint schema). The machine is
+    built once and evaluates them all."""
     from fcbench.components.inputs import local_path
     from fcbench.components.rd_join import evaluation_doc, rd_point
     from fcbench.components.stages.context import stage_context
@@ -92,17 +89,16 @@ def evaluate_points(reference_dir: str, recon_dirs: list, rate_paths: list, mode
         todo: list = [(reference_dir, None), *pair_rates(recon_dirs, rate_paths)]
         options = parse_json(machine_options, "machine_options")
         machine = get_machine(model, task, weights=local_path(weights_uri) if weights_uri else None, **options)
-        extra = {"sample_list": local_path(sample_list_uri)} if sample_list_uri else {}
+        extra: dict[str, Any] = {"sample_list": local_path(sample_list_uri)} if sample_list_uri else {}
         if machine_needs_reference(model, task):  # sd3/tti's FID: against the ORIGINAL latents' images
             extra["reference"] = reference_dir
         data = local_path(data_uri)
         points = []
         for recon, rate in todo:
-            label = recorded_label(rate[1]) if rate else UNCOMPRESSED
-            ctx.update(codec=label, rate_point=rate[1]["summary"][0]["rate_point"] if rate else 0.0)
+            ctx.update(label=rate[1]["label"] if rate else UNCOMPRESSED,
+                       rate_point=rate[1]["summary"][0]["rate_point"] if rate else 0.0)
             evaluation = machine.evaluate(recon, data, **extra)
-            point = rd_point(evaluation_doc(model, task, recon, evaluation), [rate] if rate else [])
-            points.append(replace(point, codec=label).as_dict())
+            points.append(rd_point(evaluation_doc(model, task, recon, evaluation), [rate] if rate else []).as_dict())
         return points
 
 

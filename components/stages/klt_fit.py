@@ -7,6 +7,8 @@ the models:/ URI or the s3:// one).
 Resumable like the hyperprior training: with FCBENCH_CACHE_DIR the table is fitted in a folder
 keyed by the training set and the options, so a retried task finds it done.
 """
+from typing import Any
+
 from kfp.dsl import Dataset, Input, Metrics, Model, Output
 
 from fcbench.components.stages import container_images
@@ -32,7 +34,7 @@ def fit(train_features_dir: str, model_name: str, task: str, table_path: str, st
     from fcbench.components.tracking.server import stage_tracking_uri
 
     with stage_context("klt_fit", model=model_name, task=task):
-        options = {"components": int(components) or None, "shrinkage": float(shrinkage)}
+        options: dict[str, Any] = {"components": int(components) or None, "shrinkage": float(shrinkage)}
         manifest = hashlib.sha256((Path(train_features_dir) / "manifest.json").read_bytes()).hexdigest()
         key = hashlib.sha256(json.dumps({**options, "features": manifest}, sort_keys=True).encode()).hexdigest()[:24]
         cache = env_settings.CACHE_DIR.get()

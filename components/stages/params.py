@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from fcbench.codecs.common.types import RatePoint
 
 
-def parse_json(text: str, name: str) -> Any:
-    """Parse a JSON-string pipeline parameter, naming it on error ('' means empty)."""
+def parse_json(text: Union[str, dict, list, None], name: str) -> Any:
+    """Parse a JSON-string pipeline parameter, naming it on error ('' means empty; a value KFP
+    already parsed passes as it is)."""
     if text is None or text == "":
         return {}
     if not isinstance(text, str):

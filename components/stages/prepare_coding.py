@@ -9,8 +9,10 @@ options and identity hash, the rate point, the conditions (JSON) and a label, so
 downstream codec task gets them as explicit inputs (part of its KFP cache key). A codec entry
 may carry a `chain` (fcbench.codecs.chain: the outlier side channel, a fitted range table given
 by path or s3:// URI); its conditions then include it and its label names it ("x265+side"),
-which is the codec name of its RD points.
+which is the label of its RD points.
 """
+from typing import Literal
+
 from kfp.dsl import Dataset, Input, Metrics, Output
 
 from fcbench.components.stages import container_images
@@ -30,7 +32,8 @@ def resolve_conditions(model: str, task: str, family: str, legacy: bool, overrid
     unknown = sorted(set(overrides) - set(CONDITION_KEYS))
     if unknown:
         raise ValueError(f"unknown condition override(s) {unknown}; allowed: {list(CONDITION_KEYS)}")
-    conditions = get_preset(preset or None).conditions(load_conditions().get(model, task), family, legacy=legacy)
+    path: Literal["traditional", "learned"] = "learned" if family == "learned" else "traditional"
+    conditions = get_preset(preset or None).conditions(load_conditions().get(model, task), path, legacy=legacy)
     conditions.update(overrides)
     return conditions
 

@@ -5,33 +5,46 @@ pipeline's MLflow parent run (opened by `open_tracking`), which it closes. With 
 unreachable the report is still written, the tracking goes to the run's offline journal, and the
 report says so.
 """
+from typing import TYPE_CHECKING, Any, Callable
+
 from kfp.dsl import HTML, Artifact, Input, Markdown, Metrics, Output
 
 from fcbench.components.stages import container_images
 
+if TYPE_CHECKING:
+    from fcbench.components.reporting import Report
 
-def log_to_tracking(points: list, report: object, uri: str, offline_dir: str, run_name: str,
-                    parent_run_id: str, params: dict) -> dict:
-    """Log the points (children) and the report into the parent run, then close it. Returns
-    {note, mlflow_link, offline, offline_dir}."""
+
+def log_to_tracking(points: list, report: "Report", uri: str, offline_dir: str, run_name: str,
+                    parent_run_id: str, params: dict, write_pages: Callable[[str, str, bool], None]) -> dict:
+    """Log the points (children), write the report's pages with what tracking says (note, run link,
+    offline) by `write_pages(note, link, offline)`, log the report into the parent run, then close
+    it. Returns {note, mlflow_link, offline, offline_dir, mlflow_run_id}."""
     from fcbench.components.tracking import experiment_name
     from fcbench.components.tracking.stage import run_link, stage_tracking
 
     tracking = stage_tracking(uri, offline_dir, run_name, parent_run_id)
     tracker, first = tracking.tracker, points[0]
+
+    def pages(run_id: str) -> str:  # before the report is logged: MLflow gets the pages as written
+        link = run_link(tracking, experiment_name(first.model, first.task), run_id)
+        write_pages(tracking.note(), link, tracking.offline)
+        return link
+
     if parent_run_id:
         run_id = parent_run_id
         for p in points:
             tracker.log_point(p, parent_run_id=run_id)
+        link = pages(run_id)
         tracker.log_report(report, run_id)
         tracker.end_pipeline_run(run_id)
     else:  # no open_tracking step before (a pipeline built without it): open and close one here
         with tracker.start_pipeline_run(first.model, first.task, params=params, run_name=run_name or None) as run:
             for p in points:
                 tracker.log_point(p)
+            link = pages(run.run_id)
             tracker.log_report(report)
         run_id = run.run_id
-    link = run_link(tracking, experiment_name(first.model, first.task), run_id)
     return {"note": tracking.note(), "mlflow_link": link, "offline": tracking.offline,
             "offline_dir": str(tracking.offline_dir) if tracking.offline else "", "mlflow_run_id": run_id}
 
@@ -63,18 +76,28 @@ def make_report(point_files: list, out_dir: str, anchor: str, title: str, tracki
         if not points:
             raise ValueError("no RD points to report")
         out = Path(out_dir)
-        report = build_report(points, out, anchor=anchor or chosen.anchor, title=title or None)
+        report = build_report(points, out, anchor=anchor or chosen.anchor, title=title or None, pages=False)
         params = {**params, "preset": chosen.name, "points": len(points)}
+        written: dict[str, Any] = {}
+
+        def write_pages(note: str, link: str, offline: bool) -> None:
+            """report.html, then report.md (last: its presence means the report is complete)."""
+            written.update(note=note, markdown=f"{report.text}\n{note}\n",
+                           html=render_html(report, note, link, kfp_run_link(kfp_run_id), offline))
+            write_bytes(report.html, written["html"].encode())
+            write_bytes(report.markdown, written["markdown"].encode())
+
         uri = stage_tracking_uri(tracking_uri)
-        tracked = (log_to_tracking(points, report, uri, offline_dir, run_name, parent_run_id, params) if uri
-                   else {"note": "Tracking is off for this run.", "mlflow_link": "", "offline": False, "offline_dir": ""})
+        if uri:
+            tracked = log_to_tracking(points, report, uri, offline_dir, run_name, parent_run_id, params, write_pages)
+        else:
+            tracked = {"note": "Tracking is off for this run.", "mlflow_link": "", "offline": False, "offline_dir": ""}
+            write_pages(tracked["note"], "", False)
+        if tracked["note"] != written["note"]:  # tracking went offline while logging the report: say so
+            write_pages(tracked["note"], tracked["mlflow_link"], tracked["offline"])
         if tracked["offline"]:  # the journal travels with the report (pipeline root, storage_uri)
             shutil.copytree(tracked["offline_dir"], out / "offline-tracking", dirs_exist_ok=True)
-        markdown = f"{report.text}\n{tracked['note']}\n"
-        page = render_html(report, tracked["note"], tracked["mlflow_link"], kfp_run_link(kfp_run_id), tracked["offline"])
-        write_bytes(out / "report.html", page.encode())
-        write_bytes(out / "report.md", markdown.encode())
-        result = {"report_dir": str(out), "points": len(points), "markdown": markdown, "html": page,
+        result = {"report_dir": str(out), "points": len(points), "markdown": written["markdown"], "html": written["html"],
                   "bd_rates": bd_metric_names(report), **tracked}
         if storage_uri:
             if not run_name:

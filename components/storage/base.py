@@ -73,6 +73,10 @@ class Storage(FolderTransfers, abc.ABC):
     uri: str
 
     # -- primitives ------------------------------------------------------------------------
+    def check_bucket(self) -> None:
+        """StorageNotFound naming the bucket when an object store's does not exist (S3Storage);
+        a folder has none to check."""
+
     @abc.abstractmethod
     def stat(self, key: str) -> ObjectInfo:
         """Size, recorded sha256 and version of `key`; StorageNotFound when absent."""

@@ -45,11 +45,14 @@ def publish_coding(storage_uri: str, model: str, task: str, codec: str, rate_poi
     if not model or not task:
         raise ValueError(f"publishing {codec} at {rate_point} to {storage_uri} needs the model and task "
                          f"(got model={model!r}, task={task!r}): they are part of the storage key")
-    where = dict(model=model, task=task, codec=codec, rate_point=rate_point, rate_unit=rate_unit)
-    out = {"recon": publish(storage_uri, recon_dir, artifact_key(kind="recon", **where)),
-           "metrics": publish(storage_uri, results_path, artifact_key(kind="metrics", **where), "results.json")}
+
+    def key(kind: str) -> str:
+        return artifact_key(model, task, kind, codec=codec, rate_point=rate_point, rate_unit=rate_unit)
+
+    out = {"recon": publish(storage_uri, recon_dir, key("recon")),
+           "metrics": publish(storage_uri, results_path, key("metrics"), "results.json")}
     if bitstreams_dir is not None:
-        out["bitstreams"] = publish(storage_uri, bitstreams_dir, artifact_key(kind="bitstreams", **where))
+        out["bitstreams"] = publish(storage_uri, bitstreams_dir, key("bitstreams"))
     return out
 
 

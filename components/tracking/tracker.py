@@ -135,13 +135,14 @@ class Tracker:
         metrics, provenance (incl. the point's codec binary/cfg sha256 tags) as tags."""
         if not isinstance(point, RDPoint):
             raise TypeError(f"log_point needs an RDPoint, got {type(point).__name__}")
-        core = {"model": point.model, "task": point.task, "codec": point.codec, "rate_point": point.rate_point,
+        core = {"model": point.model, "task": point.task, "label": point.label, "codec": point.codec,
+                "rate_point": point.rate_point,
                 "codec_version": point.codec_version, "metric": point.metric, "direction": point.direction,
                 "samples": point.samples, "preset": point.preset}
         knobs = {**point.params, **(params or {})}
         clash = sorted(k for k in knobs if k in core and str(knobs[k]) != str(core[k]))
         if clash:
-            raise ValueError(f"{point.label}: params {clash} contradict the point's own fields")
+            raise ValueError(f"{point.where}: params {clash} contradict the point's own fields")
         all_params = {k: v for k, v in {**knobs, **core}.items() if v is not None}
         metrics = {"bpfp": point.bpfp, "side_bpfp": point.side_bpfp, "container_bpfp": point.container_bpfp,
                    "ebpfp": point.ebpfp, point.metric: point.metric_value,
@@ -256,7 +257,7 @@ def summary_metrics(report: Report) -> list[tuple[str, float, int]]:
     the BD-rate on the task metric and on feature PSNR, and the speed-ups."""
     out = []
     for b in report.bd:
-        pair = f"{b.model}/{b.task}/{b.codec}_vs_{b.anchor}"
+        pair = f"{b.model}/{b.task}/{b.label}_vs_{b.anchor}"
         fid, enc, dec, _ = beside(report.comparisons, b)
         for name, value in (("bd_rate", b.bd_rate), ("bd_rate_feature_psnr", fid.bd_rate if fid else None),
                             ("enc_speedup", enc), ("dec_speedup", dec)):

@@ -14,6 +14,7 @@ from typing import Optional
 
 import torch
 
+from fcbench.codecs.common.types import PathLike
 from fcbench.machines.weights import CheckpointError, find_file, load_state_dict, resolve
 
 BACKBONE_FILE = "dinov2_vitg14_pretrain.pth"
@@ -137,7 +138,7 @@ def _heads_beside(path: Path) -> Optional[int]:
     return heads
 
 
-def load_head(location: Path, task: str) -> tuple[dict[str, torch.Tensor], Path]:
+def load_head(location: PathLike, task: str) -> tuple[dict[str, torch.Tensor], Path]:
     """The task head's state dict (official file name when `location` is a directory).
 
     mmseg/mmdepth checkpoints prefix the head's keys with `decode_head.`; that prefix is

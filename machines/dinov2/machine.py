@@ -62,9 +62,10 @@ class Dinov2Machine(Machine):
         interpolate_offset: float = 0.1,
         progress: Optional[bool] = None,
     ):
-        if backbone is None and weights is None:
+        location = backbone or weights
+        if location is None:
             raise ValueError(f"dinov2/{self.task}: give weights= (a folder with the official files or an HF directory) or backbone=")
-        self._backbone_loc = resolve(backbone or weights, "DINOv2 backbone weights")  # fail early on a bad path
+        self._backbone_loc = resolve(location, "DINOv2 backbone weights")  # fail early on a bad path
         self._head_loc = head or weights
         self.num_heads = int(num_heads) if num_heads else None
         self.device = resolve_device(device)

@@ -17,18 +17,19 @@ import numpy as np
 import torch
 
 from fcbench.codecs.common.types import PathLike
-from fcbench.machines.dinov2.backbone import Backbone, swiglu_hidden
+from fcbench.machines.dinov2.backbone import FFN, Backbone, swiglu_hidden
 from fcbench.machines.dinov2.checkpoints import ARCH_FILE, BACKBONE_FILE, HEAD_FILES, original_to_hf
 from fcbench.machines.images import Sample
 
 TASKS = ("cls", "seg", "dpt")
 
 
-def tiny_backbone_state_dict(embed_dim: int = 64, depth: int = 4, num_heads: int = 4, seed: int = 0, ffn: str = "swiglu") -> dict[str, torch.Tensor]:
+def tiny_backbone_state_dict(embed_dim: int = 64, depth: int = 4, num_heads: int = 4, seed: int = 0,
+                             ffn: FFN = "swiglu") -> dict[str, torch.Tensor]:
     """Random weights with the official key names and shapes of a small config."""
     torch.manual_seed(seed)
     hidden = swiglu_hidden(embed_dim) if ffn == "swiglu" else 4 * embed_dim
-    model = Backbone(embed_dim, depth, num_heads, hidden, ffn)  # type: ignore[arg-type]
+    model = Backbone(embed_dim, depth, num_heads, hidden, ffn)
     with torch.no_grad():
         for name, p in model.named_parameters():
             if name.endswith("gamma"):
@@ -119,6 +120,7 @@ def make_assets(
     dpt images are `depth_size` (default 120x160, 4x smaller than NYU's 480x640 to keep CPU
     runs short; the Eigen crop applies only to 480x640 frames, so pass (480, 640) to test it)."""
     from fcbench.machines.base import get_machine
+    from fcbench.machines.dinov2.machine import Dinov2Cls, Dinov2Depth, Dinov2Seg
 
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
@@ -138,6 +140,7 @@ def make_assets(
                 sample_id = f"ILSVRC2012_val_{i:08d}"
                 sample = Sample(sample_id, data / f"{sample_id}.JPEG")
                 _save(_image(rng, int(rng.integers(64, 97)), int(rng.integers(64, 97))), sample.image, quality=95)
+                assert isinstance(machine, Dinov2Cls)
                 feature, _ = machine.extract_one(sample)
                 label = int(machine.logits(torch.from_numpy(feature)).argmax())
                 lines.append(f"{sample_id} {label}")
@@ -146,6 +149,7 @@ def make_assets(
                 sample = Sample(sample_id, data / "JPEGImages" / f"{sample_id}.jpg")
                 h, w = (48, 72) if i % 2 else (64, 64)  # 2 and 1 sliding-window crops
                 _save(_image(rng, h, w), sample.image, quality=95)
+                assert isinstance(machine, Dinov2Seg)
                 feature, _ = machine.extract_one(sample)
                 mask = machine.logits(torch.from_numpy(feature), (h, w)).argmax(dim=1)[0].numpy().astype(np.uint8)
                 mask[:, :2] = 255  # a VOC-style "void" band, ignored by the metric
@@ -161,6 +165,7 @@ def make_assets(
                 rgb, dep = f"{scene}/rgb_{i:05d}.jpg", f"{scene}/sync_depth_{i:05d}.png"
                 sample = Sample(f"{scene}_rgb_{i:05d}", data / rgb)
                 _save(_image(rng, *depth_size), sample.image, quality=95)
+                assert isinstance(machine, Dinov2Depth)
                 feature, _ = machine.extract_one(sample)
                 metres = machine.depth(torch.from_numpy(feature), depth_size).numpy()
                 mm = np.round(metres * 1000).astype(np.uint16)

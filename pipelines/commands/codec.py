@@ -11,7 +11,7 @@ import json
 import signal
 import sys
 from pathlib import Path
-from typing import Union
+from typing import Literal, Union
 
 from fcbench.codecs.common.types import BadArgument
 from fcbench.codecs.presets import get_preset, preset_names
@@ -120,7 +120,7 @@ def resolve_conditions(args: argparse.Namespace, frame_kind: str) -> tuple[dict,
 
     preset = get_preset(args.preset)
     legacy = args.legacy or preset.legacy
-    family = "learned" if frame_kind == "unit" else "traditional"
+    family: Literal["traditional", "learned"] = "learned" if frame_kind == "unit" else "traditional"
     if (args.low is None) != (args.high is None):
         raise ValueError("give both --low and --high")
     if (args.model is None) != (args.task is None):
@@ -170,9 +170,11 @@ def cmd_encode(args: argparse.Namespace) -> int:
         print(f"note: preset {preset.name} codes with the chain {preset.chain or '{} (fixed ranges, no side channel)'}; "
               f"coding with {chain_spec(args)}", file=sys.stderr)
     if preset.vtm_cfg_sha256 and args.codec == "vtm":
+        from fcbench.codecs.backends.vtm import VTMCodec
         from fcbench.codecs.registry import get_codec
 
-        if get_codec("vtm", **parse_options(args.option)).cfg_sha256() != preset.vtm_cfg_sha256:
+        vtm = get_codec("vtm", **parse_options(args.option))
+        if isinstance(vtm, VTMCodec) and vtm.cfg_sha256() != preset.vtm_cfg_sha256:
             print("note: the VTM cfg in use is not the reference's all-intra cfg (see fcbench doctor)", file=sys.stderr)
     if args.rate_points:
         rate_points = [parse_rate_point(r) for r in args.rate_points]

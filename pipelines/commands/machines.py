@@ -97,7 +97,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.out:  # the document goes to the file; the terminal gets what it says in one line
         atomic.write_json(args.out, body)
         primary = ev.primary
-        print(f"{args.model}/{args.task} {body['codec']}"
+        print(f"{args.model}/{args.task} {body['label']}"
               + (f" at {body['rate_point']}" if body.get("rate_point") is not None else "")
               + f": {primary.name} {primary.value:.6g} ({primary.direction} is better) on {len(body['samples'])} "
                 f"samples -> {args.out}")

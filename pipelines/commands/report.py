@@ -57,7 +57,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         points = dedupe([*points, *from_runs])
     points = with_preset(points, args.preset)
     anchor = args.anchor or default_anchor(points)
-    codecs = sorted({p.codec for p in points})
+    codecs = sorted({p.label for p in points})
     if not args.anchor and anchor not in codecs and args.fallback_anchor not in codecs:
         raise ValueError(f"the results have no {anchor} points, the preset's BD-rate anchor: pass --anchor CODEC "
                          f"(the results' codecs: {', '.join(codecs)})")

@@ -97,7 +97,7 @@ def test_mlflow_dying_during_upload_is_one_line_naming_the_server(tmp_path, monk
     from fcbench.components.tracking import Tracker
 
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # the client's own retries, minutes by default
-    point = RDPoint(model="m", task="t", codec="x265", rate_point=22, bpfp=1.0, ebpfp=1.0, metric="acc",
+    point = RDPoint(model="m", task="t", label="x265", rate_point=22, bpfp=1.0, ebpfp=1.0, metric="acc",
                     metric_value=0.5, direction="higher", feature_mse=0.01)
     Tracker(offline_dir=tmp_path / "journal").log_point(point)
     with DyingServer() as server:

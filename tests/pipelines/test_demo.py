@@ -19,7 +19,7 @@ def test_demo_runs_the_full_pipeline_locally(tmp_path):
     shown = io.StringIO()
     result = run_demo(tmp_path / "demo", settings, cache=False, progress=shown)
     with open(result.report_dir / "rd_points.csv") as f:
-        got = sorted((row["codec"], float(row["rate_point"])) for row in csv.DictReader(f))
+        got = sorted((row["label"], float(row["rate_point"])) for row in csv.DictReader(f))
     # av1 codes QP 32 as the CRF it maps to (33)
     assert got == [("av1", 33.0), ("bypass", 0.0), ("hyperprior", 0.01), ("hyperprior", 0.1), ("uncompressed", 0.0),
                    ("x265", 32.0)]

@@ -46,7 +46,7 @@ def test_fit_then_benchmark_with_the_published_table(tiny_cls, tmp_path):
           "--anchor", "x265", "--qp", "22", "--qp", "32", "--qp", "42"])
     (report,) = (tmp_path / "bench" / "artifacts").glob("fcbench-benchmark-*/**/report_dir/rd_points.csv")
     with open(report) as f:
-        points = {(p["codec"], int(float(p["rate_point"]))): p for p in csv.DictReader(f)}
+        points = {(p["label"], int(float(p["rate_point"]))): p for p in csv.DictReader(f)}
     rates = [float(points[("klt", q)]["bpfp"]) for q in (22, 32, 42)]
     assert rates == sorted(rates, reverse=True) and rates[-1] >= 0 and rates[0] > 0
     assert all(("x265", q) in points for q in (22, 32, 42))

@@ -66,7 +66,7 @@ def _points(run):
 
 def test_every_rate_point_has_a_result(run):
     points = _points(run)
-    got = sorted((p["codec"], float(p["rate_point"])) for p in points)
+    got = sorted((p["label"], float(p["rate_point"])) for p in points)
     want = sorted([("x265", float(q)) for q in QPS] + [("hyperprior", LAMBDA), ("uncompressed", 0.0), ("bypass", 0.0)])
     assert got == want
     for p in points:
@@ -75,7 +75,7 @@ def test_every_rate_point_has_a_result(run):
 
 
 def test_rates_are_real_and_ordered(run):
-    by = {(p["codec"], float(p["rate_point"])): p for p in _points(run)}
+    by = {(p["label"], float(p["rate_point"])): p for p in _points(run)}
     assert float(by[("uncompressed", 0.0)]["bpfp"]) == 32.0
     assert float(by[("uncompressed", 0.0)]["feature_mse"]) == 0.0
     # bypass stores 10-bit samples: 10 bpfp; the container header is in its own column
@@ -185,7 +185,7 @@ def test_the_cli_path_reaches_the_pipelines_report(run, cli_only_report):
     measured CPU times differ."""
     def points(folder):
         with open(folder / "rd_points.csv") as f:
-            return {(p["codec"], float(p["rate_point"])): p for p in csv.DictReader(f)}
+            return {(p["label"], float(p["rate_point"])): p for p in csv.DictReader(f)}
 
     pipeline, cli = points(run.report_dir), points(cli_only_report)
     assert sorted(cli) == sorted(pipeline)
@@ -201,7 +201,7 @@ def test_the_cli_path_reaches_the_pipelines_report(run, cli_only_report):
 
     def bd(folder):
         with open(folder / "bdrate.csv") as f:
-            return {r["codec"]: r for r in csv.DictReader(f)}
+            return {r["label"]: r for r in csv.DictReader(f)}
 
     assert bd(cli_only_report).keys() == bd(run.report_dir).keys()
     for codec, want in bd(run.report_dir).items():

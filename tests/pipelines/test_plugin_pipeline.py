@@ -31,7 +31,7 @@ def test_plugin_codec_runs_the_local_benchmark_pipeline(installed_plugins, tiny_
     (run_dir,) = (tmp_path / "run" / "artifacts").glob("fcbench-benchmark-*")
     (report,) = run_dir.glob("**/report_dir/rd_points.csv")
     with open(report) as f:
-        points = {(p["codec"], float(p["rate_point"])): p for p in csv.DictReader(f)}
+        points = {(p["label"], float(p["rate_point"])): p for p in csv.DictReader(f)}
     # the pipeline's VTM QPs 27 and 37 are the plug-in's shifts 1 and 3 (its rate_points_for_qps)
     from fcbench.codecs.registry import codec_class
 

@@ -30,7 +30,7 @@ def test_encode_under_the_paper_preset(cls_set, tmp_path, capsys):
     body = json.loads((tmp_path / "paper" / "results.json").read_text())
     assert body["preset"] == "paper" and body["conditions"]["quant"] == "legacy"
     assert {r["preset"] for r in body["rows"]} == {"paper"}
-    assert (tmp_path / "paper" / "results.csv").read_text().splitlines()[1].split(",")[2] == "paper"
+    assert (tmp_path / "paper" / "results.csv").read_text().splitlines()[1].split(",")[3] == "paper"
     assert main(argv + [str(tmp_path / "default")]) == 0
     body = json.loads((tmp_path / "default" / "results.json").read_text())
     assert body["preset"] == "fcbench" and body["conditions"]["quant"] == "round"
@@ -39,7 +39,7 @@ def test_encode_under_the_paper_preset(cls_set, tmp_path, capsys):
 
 
 def _points(codec, preset=None):
-    return [RDPoint(model="dinov2", task="cls", codec=codec, rate_point=q, bpfp=b, ebpfp=b, metric="top1",
+    return [RDPoint(model="dinov2", task="cls", label=codec, rate_point=q, bpfp=b, ebpfp=b, metric="top1",
                     metric_value=50 + 40 * b, direction="higher", feature_mse=0.1, preset=preset)
             for q, b in ((22, 0.8), (32, 0.4), (42, 0.1))]
 

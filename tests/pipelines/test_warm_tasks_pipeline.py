@@ -33,5 +33,5 @@ def test_warm_tasks_give_the_results_of_cold_ones(tiny_cls, tiny_features, tmp_p
     assert warm.task_server["tasks"] == ran > 0, "some task started cold"
     assert warm.task_server["not_preloaded"] == []
     rows = _results(warm)
-    assert sorted((r["codec"], r["rate_point"]) for r in rows if r["codec"] == "x265") == [("x265", "27"), ("x265", "37")]
+    assert sorted((r["label"], r["rate_point"]) for r in rows if r["label"] == "x265") == [("x265", "27"), ("x265", "37")]
     assert rows == _results(cold)

@@ -23,6 +23,31 @@ def test_write_read_verify(tmp_path):
     assert again.verify() == []
 
 
+def test_a_sample_read_again_unchanged_is_not_hashed_again_but_a_changed_one_is(tmp_path, monkeypatch):
+    """#21 item 6: a sweep reads each sample once per rate point; the file is hashed once."""
+    import hashlib
+
+    from fcbench.codecs.features import featureset as module
+
+    fs = FeatureSet.create(tmp_path / "fs", "llama3", "csr", "layer 32")
+    x = np.arange(40, dtype=np.float32).reshape(1, 1, 5, 8)
+    fs.write("q001", x)
+    reader = FeatureSet.open(tmp_path / "fs")
+    hashed = []
+    monkeypatch.setattr(module, "hashlib", type("H", (), {"sha256": lambda data=b"": hashed.append(1) or hashlib.sha256(data)}))
+    for _ in range(3):
+        np.testing.assert_array_equal(reader.read("q001"), x)
+    assert len(hashed) == 1
+    path = tmp_path / "fs" / "q001.npy"
+    damaged = bytearray(path.read_bytes())
+    damaged[-1] ^= 1  # same size, other content, a new file
+    tmp = tmp_path / "fs" / "new.npy"
+    tmp.write_bytes(bytes(damaged))
+    tmp.replace(path)
+    with pytest.raises(FeatureSetError, match="does not match its sha256"):
+        reader.read("q001")
+
+
 def test_resume_keeps_written_samples_and_checks_identity(tmp_path):
     fs = FeatureSet.create(tmp_path, "dinov2", "cls", "block 40")
     fs.write("a", np.zeros((1, 1, 2, 2), np.float32))

@@ -41,7 +41,7 @@ def test_bad_grids_are_named(codecs, message):
 
 
 def point(codec: str, params: dict, rate_point=22, bpfp=1.0) -> RDPoint:
-    return RDPoint(model="llama3", task="csr", codec=codec, rate_point=rate_point, bpfp=bpfp, ebpfp=2 * bpfp,
+    return RDPoint(model="llama3", task="csr", label=codec, rate_point=rate_point, bpfp=bpfp, ebpfp=2 * bpfp,
                    metric="accuracy", metric_value=50.0, direction="higher", feature_mse=0.1, params=params)
 
 

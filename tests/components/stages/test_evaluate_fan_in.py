@@ -63,10 +63,10 @@ def test_a_missing_or_foreign_rate_is_named(coded, tmp_path):
 def test_one_machine_evaluates_every_point_as_separate_machines_would(coded, tiny_cls, tiny_features):
     recons, rates = coded
     points = evaluate_points(str(tiny_features), recons, rates, *_machine_args(tiny_cls))
-    assert [(p["codec"], p["rate_point"]) for p in points] == [("uncompressed", 0.0), ("bypass", 0)] + [
+    assert [(p["label"], p["rate_point"]) for p in points] == [("uncompressed", 0.0), ("bypass", 0)] + [
         ("x265", q) for q in QPS]
     assert points[0]["bpfp"] == 32.0 and points[0]["feature_mse"] == 0.0
-    by_qp = {p["rate_point"]: p for p in points if p["codec"] == "x265"}
+    by_qp = {p["rate_point"]: p for p in points if p["label"] == "x265"}
     assert 0 < by_qp[37]["bpfp"] < by_qp[27]["bpfp"] and by_qp[27]["feature_mse"] < by_qp[37]["feature_mse"]
     assert points[1]["samples"] == 4 and points[1]["enc_s"] is not None  # the sweep's rows, joined
     assert by_qp[27]["tags"]["codec.name"] == "x265"
@@ -86,7 +86,7 @@ def test_a_failing_point_names_codec_and_rate_point(coded, tiny_cls, tiny_featur
     broken = tmp_path / "broken"
     shutil.copytree(recons[1], broken)
     next(broken.glob("*.npy")).write_bytes(b"not an array")
-    with pytest.raises(StageError, match=r"stage evaluate failed \(model=dinov2, task=cls, codec=x265, rate_point=27\)"):
+    with pytest.raises(StageError, match=r"stage evaluate failed \(model=dinov2, task=cls, label=x265, rate_point=27\)"):
         evaluate_points(str(tiny_features), [recons[0], str(broken)], [rates[0], rates[1]], *_machine_args(tiny_cls))
 
 
@@ -104,5 +104,6 @@ def test_two_chains_of_one_codec_keep_their_labels(coded, tiny_cls, tiny_feature
     assert [doc["label"] for _, (_, doc) in pairs] == ["x265+side", "x265"]
     points = evaluate_points(str(tiny_features), [recons[1], str(tmp_path / "side")], [rates[1], str(tmp_path / "side.json")],
                              *_machine_args(tiny_cls))
-    assert [p["codec"] for p in points] == ["uncompressed", "x265", "x265+side"]
+    assert [p["label"] for p in points] == ["uncompressed", "x265", "x265+side"]
+    assert [p["codec"] for p in points] == [None, "x265", "x265"]  # the codec alone
     assert points[2]["params"]["chain.outliers"] is True and points[1]["params"]["chain.outliers"] is False

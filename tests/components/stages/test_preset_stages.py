@@ -28,7 +28,7 @@ def test_report_labels_points_and_takes_the_presets_anchor(tmp_path):
     files = []
     for codec, scale in (("vtm", 1.0), ("x265", 1.2)):
         for i, (q, b) in enumerate(((22, 0.8), (32, 0.4), (42, 0.1))):
-            p = RDPoint(model="dinov2", task="cls", codec=codec, rate_point=q, bpfp=b * scale, ebpfp=b * scale,
+            p = RDPoint(model="dinov2", task="cls", label=codec, rate_point=q, bpfp=b * scale, ebpfp=b * scale,
                         metric="top1", metric_value=50 + 40 * b, direction="higher", feature_mse=0.1)
             files.append(tmp_path / f"{codec}{i}.json")
             files[-1].write_text(json.dumps(p.as_dict()))

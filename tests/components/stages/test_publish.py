@@ -139,7 +139,7 @@ def test_report_is_published_under_the_run(root, store, tmp_path):
 
     files = []
     for i, (codec, rate, acc) in enumerate([("x265", 2.0, 0.7), ("x265", 4.0, 0.8), ("uncompressed", 32.0, 0.9)]):
-        p = RDPoint(model=MODEL, task=TASK, codec=codec, rate_point=float(i), bpfp=rate, ebpfp=rate,
+        p = RDPoint(model=MODEL, task=TASK, label=codec, rate_point=float(i), bpfp=rate, ebpfp=rate,
                     metric="top1", metric_value=acc, direction="higher", feature_mse=0.0)
         files.append(tmp_path / f"p{i}.json")
         files[-1].write_text(json.dumps(p.as_dict()))

@@ -63,7 +63,7 @@ def test_report_rows_say_what_the_rate_point_is(tmp_path):
     from fcbench.components.reporting import RDPoint, build_report
 
     def point(codec, rp, unit, bpfp, acc):
-        return RDPoint(model="m", task="t", codec=codec, rate_point=rp, bpfp=bpfp, ebpfp=bpfp, metric="top1",
+        return RDPoint(model="m", task="t", label=codec, rate_point=rp, bpfp=bpfp, ebpfp=bpfp, metric="top1",
                        metric_value=acc, direction="higher", feature_mse=0.1, params={"rate_unit": unit})
 
     pts = [point("x265", q, "qp", b, a) for q, b, a in ((22, 2.0, 80), (32, 1.0, 70), (42, 0.5, 60), (47, 0.3, 50))]

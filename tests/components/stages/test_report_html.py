@@ -10,7 +10,7 @@ def _points(codec, rates, model="m", cost=1.0):
     """An RD curve; `cost` times the rate for the same metric (cost 1.1 = BD-rate +10 %)."""
     q = 70 + 4 * np.log2(np.asarray(rates) / 0.05)
     rates = [r * cost for r in rates]
-    return [RDPoint(model=model, task="t", codec=codec, rate_point=22 + 5 * i, bpfp=float(r), ebpfp=float(r),
+    return [RDPoint(model=model, task="t", label=codec, rate_point=22 + 5 * i, bpfp=float(r), ebpfp=float(r),
                     metric="acc", metric_value=float(v), direction="higher", feature_mse=0.1)
             for i, (r, v) in enumerate(zip(rates, q))]
 
@@ -29,7 +29,7 @@ def test_point_metric_names_match_the_evaluate_task_and_the_folders():
     assert point_metric_names("bypass-traditional", 0, "qp", {"mse": 1.0}) == {"bypass-traditional@qp0:mse": 1.0}
     assert point_name("av1", 33, "crf") == "av1@" + rate_tag(33, "crf")  # the folder's name after the @
     assert point_name("uncompressed", None) == "uncompressed"
-    evaluated = [RDPoint(model="m", task="t", codec=codec, rate_point=rp, bpfp=b, ebpfp=b, metric="top1",
+    evaluated = [RDPoint(model="m", task="t", label=codec, rate_point=rp, bpfp=b, ebpfp=b, metric="top1",
                          metric_value=v, direction="higher", feature_mse=0.1, params={"rate_unit": unit}).as_dict()
                  for codec, rp, unit, b, v in (("av1", 33.0, "crf", 0.5, 60.0), ("hyperprior", 0.01, "lambda", 0.2, 50.0))]
     got = point_metrics(evaluated)
@@ -80,3 +80,31 @@ def test_the_html_page_and_the_markdown_carry_the_same_figures(tmp_path):
                   "BD-rate % (feature PSNR)", "Coding chains", "negative = fewer bits", "enc CPU s/sample"):
         assert words in report.text and words in page, words
     assert report.html in report.files and "data:image/png;base64," in page
+
+
+def test_the_report_stage_writes_each_page_once_with_its_tracking_note(tmp_path, monkeypatch):
+    """#21 item 6: build_report wrote report.md and report.html, then the stage wrote both again."""
+    import json
+
+    from fcbench.codecs.common import atomic
+    from fcbench.components import reporting
+    from fcbench.components.stages.report import make_report
+
+    files = []
+    for i, p in enumerate(_points("x265", [0.1, 0.2, 0.4, 0.8]) + _points("av1", [0.1, 0.2, 0.4, 0.8], cost=0.9)):
+        files.append(tmp_path / f"p{i}.json")
+        files[-1].write_text(json.dumps(p.as_dict()))
+    writes: list[str] = []
+    real = atomic.write_bytes
+
+    def counting(path, data):
+        writes.append(str(path))
+        return real(path, data)
+
+    monkeypatch.setattr(atomic, "write_bytes", counting)
+    monkeypatch.setattr(reporting, "write_bytes", counting)
+    make_report([str(f) for f in files], str(tmp_path / "report"), "x265", "", "off", {})
+    pages = [w for w in writes if w.endswith(("report.md", "report.html"))]
+    assert sorted(pages) == sorted([str(tmp_path / "report" / "report.md"), str(tmp_path / "report" / "report.html")])
+    assert writes[-1].endswith("report.md")  # last: its presence means the report is complete
+    assert "Tracking is off for this run." in (tmp_path / "report" / "report.md").read_text()

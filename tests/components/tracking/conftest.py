@@ -67,7 +67,7 @@ def mlflow_server(_mlflow_server_process) -> str:
 
 
 def make_curve(codec: str, rates, values, model="m", task="t", metric="acc", direction="higher", **extra) -> list[RDPoint]:
-    return [RDPoint(model=model, task=task, codec=codec, rate_point=22 + 5 * i, bpfp=r, ebpfp=r, metric=metric,
+    return [RDPoint(model=model, task=task, label=codec, rate_point=22 + 5 * i, bpfp=r, ebpfp=r, metric=metric,
                     metric_value=v, direction=direction, feature_mse=0.01 / (i + 1), **extra)
             for i, (r, v) in enumerate(zip(rates, values))]
 

@@ -11,7 +11,7 @@ def test_chain_params_are_mlflow_params(tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     tr = Tracker(local_dir=tmp_path / "store")
     params = chain_params({"low": -5, "high": 5, "bit_depth": 10, "layout": "llama3", "outliers": True})
-    point = RDPoint(model="llama3", task="csr", codec="x265+side", rate_point=32, bpfp=0.5, ebpfp=1.0,
+    point = RDPoint(model="llama3", task="csr", label="x265+side", rate_point=32, bpfp=0.5, ebpfp=1.0,
                     metric="accuracy", metric_value=40.0, direction="higher", feature_mse=0.01, side_bpfp=0.03,
                     params=params)
     with tr.start_pipeline_run("llama3", "csr") as run:
@@ -20,5 +20,5 @@ def test_chain_params_are_mlflow_params(tmp_path, monkeypatch):
     assert logged["chain.outliers"] == "true" and logged["chain.outlier_bits"] == "10"
     assert logged["chain.outlier_fill"] == "median" and logged["chain.ranges"] == "[-5, 5]"
     (back,) = tr.points(experiment_name("llama3", "csr"), run.run_id)
-    assert back.codec == "x265+side"
+    assert back.label == "x265+side"
     assert "| x265+side | [-5, 5] | on: 10-bit values, median fill |" in render_markdown([back], [], [], "t", {})

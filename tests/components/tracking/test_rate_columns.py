@@ -7,7 +7,7 @@ from fcbench.components.reporting import RDPoint, build_report, load_points
 
 
 def _point(codec, qp, bpfp, **extra):
-    return RDPoint(model="m", task="t", codec=codec, rate_point=qp, bpfp=bpfp, ebpfp=bpfp, metric="acc",
+    return RDPoint(model="m", task="t", label=codec, rate_point=qp, bpfp=bpfp, ebpfp=bpfp, metric="acc",
                    metric_value=60 + 10 * bpfp, direction="higher", feature_mse=0.1, **extra)
 
 

@@ -23,7 +23,7 @@ def test_bd_rate_of_uniformly_cheaper_codec(curve, saving):
     pts = curve("vtm", RATES, quality(RATES)) + curve("x265", RATES * (1 - saving), quality(RATES))
     (res,), notes = compute_bd(pts)
     assert notes == []
-    assert res.codec == "x265" and res.anchor == "vtm"
+    assert res.label == "x265" and res.anchor == "vtm"
     assert res.bd_rate == pytest.approx(-100 * saving, abs=1e-6)
     # at equal rate the cheaper codec is 4*log2(1/(1-s)) metric units better
     assert res.bd_metric == pytest.approx(-4 * np.log2(1 - saving), rel=1e-6)
@@ -62,7 +62,7 @@ def test_non_monotonic_points_are_dropped_and_flagged(curve):
 def test_few_points_flagged_and_one_point_not_computed(curve):
     pts = curve("vtm", RATES, quality(RATES)) + curve("x265", RATES[:3], quality(RATES[:3]))
     pts += curve("bypass", RATES[:1], quality(RATES[:1]))
-    res = {r.codec: r for r in compute_bd(pts)[0]}
+    res = {r.label: r for r in compute_bd(pts)[0]}
     assert res["x265"].bd_rate == pytest.approx(0.0, abs=1e-9)
     assert any("3 usable point(s)" in f for f in res["x265"].flags)
     assert res["bypass"].bd_rate is None and any(">= 2 usable points" in f for f in res["bypass"].flags)
@@ -86,7 +86,7 @@ def test_missing_anchor_is_never_silent(curve):
     bd, notes = compute_bd(pts, anchor="vtm")
     assert bd == [] and "anchor 'vtm' absent" in notes[0]
     bd, notes = compute_bd(pts, anchor="vtm", fallback_anchor="x265")
-    assert [b.codec for b in bd] == ["hyperprior"] and bd[0].anchor == "x265"
+    assert [b.label for b in bd] == ["hyperprior"] and bd[0].anchor == "x265"
     assert "fallback anchor 'x265'" in notes[0]
     assert bd[0].bd_rate == pytest.approx(-10.0)
 
@@ -146,9 +146,9 @@ def test_build_report_files(tmp_path, curve):
     assert "## m / t" in md and "## sd3 / tti" in md and "Metric: FID (lower is better)" in md
     assert "| x265 | vtm | 20.00 |" in md and "uncompressed" in md
     rows = list(csv.DictReader(rep.bdrate_csv.open()))
-    assert [(r["codec"], round(float(r["bd_rate"]), 6)) for r in rows] == [("x265", 20.0)]
+    assert [(r["label"], round(float(r["bd_rate"]), 6)) for r in rows] == [("x265", 20.0)]
     assert len(list(csv.DictReader(rep.points_csv.open()))) == len(pts)
-    assert json.loads(rep.bdrate_json.read_text())["results"][0]["codec"] == "x265"
+    assert json.loads(rep.bdrate_json.read_text())["results"][0]["label"] == "x265"
     with pytest.raises(ValueError, match="no RD points"):
         build_report([], tmp_path / "x")
 
@@ -183,10 +183,10 @@ def test_bd_table_shows_feature_psnr_bd_rate_and_speedups_against_the_anchor(tmp
     assert "| x265 | vtm | 20.00 |" in md and "| 20.00 | 4x | 2x |" in md
     assert "| 0.25x | n/a | speed-up: no dec time of slow |" in md
     assert "feature PSNR dB" in md and "enc CPU s/sample" in md
-    rows = {r["codec"]: r for r in csv.DictReader(rep.bdrate_csv.open())}
+    rows = {r["label"]: r for r in csv.DictReader(rep.bdrate_csv.open())}
     assert float(rows["x265"]["enc_speedup"]) == pytest.approx(4.0) and rows["slow"]["dec_speedup"] == ""
     assert float(rows["x265"]["bd_rate_feature_psnr"]) == pytest.approx(20.0, abs=1e-6)
-    results = {r["codec"]: r for r in json.loads(rep.bdrate_json.read_text())["results"]}
+    results = {r["label"]: r for r in json.loads(rep.bdrate_json.read_text())["results"]}
     assert results["x265"]["speedup"]["enc"] == pytest.approx(4.0) and results["x265"]["fidelity"]["bd_rate"]
 
 

@@ -65,7 +65,7 @@ def test_pipeline_run_with_nested_points(mlflow_server, curve, tmp_path, monkeyp
     assert set(children) == set(child_ids)
     vtm22 = children[child_ids[0]]
     assert vtm22.info.run_name == "vtm@qp22" and vtm22.info.status == "FINISHED"
-    assert vtm22.data.params == {"model": model, "task": "t", "codec": "vtm", "rate_point": "22",
+    assert vtm22.data.params == {"model": model, "task": "t", "label": "vtm", "rate_point": "22",
                                  "codec_version": "VTM 23.13", "metric": "acc", "direction": "higher",
                                  "qp": "22", "truncation": "[-5, 5]", "bit_depth": "10", "packing": "generic",
                                  "legacy": "false", "samples": "4"}
@@ -76,7 +76,7 @@ def test_pipeline_run_with_nested_points(mlflow_server, curve, tmp_path, monkeyp
     assert vtm22.data.tags[KIND_TAG] == "point" and vtm22.data.tags["fcbench.image_digest"] == "sha256:feed"
     # the report can be rebuilt from MLflow alone
     back = points_from_mlflow(mlflow_server, experiment_name(model, "t"))
-    assert sorted(back, key=lambda p: (p.codec, p.bpfp)) == sorted(pts, key=lambda p: (p.codec, p.bpfp))
+    assert sorted(back, key=lambda p: (p.label, p.bpfp)) == sorted(pts, key=lambda p: (p.label, p.bpfp))
 
 
 def test_failed_body_marks_parent_failed(mlflow_server):
@@ -196,7 +196,7 @@ def test_local_sqlite_default_needs_no_server(tmp_path, curve, monkeypatch):
     with tr.start_pipeline_run("m", "t") as run:
         tr.log_point(curve("vtm", RATES[:1], Q[:1])[0])
     (back,) = tr.points(experiment_name("m", "t"), run.run_id)
-    assert back.codec == "vtm"
+    assert back.label == "vtm"
     assert (tmp_path / "store" / "mlflow.db").is_file()
     # artifacts (here the report files) land beside the database, not under a mangled path
     exp = MlflowClient(tr.tracking_uri).get_experiment_by_name(experiment_name("m", "t"))

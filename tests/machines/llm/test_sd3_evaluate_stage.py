@@ -30,8 +30,8 @@ def test_fid_is_zero_only_uncompressed_and_grows_with_distortion(sd3_assets, sd3
     options = {k: v for k, v in sd3_assets["options"].items()}
     points = evaluate_points(str(sd3_features.root), recons, rates, "sd3", "tti", str(sd3_assets["weights"]),
                              str(sd3_assets["data"]), str(sd3_assets["sample_list"]), json.dumps(options))
-    fid = {(p["codec"], p["rate_point"]): p["metric_value"] for p in points}
-    mse = {(p["codec"], p["rate_point"]): p["feature_mse"] for p in points}
+    fid = {(p["label"], p["rate_point"]): p["metric_value"] for p in points}
+    mse = {(p["label"], p["rate_point"]): p["feature_mse"] for p in points}
     assert points[0]["metric"] == "fid" and fid[("uncompressed", 0.0)] == pytest.approx(0.0, abs=1e-9)
     lossy = [fid[("x265", q)] for q in QPS]
     assert all(v > 1e-9 for v in lossy), fid
