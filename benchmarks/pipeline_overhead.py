@@ -109,7 +109,7 @@ def direct(args: dict, work: Path) -> float:
     extract_features(model, task, args["weights_uri"], args["train_data_uri"], args["train_sample_list_uri"], options,
                      train_feats)
     codecs = [{k: v for k, v in r.items() if k != "identity"} for r in resolve_codec_list(args["codecs"])]
-    _, grid, _ = prepare(feats, model, task, "traditional", False, "{}", codecs, args["qps"],
+    _, grid, _ = prepare(feats, model, task, "traditional", "", "{}", codecs, args["qps"],
                          str(work / "quantized"), str(work / "quantized.json"))
     recons, rates = [str(work / "quantized")], [str(work / "quantized.json")]
     for item in grid:
@@ -118,7 +118,7 @@ def direct(args: dict, work: Path) -> float:
                       str(work / tag), str(work / f"{tag}.bits"), str(work / f"{tag}.json"), label=item["label"])
         recons.append(str(work / tag))
         rates.append(str(work / f"{tag}.json"))
-    _, learned, _ = prepare(feats, model, task, "learned", False, "{}", [{"codec": "hyperprior", "identity_hash": ""}],
+    _, learned, _ = prepare(feats, model, task, "learned", "", "{}", [{"codec": "hyperprior", "identity_hash": ""}],
                             args["lambdas"], str(work / "quantized-l"), str(work / "quantized-l.json"))
     for item in learned:
         lmbda, tag = item["rate_point"], f"hyperprior-{item['rate_point']}"

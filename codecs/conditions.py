@@ -125,17 +125,18 @@ def conditions_version() -> str:
     return load_conditions().version
 
 
-def coding_conditions(tc: TaskConditions, family: Literal["traditional", "learned"], legacy: bool = False) -> dict:
+def coding_conditions(tc: TaskConditions, family: Literal["traditional", "learned"],
+                      quantization: Literal["round", "legacy"] = "round") -> dict:
     """Keyword conditions for Codec.encode from a task's test conditions.
 
     traditional: truncate to the VTM-path range, 10-bit uniform quantization, the task's
     packing. learned: truncate to the hyperprior-path range (the codec normalises).
-    legacy=True selects the reference's floor quantization.
+    quantization "legacy" is the reference's floor, "round" rounds to nearest.
     """
     if family == "traditional":
         c = tc.traditional
         return {"low": c.low, "high": c.high, "truncate": True, "bit_depth": c.bit_depth,
-                "layout": tc.layout, "quant": "legacy" if legacy else "round"}
+                "layout": tc.layout, "quant": quantization}
     if family == "learned":
         learned = tc.learned
         return {"low": learned.low, "high": learned.high, "truncate": True, "layout": tc.layout}

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from fcbench.codecs.conditions import TaskConditions, coding_conditions
 
 DEFAULT = "fcbench"
+QUANTIZATIONS = ("round", "legacy")  # to nearest; the reference's floor
 
 
 class Preset(BaseModel):
@@ -39,13 +40,20 @@ class Preset(BaseModel):
 
         return check(v)
 
-    @property
-    def legacy(self) -> bool:
-        return self.quantization == "legacy"
+    def conditions(self, tc: TaskConditions, family: Literal["traditional", "learned"],
+                   quantization: Optional[str] = None) -> dict:
+        """Codec.encode conditions of a task under this preset; `quantization` ("round" or
+        "legacy", the reference's floor) replaces the preset's, None or "" keeps it."""
+        return coding_conditions(tc, family, quantization=self.quantization_or(quantization))
 
-    def conditions(self, tc: TaskConditions, family: Literal["traditional", "learned"], legacy: bool = False) -> dict:
-        """Codec.encode conditions of a task under this preset (`legacy` forces the floor)."""
-        return coding_conditions(tc, family, legacy=legacy or self.legacy)
+    def quantization_or(self, quantization: Optional[str]) -> Literal["round", "legacy"]:
+        """`quantization` checked ("round" or "legacy"), or the preset's when None or ""."""
+        if not quantization:
+            return self.quantization
+        if quantization not in QUANTIZATIONS:
+            raise ValueError(f"unknown quantization {quantization!r}; choose one of {', '.join(QUANTIZATIONS)} "
+                             "('' = the preset's)")
+        return "legacy" if quantization == "legacy" else "round"
 
 
 @lru_cache(maxsize=1)

@@ -138,11 +138,11 @@ class Traditional:
     coded: Coded  # the codec x QP loop
 
 
-def traditional_branch(machine: MachineArgs, features: Any, codecs: Any, qps: Any, legacy: Any) -> Traditional:
+def traditional_branch(machine: MachineArgs, features: Any, codecs: Any, qps: Any, quantization: Any) -> Traditional:
     """prepare_coding -> ParallelFor (codec x QP): code_traditional; the quantization-only point
     comes from prepare_coding. `codecs` is resolve_codecs' output."""
     tq = deploy(prepare_coding(features=features, model=machine.model, task=machine.task, family="traditional",
-                               legacy=legacy, overrides="{}", codecs=codecs, rate_points=qps,
+                               quantization=quantization, overrides="{}", codecs=codecs, rate_points=qps,
                                storage_uri=machine.storage_uri, preset=machine.preset), "prepare_coding"
                 ).set_display_name("truncate-quantize")
     with dsl.ParallelFor(tq.outputs["Output"], name="codec-x-qp", parallelism=parallelism()) as item:
@@ -154,11 +154,13 @@ def traditional_branch(machine: MachineArgs, features: Any, codecs: Any, qps: An
     return Traditional(tq.outputs["quantized"], tq.outputs["results"], Coded.collect(enc))
 
 
-def learned_grid(machine: MachineArgs, features: Any, models: Any, lambdas: Any, legacy: Any) -> dsl.PipelineTask:
+def learned_grid(machine: MachineArgs, features: Any, entries: Any, lambdas: Any, quantization: Any) -> dsl.PipelineTask:
     """prepare_coding for the learned family: one grid item (with the learned-path
-    conditions) per entry of `models`, or per lambda ([] = the test conditions' lambdas)."""
+    conditions) per codec entry of `entries` (a trained hyperprior each: {"codec": "hyperprior",
+    "rate_point": LAMBDA, "uri": ...}, the pipeline's `hyperprior` parameter), or per lambda ([] =
+    the test conditions' lambdas)."""
     return deploy(prepare_coding(features=features, model=machine.model, task=machine.task, family="learned",
-                                 legacy=legacy, overrides="{}", codecs=models,
+                                 quantization=quantization, overrides="{}", codecs=entries,
                                  rate_points=lambdas, storage_uri=machine.storage_uri, preset=machine.preset),
                   "prepare_coding").set_display_name("truncate-quantize-learned")
 
@@ -234,7 +236,7 @@ def build_benchmark(learned: bool, dep: Optional[Deployment] = None) -> Callable
         codecs: list = DEFAULTS["codecs"],
         qps: list = DEFAULTS["qps"],
         hyperprior: list = DEFAULTS["hyperprior"],
-        legacy: bool = DEFAULTS["legacy"],
+        quantization: str = DEFAULTS["quantization"],
         preset: str = DEFAULTS["preset"],
         anchor: str = DEFAULTS["anchor"],
         title: str = DEFAULTS["title"],
@@ -247,10 +249,10 @@ def build_benchmark(learned: bool, dep: Optional[Deployment] = None) -> Callable
         resolved = resolved_codecs(codecs)
 
         def body(features: Any) -> dsl.PipelineTask:
-            trad = traditional_branch(machine, features, resolved, qps, legacy)
+            trad = traditional_branch(machine, features, resolved, qps, quantization)
             coded = None
             if learned:
-                grid = learned_grid(machine, features, hyperprior, [], legacy)
+                grid = learned_grid(machine, features, hyperprior, [], quantization)
                 with dsl.ParallelFor(grid.outputs["Output"], name="hyperprior-models", parallelism=parallelism()) as item:
                     inf = learned_coding(machine, features, item, tracking_uri, checkpoint_uri=item.uri)
                 coded = Coded.collect(inf)

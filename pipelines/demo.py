@@ -62,7 +62,7 @@ def demo_arguments(assets: dict, settings: DemoSettings, tracking_uri: str) -> d
         train_sample_list_uri=str(assets["sample_list"]), machine_options=dict(assets["options"]),
         codecs=DEFAULTS["codecs"], qps=list(settings.qps), lambdas=list(settings.lambdas),
         crop=list(settings.crop), epochs=0, steps=settings.steps, lr=settings.lr, batch_size=settings.batch_size,
-        seed=settings.seed, N=settings.N, M=settings.M, evaluate="last", legacy=False, anchor="x265",
+        seed=settings.seed, N=settings.N, M=settings.M, evaluate="last", quantization="", anchor="x265",
         title="fcbench demo: tiny DINOv2 cls, x265 and av1 vs hyperprior", tracking_uri=tracking_uri or "off",
     )
 

@@ -58,7 +58,7 @@ def build_full(dep: Optional[Deployment] = None) -> Callable:
         M: int = DEFAULTS["M"],
         evaluate: str = DEFAULTS["evaluate"],
         validation: str = DEFAULTS["validation"],
-        legacy: bool = DEFAULTS["legacy"],
+        quantization: str = DEFAULTS["quantization"],
         preset: str = DEFAULTS["preset"],
         anchor: str = DEFAULTS["anchor"],
         title: str = DEFAULTS["title"],
@@ -72,8 +72,8 @@ def build_full(dep: Optional[Deployment] = None) -> Callable:
         tracking = open_run_tracking(name, model, task, tracking_uri, offline_dir)
         features: Any = machine.extract().outputs["features"]
         train_features: Any = trainer.extract().set_display_name("extract-train").outputs["features"]
-        trad = traditional_branch(machine, features, resolved_codecs(codecs), qps, legacy)
-        grid = learned_grid(machine, features, HYPERPRIOR, lambdas, legacy)
+        trad = traditional_branch(machine, features, resolved_codecs(codecs), qps, quantization)
+        grid = learned_grid(machine, features, HYPERPRIOR, lambdas, quantization)
         with dsl.ParallelFor(grid.outputs["Output"], name="lambdas", parallelism=parallelism()) as item:
             trained = train_step(train_features, trainer, item.rate_point, training, tracking, storage_uri, preset)
             inf = learned_coding(machine, features, item, tracking_uri, checkpoint=trained.outputs["model"])

@@ -51,8 +51,8 @@ _PARAMETERS: tuple[Parameter, ...] = (
     Parameter("lambdas", list, [], "Lambdas of the hyperpriors to train; [] = the test conditions'."),
     Parameter("hyperprior", list, [], "Trained hyperpriors to benchmark: [{\"codec\": \"hyperprior\", \"rate_point\": "
               "LAMBDA, \"uri\": \"models:/NAME/VERSION\" or s3://... or a path, \"identity_hash\": \"\"}]."),
-    Parameter("legacy", bool, False, "Use the reference's floor quantization (under any preset) instead of rounding "
-              "to nearest."),
+    Parameter("quantization", str, "", "round (to nearest) or legacy (the reference's floor); empty = the preset's "
+              "(fcbench: round, paper: legacy)."),
     Parameter("preset", str, "fcbench", "fcbench or paper (the reference chain: floor quantization, VTM as codec "
               "and anchor; docs/test-conditions.md section 7), named in every result. With paper, list vtm in codecs."),
     Parameter("anchor", str, "", "Codec every other codec's BD-rate is measured against; empty = the preset's (vtm)."),

@@ -61,7 +61,7 @@ def build_train_hyperprior(dep: Optional[Deployment] = None) -> Callable:
         evaluate: str = DEFAULTS["evaluate"],
         validation: str = DEFAULTS["validation"],
         preset: str = DEFAULTS["preset"],
-        legacy: bool = DEFAULTS["legacy"],
+        quantization: str = DEFAULTS["quantization"],
         tracking_uri: str = DEFAULTS["tracking_uri"],
         offline_dir: str = DEFAULTS["offline_dir"],
         storage_uri: str = DEFAULTS["storage_uri"],
@@ -71,7 +71,7 @@ def build_train_hyperprior(dep: Optional[Deployment] = None) -> Callable:
         tracking = open_run_tracking(name, model, task, tracking_uri, offline_dir)
 
         def body(train_features: Any) -> None:
-            grid = learned_grid(machine, train_features, HYPERPRIOR, lambdas, legacy)
+            grid = learned_grid(machine, train_features, HYPERPRIOR, lambdas, quantization)
             with dsl.ParallelFor(grid.outputs["Output"], name="lambdas", parallelism=parallelism()) as item:
                 train_step(train_features, machine, item.rate_point, training, tracking, storage_uri, preset)
 

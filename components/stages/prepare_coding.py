@@ -21,9 +21,10 @@ FAMILIES = ("traditional", "learned")
 CONDITION_KEYS = ("low", "high", "truncate", "bit_depth", "layout", "quant")
 
 
-def resolve_conditions(model: str, task: str, family: str, legacy: bool, overrides: dict, preset: str = "") -> dict:
+def resolve_conditions(model: str, task: str, family: str, quantization: str, overrides: dict, preset: str = "") -> dict:
     """Codec.encode keyword conditions from the test conditions under a preset ('' = the
-    default; its quantization, `legacy` forces the reference's floor), with explicit overrides."""
+    default), with its quantization unless `quantization` names one ("round", or "legacy": the
+    reference's floor), and explicit overrides."""
     from fcbench.codecs.conditions import load_conditions
     from fcbench.codecs.presets import get_preset
 
@@ -33,7 +34,7 @@ def resolve_conditions(model: str, task: str, family: str, legacy: bool, overrid
     if unknown:
         raise ValueError(f"unknown condition override(s) {unknown}; allowed: {list(CONDITION_KEYS)}")
     path: Literal["traditional", "learned"] = "learned" if family == "learned" else "traditional"
-    conditions = get_preset(preset or None).conditions(load_conditions().get(model, task), path, legacy=legacy)
+    conditions = get_preset(preset or None).conditions(load_conditions().get(model, task), path, quantization=quantization)
     conditions.update(overrides)
     return conditions
 
@@ -121,7 +122,7 @@ def clipped_fraction(features_dir: str, conditions: dict) -> float:
     return changed / max(total, 1)
 
 
-def prepare(features_dir: str, model: str, task: str, family: str, legacy: bool, overrides: str,
+def prepare(features_dir: str, model: str, task: str, family: str, quantization: str, overrides: str,
             codecs: list, rate_points: list, quantized_dir: str, results_path: str,
             storage_uri: str = "", preset: str = "") -> tuple[dict, list, dict]:
     """Plain-function body: (conditions, grid, bypass summary + clipped fraction). The
@@ -135,7 +136,7 @@ def prepare(features_dir: str, model: str, task: str, family: str, legacy: bool,
     from fcbench.components.storage.publish import publish_coding
 
     with stage_context("prepare_coding", model=model, task=task, family=family):
-        conditions = resolve_conditions(model, task, family, legacy, parse_json(overrides, "overrides"), preset)
+        conditions = resolve_conditions(model, task, family, quantization, parse_json(overrides, "overrides"), preset)
         grid = rate_grid(codecs, rate_points, model, task, family, conditions)
         bypass_hash = identity_hash(get_codec("bypass").identity)
         summary = code_features(features_dir, "bypass", {}, bypass_hash, 0, conditions,
@@ -147,7 +148,7 @@ def prepare(features_dir: str, model: str, task: str, family: str, legacy: bool,
 
 
 @container_images.component("codec")
-def prepare_coding(features: Input[Dataset], model: str, task: str, family: str, legacy: bool,
+def prepare_coding(features: Input[Dataset], model: str, task: str, family: str, quantization: str,
                    overrides: str, codecs: list, rate_points: list, quantized: Output[Dataset],
                    results: Output[Dataset], stats: Output[Metrics], storage_uri: str = "", preset: str = "") -> list:
     """The codec x rate-point grid of one codec family (with its conditions), and the
@@ -160,7 +161,7 @@ def prepare_coding(features: Input[Dataset], model: str, task: str, family: str,
     from fcbench.components.stages.params import log_metrics
     from fcbench.components.stages.prepare_coding import prepare
 
-    conditions, grid, summary = prepare(features.path, model, task, family, legacy, overrides,
+    conditions, grid, summary = prepare(features.path, model, task, family, quantization, overrides,
                                         codecs, rate_points, quantized.path, results.path, storage_uri, preset)
     quantized.metadata.update({"codec": "bypass", "family": family, "conditions": conditions})
     keys = ("bpfp", "mse", "psnr_q", "clipped_fraction")

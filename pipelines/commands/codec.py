@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal, Union
 
 from fcbench.codecs.common.types import BadArgument
-from fcbench.codecs.presets import get_preset, preset_names
+from fcbench.codecs.presets import QUANTIZATIONS, get_preset, preset_names
 from fcbench.pipelines.commands.options import bit_depth, output_file, output_folder, parse_options, scalar_or_list
 from fcbench.pipelines.commands.uris import stage_inputs
 
@@ -35,7 +35,8 @@ def _add_sweep_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bit-depth", type=bit_depth, default=None, help="sample bit depth (default 10)")
     p.add_argument("--layout", default=None, help="packing layout (llama3, dinov2, sd3, generic)")
     p.add_argument("--no-truncate", action="store_true", help="quantize without clipping")
-    p.add_argument("--legacy", action="store_true", help="the reference's floor quantization")
+    p.add_argument("--quantization", choices=QUANTIZATIONS, default=None,
+                   help="round (to nearest) or legacy (the reference's floor); default: the preset's")
     p.add_argument("--preset", default=None, choices=preset_names(),
                    help="fcbench (default: round to nearest) or paper (the reference chain: floor quantization; "
                         "its codec is vtm); docs/test-conditions.md §7")
@@ -114,12 +115,12 @@ def parse_rate_point(text: str) -> Union[int, float]:
 
 def resolve_conditions(args: argparse.Namespace, frame_kind: str) -> tuple[dict, list]:
     """(conditions for Codec.encode, default rate points from the test conditions or []),
-    under the preset of `args.preset` (its quantization; --legacy forces the floor)."""
+    under the preset of `args.preset` (its quantization unless --quantization names one)."""
     from fcbench.codecs.conditions import load_conditions
     from fcbench.codecs.features.featureset import FeatureSet
 
     preset = get_preset(args.preset)
-    legacy = args.legacy or preset.legacy
+    quantization = preset.quantization_or(args.quantization)
     family: Literal["traditional", "learned"] = "learned" if frame_kind == "unit" else "traditional"
     if (args.low is None) != (args.high is None):
         raise ValueError("give both --low and --high")
@@ -129,7 +130,7 @@ def resolve_conditions(args: argparse.Namespace, frame_kind: str) -> tuple[dict,
     if args.low is not None:
         conds: dict = {"low": scalar_or_list(args.low), "high": scalar_or_list(args.high), "layout": args.layout or "generic"}
         if family == "traditional":
-            conds.update(bit_depth=10 if args.bit_depth is None else args.bit_depth, quant="legacy" if legacy else "round")
+            conds.update(bit_depth=10 if args.bit_depth is None else args.bit_depth, quant=quantization)
     else:
         model, task = args.model, args.task
         if model is None:
@@ -139,7 +140,7 @@ def resolve_conditions(args: argparse.Namespace, frame_kind: str) -> tuple[dict,
             tc = load_conditions().get(model, task)
         except KeyError as exc:
             raise ValueError(f"no truncation range: give --low/--high or --model/--task ({exc.args[0]})") from None
-        conds = preset.conditions(tc, family, legacy=args.legacy)
+        conds = preset.conditions(tc, family, quantization=args.quantization)
         defaults = list(tc.traditional.qps if family == "traditional" else tc.learned.lambdas)
         if args.layout:
             conds["layout"] = args.layout

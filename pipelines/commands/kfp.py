@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from fcbench.codecs.common import settings
-from fcbench.codecs.presets import get_preset, preset_names
+from fcbench.codecs.presets import QUANTIZATIONS, get_preset, preset_names
 from fcbench.pipelines.commands.options import add_training_flags, output_folder, parse_options, parse_value, training_flags
 
 if TYPE_CHECKING:
@@ -98,8 +98,8 @@ def collect_arguments(args: argparse.Namespace) -> dict[str, Any]:
         out["offline_dir"] = args.offline_dir
     if args.hyperprior:
         out["hyperprior"] = [_hyperprior_entry(h) for h in args.hyperprior]
-    if args.legacy:
-        out["legacy"] = True
+    if args.quantization:
+        out["quantization"] = args.quantization
     out.update(training_flags(args))
     if args.preset:
         out["preset"] = args.preset
@@ -158,7 +158,8 @@ def _add_params(p: argparse.ArgumentParser) -> None:
     g.add_argument("--hyperprior", action="append", metavar="LAMBDA=URI",
                    help="trained checkpoint (benchmark): path, s3:// or models:/<name>/<version>")
     add_training_flags(p.add_argument_group("training settings (train_hyperprior, full; default: the test conditions')"))
-    g.add_argument("--legacy", action="store_true", help="the reference's floor quantization")
+    g.add_argument("--quantization", choices=QUANTIZATIONS,
+                   help="round (to nearest) or legacy (the reference's floor); default: the preset's")
     g.add_argument("--preset", choices=preset_names(),
                    help="fcbench (default) or paper: the reference chain (floor quantization, VTM as codec when no "
                         "--codec is given, VTM as anchor); named in every result (docs/test-conditions.md §7)")

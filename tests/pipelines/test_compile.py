@@ -90,7 +90,7 @@ def test_codec_tasks_take_identity_and_every_knob_as_inputs(compiled):
     assert {"checkpoint", "rate_point", "conditions", "codec_identity_hash", "features"} <= _inputs(spec, "comp-hyperprior-infer")
     assert {"model", "task", "weights_uri", "data_uri", "sample_list_uri", "machine_options", "reference",
             "quantized", "quantized_rate", "recons", "rates", "learned_recons", "learned_rates"} <= _inputs(spec, "comp-evaluate")
-    assert {"model", "task", "family", "legacy", "overrides", "codecs", "rate_points"} <= _inputs(spec, "comp-prepare-coding")
+    assert {"model", "task", "family", "quantization", "overrides", "codecs", "rate_points"} <= _inputs(spec, "comp-prepare-coding")
 
 
 def _tasks(spec):

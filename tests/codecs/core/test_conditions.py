@@ -27,7 +27,7 @@ def test_every_task_is_present_with_its_facts():
 def test_coding_conditions():
     tc = load_conditions().get("dinov2", "cls")
     assert coding_conditions(tc, "traditional") == {"low": -20, "high": 20, "truncate": True, "bit_depth": 10, "layout": "dinov2", "quant": "round"}
-    assert coding_conditions(tc, "traditional", legacy=True)["quant"] == "legacy"
+    assert coding_conditions(tc, "traditional", quantization="legacy")["quant"] == "legacy"
     assert coding_conditions(tc, "learned")["low"] == -5
     with pytest.raises(ValueError, match="family"):
         coding_conditions(tc, "neural")

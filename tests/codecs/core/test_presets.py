@@ -13,13 +13,19 @@ from fcbench.codecs.sweeps.run import run_sweep
 def test_the_two_presets():
     assert preset_names() == ["fcbench", "paper"]
     fc, paper = get_preset(), get_preset("paper")
-    assert fc.name == "fcbench" and fc.quantization == "round" and not fc.legacy and fc.codec is None
-    assert paper.legacy and paper.codec == "vtm" and paper.anchor == fc.anchor == "vtm"
+    assert fc.name == "fcbench" and fc.quantization == "round" and fc.codec is None
+    assert paper.quantization == "legacy" and paper.codec == "vtm" and paper.anchor == fc.anchor == "vtm"
     assert paper.vtm_cfg_sha256 == "5647353c1d7a5a64c4180afee1f7f5f902ada9198c08839baa972395a3dc1e34"
     tc = load_conditions().get("dinov2", "dpt")
     assert paper.conditions(tc, "traditional") == {"low": [-1, -2, -10, -20], "high": [1, 2, 10, 20], "truncate": True,
                                                    "bit_depth": 10, "layout": "dinov2", "quant": "legacy"}
-    assert fc.conditions(tc, "traditional")["quant"] == "round" and fc.conditions(tc, "traditional", legacy=True)["quant"] == "legacy"
+    assert fc.conditions(tc, "traditional")["quant"] == "round"
+    # one knob, both ways: the run's quantization replaces the preset's ("" keeps it)
+    assert fc.conditions(tc, "traditional", quantization="legacy")["quant"] == "legacy"
+    assert paper.conditions(tc, "traditional", quantization="round")["quant"] == "round"
+    assert paper.conditions(tc, "traditional", quantization="")["quant"] == "legacy"
+    with pytest.raises(ValueError, match="unknown quantization 'floor'"):
+        fc.conditions(tc, "traditional", quantization="floor")
     assert paper.conditions(tc, "learned") == fc.conditions(tc, "learned")  # normalisation only, no quantizer
     with pytest.raises(KeyError, match="unknown preset 'papers'; known: fcbench, paper"):
         get_preset("papers")

@@ -38,7 +38,7 @@ def test_encode_prints_the_summary_and_reruns_from_cache(dinov2_set, tmp_path, c
 
 def test_conditions_from_the_manifest_and_default_rate_points(dinov2_set, tmp_path, capsys):
     assert main(["encode", "--features", str(dinov2_set.root), "--codec", "bypass", "--rate-points", "0",
-                 "--out", str(tmp_path / "b"), "-j", "1", "--no-progress", "--legacy"]) == 0
+                 "--out", str(tmp_path / "b"), "-j", "1", "--no-progress", "--quantization", "legacy"]) == 0
     body = json.loads((tmp_path / "b" / "results.json").read_text())
     assert body["conditions"]["quant"] == "legacy" and body["conditions"]["low"] == -20
     assert main(["encode", "--features", str(dinov2_set.root), "--codec", "x265", "--out", str(tmp_path / "d"),

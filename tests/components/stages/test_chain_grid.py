@@ -12,7 +12,7 @@ from fcbench.components.rd_join import chain_params
 from fcbench.components.reporting import RDPoint, render_markdown
 from fcbench.components.stages.prepare_coding import rate_grid, resolve_conditions
 
-PAPER = resolve_conditions("llama3", "csr", "traditional", False, {})
+PAPER = resolve_conditions("llama3", "csr", "traditional", "", {})
 
 
 def test_grid_items_carry_chain_conditions_and_labels(tmp_path):

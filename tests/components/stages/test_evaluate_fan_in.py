@@ -20,7 +20,7 @@ def coded(tiny_features, tmp_path_factory):
     """The quantization-only point and x265 at two QPs, made by the stages' own functions."""
     out = tmp_path_factory.mktemp("coded")
     x265 = identity_hash(get_codec("x265").identity)
-    _, grid, _ = prepare(str(tiny_features), "dinov2", "cls", "traditional", False, "{}",
+    _, grid, _ = prepare(str(tiny_features), "dinov2", "cls", "traditional", "", "{}",
                          [{"codec": "x265", "identity_hash": x265}], list(QPS), str(out / "quantized"),
                          str(out / "quantized.json"))
     recons, rates = [str(out / "quantized")], [str(out / "quantized.json")]

@@ -14,9 +14,9 @@ from fcbench.components.stages.report import make_report
 def test_prepare_coding_under_the_paper_preset(tmp_path):
     fs = FeatureSet.create(tmp_path / "f", "dinov2", "cls", "block 40")
     fs.write("a", np.random.default_rng(0).normal(0, 9, (1, 1, 257, 32)).astype(np.float32))
-    assert resolve_conditions("dinov2", "cls", "traditional", False, {}, "paper")["quant"] == "legacy"
-    assert resolve_conditions("dinov2", "cls", "traditional", False, {}, "")["quant"] == "round"
-    conditions, grid, summary = prepare(str(fs.root), "dinov2", "cls", "traditional", False, "{}",
+    assert resolve_conditions("dinov2", "cls", "traditional", "", {}, "paper")["quant"] == "legacy"
+    assert resolve_conditions("dinov2", "cls", "traditional", "", {}, "")["quant"] == "round"
+    conditions, grid, summary = prepare(str(fs.root), "dinov2", "cls", "traditional", "", "{}",
                                         [{"codec": "x265", "identity_hash": "h"}], [32], str(tmp_path / "q"),
                                         str(tmp_path / "results.json"), preset="paper")
     assert conditions["quant"] == "legacy" and json.loads(grid[0]["conditions"])["quant"] == "legacy"

@@ -26,7 +26,7 @@ def store(root) -> S3Storage:
 def conditions() -> str:
     from fcbench.components.stages.prepare_coding import resolve_conditions
 
-    return json.dumps(resolve_conditions(MODEL, TASK, "traditional", False, {}))
+    return json.dumps(resolve_conditions(MODEL, TASK, "traditional", "", {}))
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +75,7 @@ def test_codec_stage_publishes_recon_bitstreams_and_metrics(tiny_features, root,
 def test_bypass_point_is_published_per_family(tiny_features, root, store, tmp_path):
     from fcbench.components.stages.prepare_coding import prepare
 
-    prepare(str(tiny_features), MODEL, TASK, "traditional", False, "{}", [], [QP], str(tmp_path / "q"),
+    prepare(str(tiny_features), MODEL, TASK, "traditional", "", "{}", [], [QP], str(tmp_path / "q"),
             str(tmp_path / "r.json"), storage_uri=root)
     assert verify_featureset(f"{root}/{artifact_key(MODEL, TASK, 'recon', 'bypass-traditional', 0)}") == []
     assert store.exists(artifact_key(MODEL, TASK, "metrics", "bypass-traditional", 0) + "results.json")
@@ -89,7 +89,7 @@ def test_infer_loads_a_registered_model_by_uri_and_publishes(registered, tiny_fe
 
     model_uri, tracking = registered
     assert model_uri.startswith("models:/")
-    conds = json.dumps(resolve_conditions(MODEL, TASK, "learned", False, {}))
+    conds = json.dumps(resolve_conditions(MODEL, TASK, "learned", "", {}))
     # The identity of the local checkpoint: infer must have coded with exactly those bytes.
     identity = resolve_identity("hyperprior", {"checkpoint": str(tiny_checkpoint), "device": "cpu"})["identity_hash"]
     summary = infer(str(tiny_features), model_uri, LAMBDA, conds, "cpu", str(tmp_path / "recon"),

@@ -14,14 +14,18 @@ from fcbench.components.stages.prepare_coding import prepare, rate_grid, resolve
 
 
 def test_conditions_come_from_the_test_conditions_with_overrides():
-    c = resolve_conditions("dinov2", "cls", "traditional", False, {})
+    c = resolve_conditions("dinov2", "cls", "traditional", "", {})
     assert c == {"low": -20.0, "high": 20.0, "truncate": True, "bit_depth": 10, "layout": "dinov2", "quant": "round"}
-    assert resolve_conditions("dinov2", "cls", "traditional", True, {})["quant"] == "legacy"
-    assert resolve_conditions("dinov2", "cls", "learned", False, {"low": -1, "high": 1})["low"] == -1
+    assert resolve_conditions("dinov2", "cls", "traditional", "legacy", {})["quant"] == "legacy"
+    assert resolve_conditions("dinov2", "cls", "traditional", "", {}, preset="paper")["quant"] == "legacy"
+    assert resolve_conditions("dinov2", "cls", "traditional", "round", {}, preset="paper")["quant"] == "round"
+    assert resolve_conditions("dinov2", "cls", "learned", "", {"low": -1, "high": 1})["low"] == -1
     with pytest.raises(ValueError, match="unknown condition override"):
-        resolve_conditions("dinov2", "cls", "traditional", False, {"qp": 3})
+        resolve_conditions("dinov2", "cls", "traditional", "", {"qp": 3})
     with pytest.raises(ValueError, match="unknown codec family"):
-        resolve_conditions("dinov2", "cls", "neural", False, {})
+        resolve_conditions("dinov2", "cls", "neural", "", {})
+    with pytest.raises(ValueError, match="unknown quantization 'floor'"):
+        resolve_conditions("dinov2", "cls", "traditional", "floor", {})
 
 
 def test_grid_crosses_codecs_and_default_rate_points():
@@ -40,7 +44,7 @@ def test_grid_crosses_codecs_and_default_rate_points():
 
 
 def test_prepare_codes_the_quantization_only_point(tiny_features, tmp_path):
-    conditions, grid, summary = prepare(str(tiny_features), "dinov2", "cls", "traditional", False, "{}",
+    conditions, grid, summary = prepare(str(tiny_features), "dinov2", "cls", "traditional", "", "{}",
                                         [{"codec": "x265", "identity_hash": "h"}], [32], str(tmp_path / "q"),
                                         str(tmp_path / "results.json"))
     assert [g["rate_point"] for g in grid] == [32]

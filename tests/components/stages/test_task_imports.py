@@ -55,7 +55,7 @@ encode_decode({str(tiny_features)!r}, "x265", {{}}, {x265!r}, 32.0, '{{"low": -2
     assert not {"torch", "mlflow", "compressai", "matplotlib"} & set(record["heavy"]), record["heavy"]
     (record,) = in_task(f"""
 from fcbench.components.stages.prepare_coding import prepare
-prepare({str(tiny_features)!r}, "dinov2", "cls", "traditional", False, "{{}}", [{{"codec": "x265", "identity_hash": "h"}}],
+prepare({str(tiny_features)!r}, "dinov2", "cls", "traditional", "", "{{}}", [{{"codec": "x265", "identity_hash": "h"}}],
         [32], {str(tmp_path / "q")!r}, {str(tmp_path / "q.json")!r})
 """, tmp_path)
     assert record["stage"] == "prepare_coding"

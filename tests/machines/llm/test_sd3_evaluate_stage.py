@@ -17,7 +17,7 @@ QPS = (22, 37, 47)
 
 def test_fid_is_zero_only_uncompressed_and_grows_with_distortion(sd3_assets, sd3_features, tmp_path):
     x265 = identity_hash(get_codec("x265").identity)
-    _, grid, _ = prepare(str(sd3_features.root), "sd3", "tti", "traditional", False, "{}",
+    _, grid, _ = prepare(str(sd3_features.root), "sd3", "tti", "traditional", "", "{}",
                          [{"codec": "x265", "identity_hash": x265}], list(QPS), str(tmp_path / "quantized"),
                          str(tmp_path / "quantized.json"))
     recons, rates = [str(tmp_path / "quantized")], [str(tmp_path / "quantized.json")]
