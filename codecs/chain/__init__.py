@@ -20,7 +20,7 @@ import json
 from typing import Any, Optional
 
 from fcbench.codecs.chain import fitted_ranges
-from fcbench.codecs.common.names import check_name
+from fcbench.codecs.common.names import UnsafeNameError, check_name
 
 SPEC_KEYS = ("outliers", "outlier_bits", "outlier_fill", "ranges")
 SIDE_KEYS = ("outliers", "outlier_bits", "outlier_fill")
@@ -66,9 +66,10 @@ def named(codec: str, label: Optional[str]) -> str:
     return label or codec
 
 
-def folder(name: str) -> str:
-    """A codec-and-chain name (a `label`) as one safe folder name: x265+side/6b -> x265+side-6b."""
-    return check_name(name.replace("/", "-"), "codec label")
+def folder(name: str, error: type[Exception] = UnsafeNameError) -> str:
+    """A codec-and-chain name (a `label`) as one safe folder name: x265+side/6b -> x265+side-6b
+    (sweep folders and storage keys alike); `error` is raised for a name that stays unsafe."""
+    return check_name(name.replace("/", "-"), "codec label", error)
 
 
 def recorded_label(meta: dict) -> Optional[str]:

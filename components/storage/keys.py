@@ -1,12 +1,12 @@
-"""The object-storage key layout: where each artifact of a (model, task, codec, rate point) lives.
+"""The object-storage key layout: where each artifact of a (model, task, label, rate point) lives.
 
 Keys are relative to a storage root (a local folder or `s3://bucket/prefix`):
 
     <model>/<task>/features/                          the extracted feature set
     <model>/<task>/features/<sample>.npy              one sample of it
-    <model>/<task>/<codec>/<rate_tag>/bitstreams/     coded containers, one per sample
-    <model>/<task>/<codec>/<rate_tag>/recon/          the decoded feature set
-    <model>/<task>/<codec>/<rate_tag>/metrics/        task results of that rate point
+    <model>/<task>/<label>/<rate_tag>/bitstreams/     coded containers, one per sample
+    <model>/<task>/<label>/<rate_tag>/recon/          the decoded feature set
+    <model>/<task>/<label>/<rate_tag>/metrics/        task results of that rate point
     <model>/<task>/hyperprior/<lambda_tag>/           a trained hyperprior model
     <model>/<task>/klt/                               the fitted table of the klt codec (table.npz)
     reports/<run>/                                    the RD table, plot and BD-rate of a run
@@ -14,17 +14,19 @@ Keys are relative to a storage root (a local folder or `s3://bucket/prefix`):
 `rate_tag` (fcbench.codecs.common.types, the sweep's folder names too) is the rate point in its codec's
 unit (`Codec.rate_unit`): `qp<QP>` for VTM-style QPs, `crf<CRF>` for AV1, `lambda<λ>` for learned
 codecs; without a unit, `qp` for an integer and `lambda` for a float. Tags never collide and
-sort readably.
+sort readably. `label` is the codec and its chain as the sweep's folders name it
+(fcbench.codecs.chain.folder: x265, x265+side, x265+side/6b -> x265+side-6b).
 """
 from __future__ import annotations
 
 from typing import Optional
 
+from fcbench.codecs.chain import folder as chain_folder
 from fcbench.codecs.common.names import check_name
 from fcbench.codecs.common.types import RatePoint
 from fcbench.codecs.common.types import rate_tag as _rate_tag
 
-# kind -> does it need (codec, rate_point)?
+# the kinds kept per (label, rate point)
 _PER_RATE_POINT = ("bitstreams", "recon", "metrics")
 KINDS = ("features", *_PER_RATE_POINT, "hyperprior", "klt", "reports")
 
@@ -34,7 +36,7 @@ class StorageKeyError(ValueError):
 
 
 def check_segment(value: str, what: str) -> str:
-    """One path segment: a model, task, codec, sample id or run name. Segments are file names
+    """One path segment: a model, task, sample id or run name. Segments are file names
     on local storage and key parts on S3: the one safe-name rule (fcbench.codecs.common.names)."""
     return check_name(str(value), what, StorageKeyError)
 
@@ -65,7 +67,7 @@ def artifact_key(
     model: str,
     task: str,
     kind: str,
-    codec: Optional[str] = None,
+    label: Optional[str] = None,
     rate_point: Optional[RatePoint] = None,
     sample: Optional[str] = None,
     run: Optional[str] = None,
@@ -95,9 +97,9 @@ def artifact_key(
         elif kind == "klt":  # the fitted table of the klt codec (one per model and task)
             base += "klt/"
         else:
-            if codec is None or rate_point is None:
-                raise StorageKeyError(f"kind={kind!r} needs codec and rate_point")
-            base += f"{check_segment(codec, 'codec')}/{rate_tag(rate_point, rate_unit)}/{kind}/"
+            if label is None or rate_point is None:
+                raise StorageKeyError(f"kind={kind!r} needs label and rate_point")
+            base += f"{chain_folder(label, StorageKeyError)}/{rate_tag(rate_point, rate_unit)}/{kind}/"
     if sample is None:
         return base
     if kind not in ("features", "bitstreams", "recon"):

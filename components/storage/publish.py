@@ -35,19 +35,20 @@ def publish(storage_uri: str, path: PathLike, key: str, name: Optional[str] = No
     raise FileNotFoundError(f"cannot publish {src} to {storage_uri}: it does not exist")
 
 
-def publish_coding(storage_uri: str, model: str, task: str, codec: str, rate_point: RatePoint,
+def publish_coding(storage_uri: str, model: str, task: str, label: str, rate_point: RatePoint,
                    recon_dir: PathLike, results_path: PathLike,
                    bitstreams_dir: Optional[PathLike] = None, rate_unit: Optional[str] = None) -> dict[str, str]:
-    """Reconstruction, bitstreams and rate results of one (codec, rate point): their URIs.
-    `rate_unit` is the codec's (`crf` for AV1; default: `qp` for an integer rate point)."""
+    """Reconstruction, bitstreams and rate results of one (label, rate point): their URIs. `label`
+    is the codec and its chain (x265+side/6b is kept under x265+side-6b/); `rate_unit` is the
+    codec's (`crf` for AV1; default: `qp` for an integer rate point)."""
     if not storage_uri:
         return {}
     if not model or not task:
-        raise ValueError(f"publishing {codec} at {rate_point} to {storage_uri} needs the model and task "
+        raise ValueError(f"publishing {label} at {rate_point} to {storage_uri} needs the model and task "
                          f"(got model={model!r}, task={task!r}): they are part of the storage key")
 
     def key(kind: str) -> str:
-        return artifact_key(model, task, kind, codec=codec, rate_point=rate_point, rate_unit=rate_unit)
+        return artifact_key(model, task, kind, label=label, rate_point=rate_point, rate_unit=rate_unit)
 
     out = {"recon": publish(storage_uri, recon_dir, key("recon")),
            "metrics": publish(storage_uri, results_path, key("metrics"), "results.json")}

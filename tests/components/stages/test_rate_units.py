@@ -38,11 +38,23 @@ def test_qps_map_to_crfs_monotonically_within_range():
 
 
 def test_storage_keys_name_the_unit():
-    assert artifact_key("llama3", "csr", "recon", codec="av1", rate_point=33, rate_unit="crf") == "llama3/csr/av1/crf33/recon/"
-    assert artifact_key("llama3", "csr", "recon", codec="x265", rate_point=32) == "llama3/csr/x265/qp32/recon/"
+    assert artifact_key("llama3", "csr", "recon", label="av1", rate_point=33, rate_unit="crf") == "llama3/csr/av1/crf33/recon/"
+    assert artifact_key("llama3", "csr", "recon", label="x265", rate_point=32) == "llama3/csr/x265/qp32/recon/"
     assert rate_tag(0.01, "lambda") == "lambda0.01" and rate_tag(37) == "qp37"
     with pytest.raises(StorageKeyError):
         rate_tag(33, "c/rf")
+
+
+def test_storage_keys_hold_a_chain_label_as_the_sweep_folders_do():
+    """A pipeline with a storage_uri failed to publish x265+side/6b (a '/' in a key segment)."""
+    from fcbench.codecs import chain
+
+    label = chain.label("x265", {"outliers": True, "outlier_bits": 6})
+    assert label == "x265+side/6b"
+    key = artifact_key("llama3", "csr", "recon", label=label, rate_point=32)
+    assert key == f"llama3/csr/{chain.folder(label)}/qp32/recon/" == "llama3/csr/x265+side-6b/qp32/recon/"
+    with pytest.raises(StorageKeyError, match="not a safe file name"):
+        artifact_key("llama3", "csr", "recon", label="../x265", rate_point=32)
 
 
 def test_integer_codec_options_survive_kfp_loop_items():

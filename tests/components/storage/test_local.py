@@ -69,10 +69,10 @@ def test_keys_reject_escapes(tmp_path):
 def test_artifact_key_layout():
     assert artifact_key("dinov2", "cls", "features") == "dinov2/cls/features/"
     assert artifact_key("dinov2", "cls", "features", sample="ILSVRC_1") == "dinov2/cls/features/ILSVRC_1.npy"
-    assert artifact_key("dinov2", "seg", "bitstreams", codec="vtm", rate_point=32) == "dinov2/seg/vtm/qp32/bitstreams/"
-    assert artifact_key("dinov2", "seg", "bitstreams", codec="x265", rate_point=22, sample="a") == "dinov2/seg/x265/qp22/bitstreams/a.bin"
-    assert artifact_key("llama3", "csr", "recon", codec="hyperprior", rate_point=0.0018) == "llama3/csr/hyperprior/lambda0.0018/recon/"
-    assert artifact_key("sd3", "tti", "metrics", codec="vtm", rate_point=47) == "sd3/tti/vtm/qp47/metrics/"
+    assert artifact_key("dinov2", "seg", "bitstreams", label="vtm", rate_point=32) == "dinov2/seg/vtm/qp32/bitstreams/"
+    assert artifact_key("dinov2", "seg", "bitstreams", label="x265", rate_point=22, sample="a") == "dinov2/seg/x265/qp22/bitstreams/a.bin"
+    assert artifact_key("llama3", "csr", "recon", label="hyperprior", rate_point=0.0018) == "llama3/csr/hyperprior/lambda0.0018/recon/"
+    assert artifact_key("sd3", "tti", "metrics", label="vtm", rate_point=47) == "sd3/tti/vtm/qp47/metrics/"
     assert artifact_key("sd3", "tti", "hyperprior", rate_point=0.01) == "sd3/tti/hyperprior/lambda0.01/"
     assert artifact_key("", "", "reports", run="run-2026-11-25") == "reports/run-2026-11-25/"
     assert rate_tag(37) == "qp37" and rate_tag(1e-5) == "lambda1e-05"
@@ -84,11 +84,11 @@ def test_artifact_key_layout():
         (dict(model="dinov2", task="cls", kind="pictures"), "unknown artifact kind"),
         (dict(model="meta/llama", task="csr", kind="features"), "model 'meta/llama'"),
         (dict(model="m", task="..", kind="features"), "task '..'"),
-        (dict(model="m", task="t", kind="bitstreams", codec="vtm"), "needs codec and rate_point"),
+        (dict(model="m", task="t", kind="bitstreams", label="vtm"), "needs label and rate_point"),
         (dict(model="m", task="t", kind="hyperprior", rate_point=32), "keyed by its lambda"),
         (dict(model="m", task="t", kind="reports"), "needs run="),
-        (dict(model="m", task="t", kind="recon", codec="vtm", rate_point=True), "int \\(QP\\) or a float"),
-        (dict(model="m", task="t", kind="recon", codec="hp", rate_point=-0.1), "positive finite"),
+        (dict(model="m", task="t", kind="recon", label="vtm", rate_point=True), "int \\(QP\\) or a float"),
+        (dict(model="m", task="t", kind="recon", label="hp", rate_point=-0.1), "positive finite"),
         (dict(model="m", task="t", kind="hyperprior", rate_point=0.1, sample="a"), "no per-sample files"),
     ],
 )
