@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Mapping, Optional, Sequence
 
-from fcbench.components.bdrate import BDResult, bd_compare, monotone_curve
+from fcbench.components.bdrate import BDResult, Curve, bd_compare, monotone_curve
 from fcbench.components.rd_points import RDPoint
 
 FIDELITY = "feature_psnr"
@@ -89,15 +89,16 @@ def fidelity_bd(anchor: Sequence[RDPoint], test: Sequence[RDPoint], model: str, 
                 anchor_name: str) -> Optional[BDResult]:
     """BD-rate / BD-PSNR on the feature PSNR (None when a curve has no finite feature PSNR, e.g.
     only lossless points)."""
-    a = [p for p in anchor if p.feature_psnr is not None]
-    t = [p for p in test if p.feature_psnr is not None]
-    if not a or not t:
+    a, t = _fidelity_curve(anchor), _fidelity_curve(test)
+    if a is None or t is None:
         return None
-    return bd_compare(_fidelity_curve(a), _fidelity_curve(t), "higher", model=model, task=task, label=label,
+    return bd_compare(a, t, "higher", model=model, task=task, label=label,
                       anchor_name=anchor_name, metric=FIDELITY)
 
 
-def _fidelity_curve(points: Sequence[RDPoint]):
-    """The feature-PSNR curve of points that all have one (fidelity_bd keeps only those)."""
-    return monotone_curve([p.bpfp for p in points], [p.feature_psnr for p in points if p.feature_psnr is not None],
-                          "higher")
+def _fidelity_curve(points: Sequence[RDPoint]) -> Optional[Curve]:
+    """The feature-PSNR curve of the points that have one (None: none has, e.g. only lossless)."""
+    shown = [(p.bpfp, p.feature_psnr) for p in points if p.feature_psnr is not None]
+    if not shown:
+        return None
+    return monotone_curve([rate for rate, _ in shown], [psnr for _, psnr in shown], "higher")

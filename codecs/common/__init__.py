@@ -1,3 +1,3 @@
 """Shared utilities, the bottom layer: settings, atomic writes, names, hashes, types, CPU policy.
 
-Nothing here imports another part of fcbench (tests/test_packaging.py checks it)."""
+Nothing here imports another part of fcbench (tests/test_layering.py checks it)."""

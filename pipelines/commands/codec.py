@@ -140,7 +140,7 @@ def resolve_conditions(args: argparse.Namespace, frame_kind: str) -> tuple[dict,
             tc = load_conditions().get(model, task)
         except KeyError as exc:
             raise ValueError(f"no truncation range: give --low/--high or --model/--task ({exc.args[0]})") from None
-        conds = preset.conditions(tc, family, quantization=args.quantization)
+        conds = preset.conditions(tc, family, quantization=quantization)
         defaults = list(tc.traditional.qps if family == "traditional" else tc.learned.lambdas)
         if args.layout:
             conds["layout"] = args.layout
