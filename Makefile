@@ -33,12 +33,14 @@ lint: $(STAMP)
 	$(MAKE) --no-print-directory typecheck
 
 # mypy reads the packages as `fcbench.<folder>` through a folder of links (pyproject maps the
-# folders at install time, which mypy cannot follow).
+# folders at install time, which mypy cannot follow). The benchmark scripts are checked too: they
+# call the package's API and nothing else would notice when it changes under them.
 typecheck: $(STAMP)
 	mkdir -p .mypy-src/fcbench
 	for d in codecs components machines pipelines; do ln -sfn ../../$$d .mypy-src/fcbench/$$d; done
 	cd .mypy-src && ../$(VENV)/bin/mypy --config-file ../pyproject.toml -p fcbench.codecs -p fcbench.components \
 		-p fcbench.machines -p fcbench.pipelines
+	cd .mypy-src && ../$(VENV)/bin/mypy --config-file ../pyproject.toml ../benchmarks/*.py
 
 # Everything (CI): the lint, then every test.
 test: lint

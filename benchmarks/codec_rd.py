@@ -21,7 +21,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
@@ -30,7 +30,7 @@ from fcbench.codecs.protocol import Conditions
 from fcbench.codecs.registry import codec_class
 from fcbench.components.bdrate import bd_compare, monotone_curve
 
-CSR = dict(low=-5.0, high=5.0, layout="llama3", bit_depth=10)
+CSR: dict[str, Any] = dict(low=-5.0, high=5.0, layout="llama3", bit_depth=10)
 QPS = (22, 27, 32, 37, 42)
 
 

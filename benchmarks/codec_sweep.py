@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -77,7 +78,7 @@ def encode_speed(codec_name: str, options: dict, rate_point: int, feature: np.nd
 def rd_features(specs: list[str], synthetic: list[str]) -> dict[str, np.ndarray]:
     from codec_rd import load_feature
 
-    from fcbench.codecs.features.synthetic import heavy_tailed
+    from fcbench.codecs.features.synthetic import Kind, heavy_tailed
 
     out = {}
     for spec in specs:
@@ -88,7 +89,7 @@ def rd_features(specs: list[str], synthetic: list[str]) -> dict[str, np.ndarray]
     for kind in synthetic:
         # cls: the sweep's ViT-like frame seen as tokens x channels; others: 1703 tokens x 384 like MiniLM
         out[f"synthetic {kind}"] = (synthetic_feature(0).reshape(1, 1, SHAPE[2], SHAPE[3]) if kind == "cls"
-                                    else heavy_tailed(kind, tokens=1703, channels=384, seed=7))
+                                    else heavy_tailed(cast(Kind, kind), tokens=1703, channels=384, seed=7))
     return out
 
 
@@ -131,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
               f"ideal {t['ideal_parallel_s']:.2f} s)  speedup {t['speedup']:.2f}x, efficiency {t['efficiency']:.0%}")
         feature = synthetic_feature(0)
         speeds = []
-        cases = {"x265": [({"preset": pr}, 32) for pr in ("ultrafast", "medium", "slow")],
+        cases: dict[str, list[tuple[dict, int]]] = {"x265": [({"preset": pr}, 32) for pr in ("ultrafast", "medium", "slow")],
                  "av1": [({"preset": pr}, 33) for pr in (8, 4)],
                  "bypass": [({}, 0)], "lossless": [({}, 0)], "vtm": [({}, 32)], "vvenc": [({"preset": "faster"}, 32)]}
         print("encode CPU seconds per megapixel (one 257x1536 frame, best of repeats):")

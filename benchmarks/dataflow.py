@@ -12,6 +12,7 @@ The tiny model's assets (random weights, generated images) are made first and no
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import resource
@@ -40,7 +41,7 @@ def timed(fn: Callable[[], object]) -> tuple[float, float]:
 
 def best(fn: Callable[[int], object], repeat: int) -> tuple[float, float]:
     """The fastest of `repeat` runs (wall, CPU); fn gets the run index (fresh output folders)."""
-    runs = [timed(lambda i=i: fn(i)) for i in range(repeat)]
+    runs = [timed(functools.partial(fn, i)) for i in range(repeat)]
     return min(runs)
 
 

@@ -214,7 +214,7 @@ def _push_case(name: str, work: Path, rng: random.Random, make_source: Callable[
     import subprocess
 
     from fcbench.codecs.features.featureset import FeatureSet, parse_manifest
-    from fcbench.components.storage import StorageConfig, open_storage
+    from fcbench.components.storage import S3Storage, StorageConfig, open_storage
 
     s3 = _s3_env()
     bucket = s3.pop("bucket")
@@ -237,6 +237,7 @@ def _push_case(name: str, work: Path, rng: random.Random, make_source: Callable[
     # the first ~40 % is the interpreter starting and hashing the source: kills land after it
     outcome = signal_at_random(_push(source, uri), signal.SIGKILL, (0.4 * full, full), rng, env=env)
     storage = open_storage(uri, StorageConfig.from_env(s3))
+    assert isinstance(storage, S3Storage)  # multipart uploads are S3's
     left = storage.incomplete_uploads()
     outcome.counts = {"uploads left by the kill": len(left), "aborted by the next push": 0}
     if outcome.mid_run:

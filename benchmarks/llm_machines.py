@@ -14,13 +14,16 @@ import json
 import tempfile
 import time
 from pathlib import Path
+from typing import Any, Callable, TypeVar
 
 from fcbench.machines import get_machine, llama3, sd3
+
+T = TypeVar("T")
 
 FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "tokenizer"
 
 
-def _timed(fn, *args, **kwargs) -> tuple[object, float]:
+def _timed(fn: Callable[..., T], *args: Any, **kwargs: Any) -> tuple[T, float]:
     t = time.perf_counter()
     out = fn(*args, **kwargs)
     return out, time.perf_counter() - t

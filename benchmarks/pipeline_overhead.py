@@ -179,6 +179,7 @@ def runner_tasks(log: Path, day: datetime) -> list[Task]:
             tasks.append(Task(m.group(2), t.timestamp()))
     started = [t for t in tasks if t.finished is None]
     for done in (t for t in tasks if t.launched == 0.0):
+        assert done.finished is not None  # a finish record
         open_ = [s for s in started if s.name == done.name and s.finished is None and s.launched <= done.finished]
         if open_:
             open_[0].finished = done.finished
@@ -200,7 +201,7 @@ def attach(tasks: list[Task], records: list[dict], slack: float = 1.0) -> None:
     # with the records by time
     for name in {t.name for t in tasks}:
         same = [t for t in tasks if t.name == name and t.record and t.finished]
-        ends = sorted(t.finished for t in same)
+        ends = sorted(t.finished for t in same if t.finished is not None)
         for t, end in zip(sorted(same, key=lambda t: t.record["work_end"]), ends):
             t.finished = end
 
@@ -213,7 +214,8 @@ def task_table(tasks: list[Task], direct_work: dict[str, float], warm: bool = Fa
     """The per-task table and the per-stage sums (`warm`: the tasks were forked from the task
     server, so what they had loaded is what it preloaded)."""
     head = ["task", "launch", "start-up", "(cpu)", "work", "(cpu)", "exit", "total", "imports"]
-    rows, per_stage = [], {}
+    rows: list[list[str]] = []
+    per_stage: dict[str, dict] = {}
     for t in sorted(tasks, key=lambda t: t.launched):
         r = t.record
         proc = r.get("process_start")
@@ -255,16 +257,17 @@ def idle_runner_s(tasks: list[Task], start: float, end: float) -> float:
     """Seconds of the run during which no task was between launch and finish (the runner's own
     bookkeeping between tasks)."""
     spans = sorted((t.launched, t.finished or end) for t in tasks)
-    busy, cur_s, cur_e = 0.0, None, None
-    for s, e in spans:
-        if cur_e is None or s > cur_e:
-            if cur_e is not None:
-                busy += cur_e - cur_s
+    if not spans:
+        return max(0.0, end - start)
+    busy = 0.0
+    cur_s, cur_e = spans[0]
+    for s, e in spans[1:]:
+        if s > cur_e:  # a gap: the merged span so far is done
+            busy += cur_e - cur_s
             cur_s, cur_e = s, e
         else:
             cur_e = max(cur_e, e)
-    if cur_e is not None:
-        busy += cur_e - cur_s
+    busy += cur_e - cur_s
     return max(0.0, (end - start) - busy)
 
 

@@ -20,6 +20,11 @@ Without a training file the first --train-fraction of the tokens fit the ranges 
 coded, so nothing is fitted on what is measured. Synthetic sets (fcbench.codecs.features.synthetic) use
 different seeds for training and test.
 
+With --klt (the default) each feature is also coded by the klt codec, its table fitted on the
+same training tokens, and compared with the frame codecs' reference and +side chains and with VTM
+where --vtm-anchor holds VTM's recorded rows for that file (benchmarks/klt_rd.py's comparison, PSNR
+peak = HIGH - LOW there, as the anchor file states it); --no-klt leaves it out.
+
 Distortion is PSNR against the original feature, peak = max - min of the coded tensor. Rates
 are the paper's BPFP (codec bitstream + side channel); the container column (header, ranges
 table, CRC) is printed apart. The summary gives, per chain, BD-rate against the reference with
@@ -42,7 +47,7 @@ import numpy as np
 
 from fcbench.codecs import container_rate, get_codec
 from fcbench.codecs.chain import fitted_ranges
-from fcbench.codecs.features.synthetic import KINDS, heavy_tailed
+from fcbench.codecs.features.synthetic import KINDS, Kind, heavy_tailed
 from fcbench.codecs.registry import codec_class, codec_names
 from fcbench.components.bdrate import bd_compare, monotone_curve
 
@@ -105,7 +110,7 @@ def real_pair(spec: str, train_fraction: float) -> FeaturePair:
                        f"{test_path} tokens {cut}..{x.shape[2]} (ranges fitted on tokens 0..{cut})")
 
 
-def synthetic_pair(kind: str, tokens: int, channels: int) -> FeaturePair:
+def synthetic_pair(kind: Kind, tokens: int, channels: int) -> FeaturePair:
     return FeaturePair(f"synthetic-{kind}", heavy_tailed(kind, tokens, channels, seed=2),
                        heavy_tailed(kind, tokens, channels, seed=1), f"fcbench.codecs.features.synthetic {kind} seeds 2 (test) / 1 (train)")
 
@@ -151,7 +156,7 @@ def compare(points: list[Point], codec: str, chain: str, anchor: str) -> dict:
     test = [p for p in points if p.codec == codec and p.chain == chain]
     a = monotone_curve([p.bpfp for p in ref], [p.psnr for p in ref], "higher")
     t = monotone_curve([p.bpfp for p in test], [p.psnr for p in test], "higher")
-    bd = bd_compare(a, t, "higher", codec=codec, anchor_name=anchor, metric="PSNR")
+    bd = bd_compare(a, t, "higher", label=codec, anchor_name=anchor, metric="PSNR")
     best = max(ref, key=lambda p: p.psnr)
     beating = [p for p in test if p.psnr >= best.psnr]
     saving = None
@@ -200,6 +205,10 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
     p.add_argument("--tail", type=float, default=1e-4, help="quantile tail of the fitted ranges (per side)")
     p.add_argument("--train-fraction", type=float, default=0.5)
     p.add_argument("--quick", action="store_true", help="synthetic only, 256 tokens, 3 rate points")
+    p.add_argument("--klt", action=argparse.BooleanOptionalAction, default=True,
+                   help="also compare the klt codec (fitted on the training tokens) with the chains and VTM")
+    p.add_argument("--vtm-anchor", type=Path, default=Path(__file__).resolve().parent / "data" / "vtm23_minilm_anchor.json",
+                   help="VTM rows measured on the same test tokens (matched by file name)")
     p.add_argument("--json", type=Path, help="also write every point and the summary here")
     return p.parse_args(argv)
 
@@ -254,9 +263,15 @@ def main(argv: Optional[list[str]] = None) -> int:
         results.append(result)
     for result in results:
         print_summary(result)
+    klt = {}
+    if args.klt:
+        from klt_rd import klt_comparisons  # imports this module's pairs: loaded here, not at the top
+
+        print("\nklt against the chains and VTM (PSNR peak = HIGH - LOW; CPU seconds per million points):")
+        klt = klt_comparisons(pairs, list(settings), (float(args.range[0]), float(args.range[1])), args.vtm_anchor)
     if args.json:
-        args.json.write_text(json.dumps([{**vars(r), "points": [vars(p) for p in r.points]} for r in results],
-                                        indent=2, default=str))
+        args.json.write_text(json.dumps({"chains": [{**vars(r), "points": [vars(p) for p in r.points]} for r in results],
+                                         "klt": klt}, indent=2, default=str))
     return 0
 
 

@@ -35,12 +35,12 @@ def make_assets(model: str, task: str, root: Path, scale: int = 1) -> dict:
 
         return tiny.make_assets(root, task=task, n_images=4 * scale, seed=0)
     if model == "llama3":
-        from fcbench.machines.llama3 import make_tiny_assets
+        from fcbench.machines import llama3
 
-        return make_tiny_assets(root, n_questions=8 * scale, seed=0, tokenizer_dir=tokenizers)
-    from fcbench.machines.sd3 import make_tiny_assets
+        return llama3.make_tiny_assets(root, n_questions=8 * scale, seed=0, tokenizer_dir=tokenizers)
+    from fcbench.machines import sd3
 
-    return make_tiny_assets(root, n_captions=4 * scale, seed=0, tokenizer_dir=tokenizers)
+    return sd3.make_tiny_assets(root, n_captions=4 * scale, seed=0, tokenizer_dir=tokenizers)
 
 
 def run_task(model: str, task: str, qps: list[int], work: Path) -> list[dict]:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fcbench.components.storage import LocalStorage, StorageConfig, open_storage
+from fcbench.components.storage import LocalStorage, S3Storage, StorageConfig, open_storage
 
 
 def _timed(label: str, mb: float, fn) -> float:
@@ -37,8 +37,8 @@ def main(argv=None) -> int:
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     size = args.mb << 20
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
+    with tempfile.TemporaryDirectory() as folder:
+        tmp = Path(folder)
         src = tmp / "src.bin"
         data = np.random.default_rng(0).bytes(size)
         src.write_bytes(data)
@@ -58,6 +58,7 @@ def main(argv=None) -> int:
         try:
             cfg = StorageConfig(endpoint=f"{host}:{port}", access_key="bench", secret_key="bench", region="us-east-1", part_size=args.part_mb << 20)
             s3 = open_storage("s3://bench-bucket/x", cfg)
+            assert isinstance(s3, S3Storage)  # ensure_bucket is S3's
             s3.ensure_bucket()
             print(f"S3 (moto on {host}:{port}):")
             _timed("put_file (multipart)", args.mb, lambda: s3.put_file("src.bin", src, sha256=sha))
