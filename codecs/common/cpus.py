@@ -7,7 +7,7 @@ import os
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Any, Iterator, Optional
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
@@ -75,15 +75,27 @@ class ThreadShare:
                 f"OMP_NUM_THREADS, else the CPUs)")
 
 
+def blas_threads(n: int) -> Any:
+    """Limit the BLAS pools this process has loaded (numpy's OpenBLAS) to n threads: for good, or
+    until the returned object's restore_original_limits() / the end of a `with` block. They read
+    OMP_NUM_THREADS once, when loaded, and otherwise keep a thread per CPU spinning beside every
+    job (a klt encode took 3x the CPU time with 2 idle-spinning threads on 2 cores)."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=int(n), user_api="blas")
+
+
 def use_threads(n: int) -> None:
     """Apply a thread count to this process for good (a sweep worker): torch's intra-op pool if
-    torch is loaded, and OMP_NUM_THREADS for what starts later (torch imported later, children)."""
+    torch is loaded, the loaded BLAS pools, and OMP_NUM_THREADS for what starts later (torch
+    imported later, children)."""
     from fcbench.codecs.common import settings
 
     settings.export({settings.OMP_THREADS: str(int(n))})
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(int(n))
+    blas_threads(n)
 
 
 @contextlib.contextmanager
@@ -94,7 +106,7 @@ def threads(n: int) -> Iterator[None]:
     torch = sys.modules.get("torch")
     before = torch.get_num_threads() if torch is not None else None
     try:
-        with settings.environment({settings.OMP_THREADS: str(int(n))}):
+        with settings.environment({settings.OMP_THREADS: str(int(n))}), blas_threads(n):
             use_threads(n)
             yield
     finally:

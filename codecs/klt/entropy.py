@@ -59,27 +59,43 @@ class AdaptiveModel:
         self.magnitude_sum += magnitudes.sum(axis=0)
 
 
-def magnitude_bits(a: np.ndarray, p0: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """The model's code length (bits) of magnitudes `a` with their sign, per coefficient."""
-    log2 = math.log(2.0)
-    zero = -np.log(p0) / log2
-    nonzero = (-np.log1p(-p0) - np.log1p(-t) - np.maximum(a - 1, 0) * np.log(t)) / log2 + 1.0
-    return np.where(a == 0, zero, nonzero)
+class BitCosts:
+    """The model's code length (bits) of a magnitude with its sign, per component, under one
+    block's (p0, t): -log2 p0 for a zero, else first + (a - 1) * per_level."""
+
+    def __init__(self, p0: np.ndarray, t: np.ndarray):
+        log2 = math.log(2.0)
+        self.zero = -np.log(p0) / log2
+        self.first = (-np.log1p(-p0) - np.log1p(-t)) / log2 + 1.0
+        self.per_level = -np.log(t) / log2
+
+    def columns(self, cols: np.ndarray) -> "BitCosts":
+        """The costs of some components only."""
+        part = BitCosts.__new__(BitCosts)
+        part.zero, part.first, part.per_level = self.zero[cols], self.first[cols], self.per_level[cols]
+        return part
+
+    def bits(self, a: np.ndarray) -> np.ndarray:
+        return np.where(a == 0, self.zero, self.first + np.maximum(a - 1, 0) * self.per_level)
 
 
-def quantize_block(y: np.ndarray, step: float, deadzone: float, rdoq: float, p0: np.ndarray,
-                   t: np.ndarray) -> np.ndarray:
+def rdo_levels(magnitude: np.ndarray, a: np.ndarray, step: float, lam: float, costs: BitCosts) -> np.ndarray:
+    """Dead-zone levels `a` of `magnitude`, each lowered by one where that saves more bits (under
+    the block's model) than it costs in squared error at `lam`."""
+    lower = np.maximum(a - 1.0, 0.0)
+    keep = (magnitude - a * step) ** 2 + lam * costs.bits(a)
+    drop = (magnitude - lower * step) ** 2 + lam * costs.bits(lower)
+    return np.where((a > 0) & (drop < keep), lower, a)
+
+
+def quantize_block(y: np.ndarray, step: float, deadzone: float, rdoq: float, costs: BitCosts) -> np.ndarray:
     """Signed integers for the coefficients `y` (tokens x components): a dead-zone quantizer
-    (round |y| / step + deadzone down), then each magnitude lowered by one where that saves more
-    bits (under the block's model) than it costs in squared error, at lambda = rdoq * step^2."""
+    (round |y| / step + deadzone down), then rate-distortion optimised rounding at lambda =
+    rdoq * step^2 (rdo_levels)."""
     magnitude = np.abs(y)
     a = np.floor(magnitude / step + deadzone)
     if rdoq > 0:
-        lower = np.maximum(a - 1.0, 0.0)
-        lam = rdoq * step * step
-        keep = (magnitude - a * step) ** 2 + lam * magnitude_bits(a, p0, t)
-        drop = (magnitude - lower * step) ** 2 + lam * magnitude_bits(lower, p0, t)
-        a = np.where((a > 0) & (drop < keep), lower, a)
+        a = rdo_levels(magnitude, a, step, rdoq * step * step, costs)
     return (np.sign(y) * a).astype(np.int64)
 
 
@@ -91,7 +107,14 @@ def _models():
     import constriction
 
     m = constriction.stream.model
-    return m.Bernoulli(perfect=False), m.QuantizedLaplace(-ESCAPE - 1, ESCAPE + 1), m.Uniform(1 << 16)
+    return m.Bernoulli(perfect=False), m.QuantizedLaplace(-ESCAPE - 1, ESCAPE + 1), m.Uniform(1 << 16), m.Uniform()
+
+
+def match_sides(start: int, tokens: int, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """For the tokens start..start+tokens-1: which carry a match flag (every token but the first,
+    which has no earlier token) and how many candidates each has (min(token, window))."""
+    index = np.arange(start, start + tokens)
+    return index > 0, np.minimum(index, window)
 
 
 def _to_symbols(values: np.ndarray) -> np.ndarray:
@@ -110,7 +133,19 @@ class BlockWriter:
         import constriction
 
         self._encoder = constriction.stream.queue.RangeEncoder()
-        self._flag, self._value, self._word = _models()
+        self._flag, self._value, self._word, self._uniform = _models()
+
+    def write_matches(self, distances: np.ndarray, start: int, window: int, p_match: float) -> None:
+        """A block's match flags (Bernoulli p_match) and the distances back of the matched tokens
+        (uniform over their candidates; a token with one candidate needs none)."""
+        flagged, candidates = match_sides(start, distances.size, window)
+        matched = distances[flagged] > 0
+        self._encoder.encode(matched.astype(np.int32), self._flag, np.full(matched.size, p_match))
+        sizes = candidates[flagged][matched]
+        coded = sizes > 1
+        if coded.any():
+            self._encoder.encode((distances[flagged][matched][coded] - 1).astype(np.int32), self._uniform,
+                                 sizes[coded].astype(np.int32))
 
     def write(self, q: np.ndarray, p0: np.ndarray, t: np.ndarray) -> None:
         """One block (tokens x components) coded with per-component (p0, t)."""
@@ -143,7 +178,24 @@ class BlockReader:
         if len(data) % 4:
             raise ValueError(f"klt stream of {len(data)} bytes is not whole 32-bit words")
         self._decoder = constriction.stream.queue.RangeDecoder(np.frombuffer(data, dtype="<u4").astype(np.uint32))
-        self._flag, self._value, self._word = _models()
+        self._flag, self._value, self._word, self._uniform = _models()
+
+    def read_matches(self, tokens: int, start: int, window: int, p_match: float) -> np.ndarray:
+        """What write_matches wrote for a block of `tokens` tokens: their distances (0: none)."""
+        flagged, candidates = match_sides(start, tokens, window)
+        distances = np.zeros(tokens, dtype=np.int64)
+        count = int(flagged.sum())
+        if count == 0:
+            return distances
+        matched = self._decoder.decode(self._flag, np.full(count, p_match)).astype(bool)
+        sizes = candidates[flagged][matched]
+        values = np.ones(sizes.size, dtype=np.int64)
+        coded = sizes > 1
+        if coded.any():
+            values[coded] = self._decoder.decode(self._uniform, sizes[coded].astype(np.int32)).astype(np.int64) + 1
+        picked = np.flatnonzero(flagged)[matched]
+        distances[picked] = values
+        return distances
 
     def read(self, tokens: int, p0: np.ndarray, t: np.ndarray) -> np.ndarray:
         shape = (tokens, p0.size)

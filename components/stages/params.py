@@ -36,17 +36,25 @@ def restore_rate_point(value: RatePoint | str, integer: bool) -> RatePoint:
 def restore_codec_options(codec: str, options: dict) -> dict:
     """Restore integer codec options: KFP loop items turn the ints of a dict into floats (an av1
     preset of 6 arrives as 6.0, which the codec refuses and which would change its identity).
-    An option whose default is an int gets an integral float back as an int."""
+    An option whose default is an int, or that is declared int or Optional[int], gets an
+    integral float back as an int."""
     import inspect
+    from typing import Optional
 
     from fcbench.codecs.registry import codec_class
 
-    params = inspect.signature(codec_class(codec).__init__).parameters
+    init = codec_class(codec).__init__
+    try:
+        params = inspect.signature(init, eval_str=True).parameters
+    except Exception:  # a plug-in's annotation that names what only its type checker imports: defaults alone
+        params = inspect.signature(init).parameters
     out = dict(options)
     for key, value in options.items():
-        default = params[key].default if key in params else None
-        if (isinstance(value, float) and value.is_integer() and isinstance(default, int)
-                and not isinstance(default, bool)):
+        param = params.get(key)
+        if param is None or not (isinstance(value, float) and value.is_integer()):
+            continue
+        default = param.default
+        if (isinstance(default, int) and not isinstance(default, bool)) or param.annotation in (int, Optional[int]):
             out[key] = int(value)
     return out
 

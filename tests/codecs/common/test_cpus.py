@@ -57,3 +57,27 @@ def test_a_sweep_records_how_it_shared_the_threads(tmp_path):
         result = run_sweep(fs, "bypass", {}, [0], {"low": -3, "high": 3}, tmp_path / "out", jobs=2, progress=False)
     assert result.threads.as_dict() == {"jobs": 2, "threads_per_job": 1, "budget": 2}
     assert json.loads((tmp_path / "out" / "results.json").read_text())["threads"] == result.threads.as_dict()
+
+
+def test_a_job_share_limits_the_blas_pools_too():
+    """numpy's BLAS pool reads OMP_NUM_THREADS only when it loads: the policy sets it itself while
+    a job runs, and gives it back afterwards; the klt codec runs on one BLAS thread."""
+    import numpy as np
+    from threadpoolctl import threadpool_info
+
+    from fcbench.codecs.common import cpus
+
+    np.ones((4, 4)) @ np.ones((4, 4))  # the pool is loaded
+
+    def blas() -> set:
+        return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+
+    with cpus.blas_threads(2):  # what a 2-CPU machine starts with
+        before = blas()
+        assert before
+        with cpus.threads(1):
+            assert blas() == {1}
+        assert blas() == before
+        with cpus.blas_threads(1):
+            assert blas() == {1}
+        assert blas() == before

@@ -1,6 +1,7 @@
-"""The klt codec: round trips for every layout, rate from the real bytes, corrupt streams and wrong
-tables refused, the fitted table versioned (sha256 in the identity) and refitted only when its
-inputs change, the codec protocol's conformance checks."""
+"""The klt codec: round trips for every layout (with and without matching earlier tokens), rate
+from the real bytes, corrupt streams and wrong tables refused, the fitted table versioned (sha256
+in the identity) and refitted only when its inputs change, the codec protocol's conformance
+checks, the predictions paying where tokens correlate or repeat."""
 from __future__ import annotations
 
 import struct
@@ -48,10 +49,16 @@ def fitted(tmp_path, layout, seed=0):
     return table, path, tensor(rng, shape, axis).astype(dtype)
 
 
+def fixed_bytes(payload: bytes) -> int:
+    """The payload's own header: version, fingerprint, CRC, length, and in version 2 the window."""
+    return {1: 13, 2: 15}[payload[0]]
+
+
+@pytest.mark.parametrize("match_window", [None, 0, 5])
 @pytest.mark.parametrize("layout", sorted(LAYOUTS))
-def test_round_trip_every_layout(tmp_path, layout):
+def test_round_trip_every_layout(tmp_path, layout, match_window):
     table, path, x = fitted(tmp_path, layout)
-    codec = get_codec("klt", table=str(path))
+    codec = get_codec("klt", table=str(path), **({} if match_window is None else {"match_window": match_window}))
     assert len(table.groups) == (4 if layout == "dinov2" else 1)  # dpt: a table per layer
     errors, rates = [], []
     for qp in (12, 27, 42):
@@ -73,7 +80,8 @@ def test_bits_are_counted_from_the_real_bytes_and_decoding_is_deterministic(tmp_
     assert codec.encode(x, 27, low=-5, high=5, layout="llama3") == data
     header, payload = unpack_container(data)
     rate = container_rate(data, "float32", codec)
-    assert rate.bpfp == pytest.approx(8 * (len(payload) - 13) / x.size)  # the stream; 13 fixed bytes in the container column
+    assert payload[0] == 2 and fixed_bytes(payload) == 15  # channels last: matching by default
+    assert rate.bpfp == pytest.approx(8 * (len(payload) - 15) / x.size)  # the stream; the fixed bytes in the container column
     assert header.transform == "none" and not header.truncated
     assert np.array_equal(codec.decode(data), get_codec("klt", table=str(path)).decode(data))
 
@@ -88,10 +96,17 @@ def test_corrupt_streams_and_wrong_tables_are_refused(tmp_path):
     flipped[len(data) // 2] ^= 0x10
     with pytest.raises(ContainerError):  # the container's CRC
         codec.decode(bytes(flipped))
-    garbage = payload[:13] + bytes(np.random.default_rng(0).integers(0, 256, len(payload) - 13, dtype=np.uint8))
+    head = fixed_bytes(payload)
+    garbage = payload[:head] + bytes(np.random.default_rng(0).integers(0, 256, len(payload) - head, dtype=np.uint8))
     for damaged in (payload[: len(payload) // 2 // 4 * 4], garbage, payload + b"\x01\x02\x03\x04", payload[:3]):
         with pytest.raises(ContainerError):  # a valid container around a broken stream: an error, not noise
             codec.decode(pack_container(header, damaged))
+    rng = np.random.default_rng(1)
+    for _ in range(40):  # one flipped bit anywhere in the stream (match flags, distances, coefficients)
+        bad = bytearray(payload)
+        bad[int(rng.integers(head, len(payload)))] ^= 1 << int(rng.integers(0, 8))
+        with pytest.raises(ContainerError):
+            codec.decode(pack_container(header, bytes(bad)))
     with pytest.raises(ContainerError, match="decode with the encoder's table"):
         get_codec("klt", table=str(other)).decode(data)
     with pytest.raises(ContainerError, match="payload version"):
@@ -118,6 +133,9 @@ def test_table_errors_name_the_problem(tmp_path):
         codec.encode(x, 22, low=-1, high=1, layout="llama3", outliers=True)
     with pytest.raises(ValueError, match="deadzone"):
         get_codec("klt", table=str(path), deadzone=0.9)
+    for bad in (-1, 70000, 2.5, True, "64"):
+        with pytest.raises(ValueError, match="match_window"):
+            get_codec("klt", table=str(path), match_window=bad)
 
 
 def test_the_table_is_versioned_and_refitted_only_when_its_inputs_change(tmp_path):
@@ -171,9 +189,50 @@ def test_prediction_from_the_previous_token_or_row_pays_where_tokens_correlate(t
     with_pred, path, _ = fit_table(train, tmp_path / "pred.npz", layout=layout, low_high=(-5, 5))
     without, plain, _ = fit_table(train, tmp_path / "plain.npz", layout=layout, low_high=(-5, 5), prediction=False)
     assert np.count_nonzero(with_pred.groups[0].prediction) > 0 and not np.any(without.groups[0].prediction)
-    a, b = get_codec("klt", table=str(path)), get_codec("klt", table=str(plain))
+    # the lag predictor alone: a match window would find the previous token too
+    a, b = get_codec("klt", table=str(path), match_window=0), get_codec("klt", table=str(plain), match_window=0)
     for qp in (17, 32):
         da, db = a.encode(x, qp, layout=layout), b.encode(x, qp, layout=layout)
         ea, eb = (float(np.mean((c.decode(d).astype(np.float64) - x) ** 2)) for c, d in ((a, da), (b, db)))
         assert len(da) < 0.95 * len(db) and ea < 1.5 * eb + 1e-6, (qp, len(da), len(db), ea, eb)
     assert ea < (2 * step_size(17, -5, 5)) ** 2 * 10
+
+
+def test_without_a_match_window_the_stream_is_version_1(tmp_path):
+    """match_window=0 writes the stream klt wrote before matching existed (payload version 1, 13
+    fixed bytes); channels-first tables (a few channels per position) match nothing by default."""
+    _, path, x = fitted(tmp_path, "llama3")
+    plain = get_codec("klt", table=str(path), match_window=0)
+    assert plain.identity["options"]["match_window"] == 0
+    assert get_codec("klt", table=str(path)).identity["options"]["match_window"] == 1024
+    payload = unpack_container(plain.encode(x, 27, layout="llama3"))[1]
+    assert payload[0] == 1 and container_rate(plain.encode(x, 27, layout="llama3"), "float32", plain).bpfp == \
+        pytest.approx(8 * (len(payload) - 13) / x.size)
+    (tmp_path / "sd3").mkdir()
+    _, sd3_path, latent = fitted(tmp_path / "sd3", "sd3")
+    assert unpack_container(get_codec("klt", table=str(sd3_path)).encode(latent, 27, layout="sd3"))[1][0] == 1
+    version_2 = get_codec("klt", table=str(path)).encode(x, 27, layout="llama3")
+    assert np.array_equal(plain.decode(version_2), get_codec("klt", table=str(path)).decode(version_2))  # the stream says
+
+
+def test_matching_earlier_tokens_pays_where_tokens_repeat(tmp_path):
+    """Tokens that recur far apart (a few prototypes, as special tokens and recurring words do in
+    transformer features): a match window finds them, the stream is smaller at no higher error,
+    and the decoder repeats the prediction from the distances it reads."""
+    rng = np.random.default_rng(5)
+    prototypes = correlated(rng, 6, 48)
+
+    def recurring(seed):
+        r = np.random.default_rng(seed)
+        return (prototypes[r.integers(0, 6, 60)] + 0.05 * r.normal(0, 1, (60, 48))).reshape(1, 1, 60, 48).astype(np.float32)
+
+    train = FeatureSet.create(tmp_path / "train", "synthetic", "t", "x")
+    for i in range(3):
+        train.write(f"s{i}", recurring(i))
+    _, path, _ = fit_table(train, tmp_path / "t.npz", layout="llama3", low_high=(-5, 5))
+    x = recurring(9)
+    matching, plain = get_codec("klt", table=str(path), match_window=64), get_codec("klt", table=str(path), match_window=0)
+    for qp in (17, 32):
+        dm, dp = matching.encode(x, qp, layout="llama3"), plain.encode(x, qp, layout="llama3")
+        em, ep = (float(np.mean((c.decode(d).astype(np.float64) - x) ** 2)) for c, d in ((matching, dm), (plain, dp)))
+        assert len(dm) < 0.8 * len(dp) and em <= 1.1 * ep + 1e-9, (qp, len(dm), len(dp), em, ep)

@@ -69,6 +69,8 @@ def test_integer_codec_options_survive_kfp_loop_items():
     assert identity_hash(get_codec("av1", **restored).identity) == identity_hash(same.identity)
     assert restore_codec_options("x265", {"preset": "slow", "threads": 2.0}) == {"preset": "slow", "threads": 2}
     assert restore_codec_options("av1", {"preset": 6.5}) == {"preset": 6.5}  # not integral: the codec refuses it
+    assert restore_codec_options("klt", {"table": "t.npz", "match_window": 64.0, "rdoq": 1.0}) == \
+        {"table": "t.npz", "match_window": 64, "rdoq": 1.0}  # Optional[int] comes back; a float option stays
 
 
 def test_report_rows_say_what_the_rate_point_is(tmp_path):
