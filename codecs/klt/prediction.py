@@ -17,10 +17,12 @@ vectorized as before (payload version 1).
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import numpy as np
 
 from fcbench.codecs.klt.entropy import AdaptiveModel, BitCosts, quantize_block, rdo_levels
+from fcbench.codecs.klt.table import Group
 
 MODE_LAMBDA = 0.2  # lambda / step^2 of the match decision (squared error vs bits)
 
@@ -44,14 +46,14 @@ class MatchModel:
 class GroupCoder:
     """One group: its adaptive coefficient model, the match model and the prediction."""
 
-    def __init__(self, group, step: float, prior_deadzone: float, prior_tokens: int, lag: int, window: int,
+    def __init__(self, group: Group, step: float, prior_deadzone: float, prior_tokens: int, lag: int, window: int,
                  tokens: int):
         self.rho = np.asarray(group.prediction, dtype=np.float64)  # 0 where a component is not predicted
         self.predicted = self.rho != 0
         self.step, self.lag, self.window = step, lag, int(window)
         self.model = AdaptiveModel(group.scale, step, prior_deadzone, prior_tokens)
         self.matches = MatchModel()
-        self.previous: np.ndarray | None = None  # lag-only encoder: the last reconstructed row of the predicted components
+        self.previous: Optional[np.ndarray] = None  # lag-only encoder: the last reconstructed row of the predicted components
         if self.window:
             self.rec = np.zeros((tokens, self.rho.size))  # every reconstructed token (the match candidates)
             self.norms = np.zeros(tokens)
