@@ -21,7 +21,7 @@ from typing import Optional
 
 import numpy as np
 
-from fcbench.codecs.klt.entropy import AdaptiveModel, BitCosts, quantize_block, rdo_levels
+from fcbench.codecs.klt.entropy import AdaptiveModel, BitCosts, match_sides, quantize_block, rdo_levels
 from fcbench.codecs.klt.table import Group
 
 MODE_LAMBDA = 0.2  # lambda / step^2 of the match decision (squared error vs bits)
@@ -38,8 +38,8 @@ class MatchModel:
         return min(max(self.matched / self.flagged, 1e-4), 1.0 - 1e-4)
 
     def update(self, distances: np.ndarray, start: int) -> None:
-        flagged = distances.size - (1 if start == 0 else 0)  # token 0 has no candidate and no flag
-        self.flagged += flagged
+        """Count a block's flags (match_sides says which tokens carry one) and its matches."""
+        self.flagged += int(np.count_nonzero(match_sides(start, distances.size, 1)[0]))
         self.matched += int(np.count_nonzero(distances))
 
 
