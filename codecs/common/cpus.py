@@ -92,22 +92,27 @@ def use_threads(n: int) -> None:
     from fcbench.codecs.common import settings
 
     settings.export({settings.OMP_THREADS: str(int(n))})
+    _torch_threads(n)
+    blas_threads(n)
+
+
+def _torch_threads(n: int) -> None:
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(int(n))
-    blas_threads(n)
 
 
 @contextlib.contextmanager
 def threads(n: int) -> Iterator[None]:
-    """use_threads(n) while the block runs (jobs run in the calling process), then as before."""
+    """What use_threads(n) sets, while the block runs (jobs run in the calling process), then as
+    before: the environment and the BLAS limits are restored by their contexts, torch here."""
     from fcbench.codecs.common import settings
 
     torch = sys.modules.get("torch")
     before = torch.get_num_threads() if torch is not None else None
     try:
         with settings.environment({settings.OMP_THREADS: str(int(n))}), blas_threads(n):
-            use_threads(n)
+            _torch_threads(n)
             yield
     finally:
         torch = sys.modules.get("torch")
