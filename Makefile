@@ -16,7 +16,13 @@ export MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false
 
 install: $(STAMP)
 
+# A new .venv takes about 7.1 GB (torch 2.14.1 is PyPI's CUDA build): say so before pip fills the disk.
+VENV_NEEDS_KB := 8000000
+
 $(STAMP): pyproject.toml requirements/torch.txt
+	@test -x $(PY) || { free=$$(df -Pk $(dir $(VENV)) | awk 'NR==2 {print $$4}'); \
+		if [ "$$free" -lt $(VENV_NEEDS_KB) ]; then \
+			echo "make: a new $(VENV) needs about 8 GB free on its disk; $$((free / 1024)) MB are free" >&2; exit 1; fi; }
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch first: the pinned build; an unpinned one pulls a multi-GB wheel
