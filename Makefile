@@ -20,10 +20,11 @@ install: $(STAMP)
 VENV_NEEDS_KB := 8000000
 
 $(STAMP): pyproject.toml requirements/torch.txt
-	@test -x $(PY) || { free=$$(df -Pk $(dir $(VENV)) | awk 'NR==2 {print $$4}'); \
+	test -x $(PY) || { free=$$(df -Pk $(dir $(VENV)) | awk 'NR==2 {print $$4}'); \
 		if [ "$$free" -lt $(VENV_NEEDS_KB) ]; then \
-			echo "make: a new $(VENV) needs about 8 GB free on its disk; $$((free / 1024)) MB are free" >&2; exit 1; fi; }
-	test -x $(PY) || python3 -m venv $(VENV)
+			echo "make: a new $(VENV) needs about $$(($(VENV_NEEDS_KB) / 1000000)) GB free on its disk; $$((free / 1024)) MB are free" >&2; \
+			exit 1; fi; \
+		python3 -m venv $(VENV); }
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch first: the pinned build; an unpinned one pulls a multi-GB wheel
 	$(PY) -m pip install --quiet -r requirements/torch.txt
